@@ -1,0 +1,18 @@
+# The two commands a new user runs (see README.md). Each does its own set-up and is idempotent.
+SHELL := /bin/bash
+VENV := $(shell bash tests/infra/bootstrap.sh venv-path)
+PY := $(VENV)/bin/python
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: demo test lint
+
+demo:  ## train the example model into a local MLflow registry and serve it on 127.0.0.1
+	bash tests/infra/bootstrap.sh demo
+	$(PY) -m examples.demo
+
+test:  ## the whole suite, against real MLflow, registry, builder and cluster
+	bash tests/infra/bootstrap.sh test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint:
+	$(PY) -m ruff check .

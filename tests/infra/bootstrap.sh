@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine (root): apt packages, the Python venv and the
+# slow, cached builds. Everything slow lands in $PYFUNC_DEPLOY_CACHE (default ~/.cache/pyfunc-deploy)
+# and is reused on the next run.
+#
+#   bootstrap.sh venv-path   print the venv directory for this requirements.txt (no side effects)
+#   bootstrap.sh demo        what `make demo` needs: apt basics + venv
+#   bootstrap.sh test        what `make test` needs: demo + containers + cluster + gitlab-ci-local
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${PYFUNC_DEPLOY_CACHE:-$HOME/.cache/pyfunc-deploy}
+req_hash=$(cat "$repo/requirements.txt" | sha256sum | cut -c1-12)
+venv="$cache/venv-$req_hash"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+apt_ensure() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_venv() {
+  if [ -f "$venv/.complete" ]; then return 0; fi
+  log "creating venv $venv"
+  rm -rf "$venv"
+  mkdir -p "$cache"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip==25.3
+  "$venv/bin/pip" install -q -r "$repo/requirements.txt"
+  touch "$venv/.complete"
+}
+
+# Packages every profile needs: PostgreSQL for the production-shaped MLflow backend.
+base_packages=(postgresql-15 wrk)
+# Containers without a Docker engine (see shared/REAL-INFRA.md).
+container_packages=(docker-registry buildah podman skopeo runc mmdebstrap uidmap fuse-overlayfs)
+# A single-node Kubernetes cluster built from Debian's source package.
+cluster_packages=(golang-go golang-github-modern-go-reflect2-dev rsync etcd-server containerd
+  containernetworking-plugins busybox-static iptables dpkg-dev)
+
+case "${1:-}" in
+  venv-path)
+    echo "$venv" ;;
+  demo)
+    apt_ensure "${base_packages[@]}"
+    ensure_venv ;;
+  test)
+    apt_ensure "${base_packages[@]}" "${container_packages[@]}" "${cluster_packages[@]}"
+    ensure_venv
+    for step in "$here"/bootstrap.d/*.sh; do
+      [ -e "$step" ] || continue
+      log "step $(basename "$step")"
+      bash "$step" "$cache"
+    done ;;
+  *)
+    echo "usage: $0 venv-path|demo|test" >&2; exit 2 ;;
+esac

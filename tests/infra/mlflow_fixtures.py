@@ -1,0 +1,1 @@
+"""Fixtures: see the module docstring of the matching harness module."""

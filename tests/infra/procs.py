@@ -1,0 +1,102 @@
+"""Start and stop the local processes the harness owns.
+
+Every server the tests start goes through `ManagedProcess`: it runs in its own process group,
+logs to a file (so a failed start can show why), and is stopped by PID — never by name, so a
+test run never touches a process it did not start.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+CACHE_DIR = Path(os.environ.get("PYFUNC_DEPLOY_CACHE", Path.home() / ".cache" / "pyfunc-deploy"))
+
+
+class InfraError(RuntimeError):
+    """A piece of real infrastructure could not be started: the test must fail, not skip."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2,
+               log: Path | None = None) -> None:
+    """Poll `check` until it is true; raise InfraError naming `what` (and the log tail) on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - any failure of the probe means "not yet"
+            pass
+        time.sleep(interval)
+    tail = ""
+    if log is not None and log.exists():
+        tail = "\n--- last log lines (" + str(log) + ") ---\n" + "\n".join(
+            log.read_text(errors="replace").splitlines()[-30:])
+    raise InfraError(f"{what} not ready after {timeout:.0f}s{tail}")
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+class ManagedProcess:
+    """A child process in its own session, logging to `log`, stopped by PID in `stop()`."""
+
+    def __init__(self, argv: Sequence[str], log: Path, env: Mapping[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
+        self.argv = list(argv)
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self._log_file = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        try:
+            self.popen = subprocess.Popen(  # noqa: S603 - argv built by the harness
+                self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, env=full_env,
+                cwd=cwd, start_new_session=True)
+        except FileNotFoundError as exc:
+            self._log_file.close()
+            raise InfraError(f"cannot start {argv[0]!r}: {exc}. Run `make test` (it installs it).") from exc
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, grace: float = 10.0, sig: int = signal.SIGTERM) -> None:
+        """Signal our own process group, wait `grace` seconds, then SIGKILL it."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.popen.wait(timeout=10)
+        self._log_file.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
