@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Stand-in for the `python:3.11-slim` base image: no registry outside this machine is reachable, so
+# the service Dockerfile's FROM line is served by a Debian bookworm rootfs with python3 + pip + venv
+# that tests/infra/oci.py imports and pushes to the local registry. Built once (~45 s) and cached
+# as $1/base-image/python-3.11-slim.tar; a no-op when the tarball is there.
+#
+# Beyond the bare packages it mirrors what the real image offers a Dockerfile: /usr/local/bin/python
+# and pip, `pip install` allowed system-wide (no PEP 668 marker), useradd (passwd), and the host's
+# CA bundle (TLS to PyPI goes through a proxy CA on these machines; without it `RUN pip install` fails).
+set -euo pipefail
+
+cache=${1:?usage: $0 CACHE_DIR}
+out="$cache/base-image/python-3.11-slim.tar"
+[ -s "$out" ] && exit 0
+
+mkdir -p "$(dirname "$out")"
+tmp="$out.partial.$$"
+trap 'rm -f "$tmp"' EXIT
+
+mmdebstrap --quiet --variant=apt --format=tar \
+  --include=python3,python3-pip,python3-venv,ca-certificates,passwd \
+  --customize-hook='mkdir -p "$1/usr/local/share/ca-certificates"' \
+  --customize-hook='cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" 2>/dev/null || true' \
+  --customize-hook='cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/ca-certificates.crt"' \
+  --customize-hook='ln -sf /usr/bin/python3 "$1/usr/local/bin/python"' \
+  --customize-hook='ln -sf /usr/bin/pip3 "$1/usr/local/bin/pip"' \
+  --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' \
+  --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
+  bookworm "$tmp" \
+  "deb http://deb.debian.org/debian bookworm main" \
+  "deb http://deb.debian.org/debian bookworm-updates main" \
+  "deb http://deb.debian.org/debian-security bookworm-security main"
+
+mv "$tmp" "$out"
+trap - EXIT
+echo "[base-image] built $out ($(du -h "$out" | cut -f1))" >&2

@@ -1,0 +1,225 @@
+"""A real OCI registry and daemonless image tools (buildah, podman, skopeo) on 127.0.0.1.
+
+There is no Docker engine and no outside registry here (see shared/REAL-INFRA.md), so:
+- `ContainerTools` gives buildah/podman/skopeo a private configuration (storage, runtime, registries)
+  as an `env` dict; any subprocess — a test or `python -m ci build` — uses the same storage with it.
+- `OciRegistry` runs Debian's `docker-registry` (distribution 2.8) with filesystem storage in a temp
+  dir, optionally behind htpasswd auth.
+- `seed_storage()` builds, once per base tarball, a registry storage directory that already holds the
+  stand-in `library/python:3.11-slim` (tests/infra/bootstrap.d/20-base-image.sh); every registry
+  starts from a copy of it, so a session does not re-import and re-push 230 MB.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.infra.procs import CACHE_DIR, InfraError, ManagedProcess, free_port, http_ok, wait_until
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt  # bcrypt hashes for htpasswd without apache2-utils (libxcrypt supports $2b$)
+
+BASE_IMAGE_REPO = "library/python:3.11-slim"
+BASE_IMAGE_SCRIPT = Path(__file__).parent / "bootstrap.d" / "20-base-image.sh"
+BASE_IMAGE_TAR = CACHE_DIR / "base-image" / "python-3.11-slim.tar"
+# What `podman import` adds to the rootfs; part of the seed's cache key.
+BASE_IMAGE_CHANGES = (
+    "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    "ENV PYTHON_VERSION=3.11",
+    'CMD ["python3"]',
+)
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+
+
+class ContainerTools:
+    """Private buildah/podman/skopeo configuration under `root`; `env` selects it for any subprocess."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.registries: list[str] = []
+        self.storage_conf = root / "storage.conf"
+        self.containers_conf = root / "containers.conf"
+        self.registries_conf = root / "registries.conf"
+        for sub in ("graph", "run", "tmp", "net"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        self.storage_conf.write_text(
+            "[storage]\n"
+            'driver = "overlay"\n'
+            f"graphroot = {json.dumps(str(root / 'graph'))}\n"
+            f"runroot = {json.dumps(str(root / 'run'))}\n")
+        self.containers_conf.write_text(
+            "[containers]\n"
+            f"default_ulimits = {_toml_list(['nofile=20000:20000', 'nproc=4096:4096'])}\n"
+            'netns = "host"\n'
+            "[engine]\n"
+            'runtime = "runc"\n'
+            'cgroup_manager = "cgroupfs"\n'
+            'events_logger = "file"\n'
+            f"events_logfile_path = {json.dumps(str(root / 'events.log'))}\n"
+            f"tmp_dir = {json.dumps(str(root / 'tmp'))}\n"
+            "[network]\n"
+            f"network_config_dir = {json.dumps(str(root / 'net'))}\n")
+        self._write_registries()
+        (root / "auth.json").write_text("{}")
+        self.env = {
+            "CONTAINERS_STORAGE_CONF": str(self.storage_conf),
+            "CONTAINERS_CONF": str(self.containers_conf),
+            "CONTAINERS_REGISTRIES_CONF": str(self.registries_conf),
+            "REGISTRY_AUTH_FILE": str(root / "auth.json"),
+            "BUILDAH_ISOLATION": "chroot",
+            "TMPDIR": str(root / "tmp"),
+        }
+
+    def _write_registries(self) -> None:
+        """The first trusted registry also answers for docker.io, so `FROM python:3.11-slim` is local."""
+        lines = ['unqualified-search-registries = ["docker.io"]', 'short-name-mode = "permissive"']
+        for address in self.registries:
+            lines += ["[[registry]]", f'location = "{address}"', "insecure = true"]
+        if self.registries:
+            lines += ["[[registry]]", 'prefix = "docker.io"', f'location = "{self.registries[0]}"',
+                      "insecure = true"]
+        self.registries_conf.write_text("\n".join(lines) + "\n")
+
+    def trust(self, address: str) -> None:
+        """Allow plain HTTP to `address` ("127.0.0.1:PORT")."""
+        if address not in self.registries:
+            self.registries.append(address)
+            self._write_registries()
+
+    def run(self, *argv: str, timeout: float = 600, check: bool = True,
+            input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a tool with this configuration; on failure raise InfraError with its stderr."""
+        env = dict(os.environ)
+        env.update(self.env)
+        result = subprocess.run(list(argv), env=env, capture_output=True, text=True,  # noqa: S603
+                                timeout=timeout, input=input_text, check=False)
+        if check and result.returncode != 0:
+            raise InfraError(f"{' '.join(argv[:3])} ... exited {result.returncode}:\n"
+                             f"{result.stderr[-3000:]}")
+        return result
+
+    def close(self) -> None:
+        """Drop everything this configuration stored: containers, images, leftover overlay mounts."""
+        with contextlib.suppress(Exception):
+            self.run("podman", "system", "reset", "--force", timeout=120, check=False)
+        root = str(self.root.resolve())
+        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+        for mount in sorted((m for m in mounts if m.startswith(root)), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)  # noqa: S603
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class OciRegistry:
+    """`docker-registry serve` on 127.0.0.1:free port, storage under `root`, optional htpasswd auth."""
+
+    def __init__(self, root: Path, seed: Path | None = None,
+                 credentials: tuple[str, str] | None = None) -> None:
+        self.root = root
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.credentials = credentials
+        self.storage = root / "storage"
+        self.process: ManagedProcess | None = None
+        root.mkdir(parents=True, exist_ok=True)
+        if seed is not None:
+            shutil.copytree(seed, self.storage, symlinks=True)
+        self.storage.mkdir(exist_ok=True)
+
+    def start(self, timeout: float = 30) -> OciRegistry:
+        config = [
+            "version: 0.1",
+            "log: {level: warn, accesslog: {disabled: true}}",
+            f"storage: {{filesystem: {{rootdirectory: {json.dumps(str(self.storage))}}}, "
+            "delete: {enabled: true}}",
+            f"http: {{addr: {json.dumps(self.address)}}}",
+        ]
+        if self.credentials is not None:
+            user, password = self.credentials
+            salt = crypt.mksalt(crypt.METHOD_BLOWFISH)  # noqa: S324 - bcrypt, what htpasswd wants
+            (self.root / "htpasswd").write_text(f"{user}:{crypt.crypt(password, salt)}\n")
+            config.append(f"auth: {{htpasswd: {{realm: pyfunc-deploy, "
+                          f"path: {json.dumps(str(self.root / 'htpasswd'))}}}}}")
+        (self.root / "config.yml").write_text("\n".join(config) + "\n")
+        self.process = ManagedProcess(["docker-registry", "serve", str(self.root / "config.yml")],
+                                      log=self.root / "registry.log")
+        wait_until(self._answers, timeout, f"docker-registry on {self.address}", log=self.process.log)
+        return self
+
+    def _answers(self) -> bool:
+        if self.process is not None and not self.process.alive():
+            raise InfraError(f"docker-registry exited:\n{self.process.log_tail()}")
+        if self.credentials is None:
+            return http_ok(f"http://{self.address}/v2/")
+        try:
+            urllib.request.urlopen(f"http://{self.address}/v2/", timeout=2)  # noqa: S310 - loopback
+        except urllib.error.HTTPError as exc:
+            return exc.code == 401
+        return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def ensure_base_tarball() -> Path:
+    """Build the stand-in base rootfs if it is not cached (the bootstrap step is a no-op then)."""
+    result = subprocess.run(["bash", str(BASE_IMAGE_SCRIPT), str(CACHE_DIR)],  # noqa: S603, S607
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0 or not BASE_IMAGE_TAR.is_file():
+        raise InfraError(f"building the base image tarball failed:\n{result.stderr[-3000:]}")
+    return BASE_IMAGE_TAR
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def seed_storage() -> Path:
+    """Registry storage holding `library/python:3.11-slim`, built once per base tarball and recipe."""
+    tarball = ensure_base_tarball()
+    stat = tarball.stat()
+    key = hashlib.sha256(repr((stat.st_size, stat.st_mtime_ns, BASE_IMAGE_CHANGES)).encode()).hexdigest()
+    seed = CACHE_DIR / f"registry-seed-{key[:12]}"
+    with _locked(CACHE_DIR / "registry-seed.lock"):
+        if seed.is_dir():
+            return seed
+        work = Path(tempfile.mkdtemp(prefix="oci-seed-", dir=CACHE_DIR))
+        registry = OciRegistry(work / "registry")
+        tools = ContainerTools(work / "tools")
+        try:
+            registry.start()
+            tools.trust(registry.address)
+            image = f"{registry.address}/{BASE_IMAGE_REPO}"
+            changes = [arg for change in BASE_IMAGE_CHANGES for arg in ("--change", change)]
+            tools.run("podman", "import", *changes, str(tarball), image)
+            tools.run("podman", "push", "--tls-verify=false", image)
+            registry.process.stop()  # type: ignore[union-attr]
+            registry.process = None
+            registry.storage.rename(seed)  # atomic: a seed directory is always complete
+        finally:
+            tools.close()
+            registry.stop()
+            shutil.rmtree(work, ignore_errors=True)
+    return seed

@@ -1,0 +1,79 @@
+"""The OCI harness is real: buildah builds FROM the stand-in base, the registry stores and serves the
+image by digest, podman runs it, skopeo retags it remotely, and auth refuses a wrong password."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.infra.oci_fixtures import AuthRegistry, OciStack
+
+pytestmark = pytest.mark.containers
+
+
+@pytest.fixture(scope="module")
+def pushed_image(oci_registry: OciStack, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    context = tmp_path_factory.mktemp("context")
+    (context / "hello.py").write_text("import sys\nprint('hello from', sys.version_info[:2])\n")
+    (context / "Dockerfile").write_text(
+        "FROM python:3.11-slim\n"
+        "RUN python -m venv /opt/venv && /opt/venv/bin/python -c 'import ssl, json'\n"
+        "COPY hello.py /app/hello.py\n"
+        'CMD ["python", "/app/hello.py"]\n')
+    image = f"{oci_registry.address}/test/hello:1"
+    digestfile = context.parent / "digest"
+    oci_registry.run("buildah", "bud", "--layers", "-t", image, str(context))
+    oci_registry.run("buildah", "push", "--digestfile", str(digestfile), image)
+    return image, digestfile.read_text().strip()
+
+
+def _remote_digest(stack: OciStack, image: str) -> str:
+    result = stack.run("skopeo", "inspect", "--tls-verify=false", f"docker://{image}")
+    return json.loads(result.stdout)["Digest"]
+
+
+def test_build_push_and_pull_back_by_digest(oci_registry: OciStack, pushed_image: tuple[str, str]):
+    image, digest = pushed_image
+    assert digest.startswith("sha256:")
+    assert _remote_digest(oci_registry, image) == digest
+    oci_registry.run("podman", "rmi", "--force", image)
+    oci_registry.run("podman", "pull", "--quiet", image)
+    pulled = oci_registry.run("podman", "image", "inspect", "--format", "{{.Digest}}", image)
+    assert pulled.stdout.strip() == digest
+
+
+def test_built_image_runs_with_host_network(oci_registry: OciStack, pushed_image: tuple[str, str]):
+    image, _ = pushed_image
+    default = oci_registry.run("podman", "run", "--rm", "--network", "host", image)
+    assert "hello from (3, 11)" in default.stdout
+    limits = oci_registry.run("podman", "run", "--rm", "--network", "host", image,
+                              "python", "-c", "import resource; print(resource.getrlimit(7)[0])")
+    assert limits.stdout.strip() == "20000"
+
+
+def test_skopeo_adds_a_tag_without_rebuilding(oci_registry: OciStack, pushed_image: tuple[str, str]):
+    image, digest = pushed_image
+    moved = f"{oci_registry.address}/test/hello:latest"
+    oci_registry.run("skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                     f"docker://{image}", f"docker://{moved}")
+    assert _remote_digest(oci_registry, moved) == digest
+
+
+def test_auth_registry_refuses_a_wrong_password(oci_registry: OciStack, oci_auth_registry: AuthRegistry,
+                                                pushed_image: tuple[str, str]):
+    image, _ = pushed_image
+    target = f"docker://{oci_auth_registry.address}/test/hello:1"
+    source = ["--src-tls-verify=false", "--dest-tls-verify=false", f"docker://{image}", target]
+    refused = oci_registry.run("skopeo", "copy", "--dest-creds", f"{oci_auth_registry.username}:wrong",
+                               *source, check=False)
+    assert refused.returncode != 0
+    assert "unauthorized" in refused.stderr.lower() or "authentication required" in refused.stderr.lower()
+    anonymous = oci_registry.run("skopeo", "inspect", "--tls-verify=false", target, check=False)
+    assert anonymous.returncode != 0
+    creds = f"{oci_auth_registry.username}:{oci_auth_registry.password}"
+    oci_registry.run("skopeo", "copy", "--dest-creds", creds, *source)
+    login = oci_registry.run("podman", "login", "--tls-verify=false", "-u", oci_auth_registry.username,
+                             "--password-stdin", oci_auth_registry.address,
+                             input_text=oci_auth_registry.password)
+    assert "Login Succeeded" in login.stdout
+
