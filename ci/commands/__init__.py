@@ -1,0 +1,1 @@
+"""One module per command group; importing them registers them on `ci.cli.cli`."""

@@ -1,0 +1,16 @@
+"""Options shared by several commands, defined once. Each falls back to the GitLab CI variable
+a job would set, so `.gitlab-ci.yml` script lines stay one short command."""
+from __future__ import annotations
+
+import click
+
+tracking_uri = click.option(
+    "--tracking-uri", envvar="MLFLOW_TRACKING_URI", required=True, show_envvar=True,
+    help="MLflow tracking server URL. Credentials come from MLFLOW_TRACKING_TOKEN or "
+         "MLFLOW_TRACKING_USERNAME/PASSWORD and are never printed.")
+model_name = click.option(
+    "--model-name", envvar="MODEL_NAME", required=True, show_envvar=True,
+    help="Registered model name.")
+output_dir = click.option(
+    "--output-dir", envvar="CI_REPORTS_DIR", default="reports", show_default=True, show_envvar=True,
+    type=click.Path(file_okay=False), help="Where JSON, dotenv and report files are written.")
