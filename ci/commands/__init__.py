@@ -1,1 +1,2 @@
 """One module per command group; importing them registers them on `ci.cli.cli`."""
+from ci.commands import build  # noqa: F401

@@ -1,0 +1,235 @@
+"""Build the serving image with the resolved model version baked in, push it and record its digest.
+
+The model's artifacts are downloaded into the build context, so a pod never needs the tracking server
+to start. An image is identified by a *source key* — the model version plus a hash of the service
+source — pushed as an extra tag; when that tag already exists the image is retagged with skopeo
+instead of rebuilt, so a pipeline re-run or a docs-only commit costs seconds.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ci.errors import CheckFailed, ConfigError, ToolError
+from ci.tools import buildah, skopeo
+
+log = logging.getLogger("ci.build")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVICE_DIR = REPO_ROOT / "service"
+# Layout of the build context: the Dockerfile copies from these two directories.
+CONTEXT_SERVICE = "service"
+CONTEXT_MODEL = "model"
+IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "401")
+LABEL_PREFIX = "io.pyfunc-deploy"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Either a user/password pair (CI_REGISTRY_USER/PASSWORD) or a docker config file; repr hides it."""
+
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    docker_config: Path | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    repository: str
+    tag: str
+    tags: list[str]
+    digest: str
+    rebuilt: bool
+    source_tag: str
+    seconds: float
+
+    @property
+    def reference(self) -> str:
+        """What a deployment should use: pinned by digest, so a moved tag cannot change it."""
+        return f"{self.repository}@{self.digest}"
+
+    def dotenv(self) -> dict[str, str]:
+        return {"IMAGE_REPOSITORY": self.repository, "IMAGE_TAG": self.tag, "IMAGE_DIGEST": self.digest,
+                "IMAGE_REF": self.reference, "IMAGE_REBUILT": str(self.rebuilt).lower()}
+
+
+def slug(name: str) -> str:
+    """A model name as an OCI tag fragment: lower case, [a-z0-9._-], no leading separator."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip(".-_")
+    if not cleaned:
+        raise ConfigError(f"model name {name!r} has no character usable in an image tag")
+    return cleaned[:80]
+
+
+def image_tag(model: ModelRef, commit: str) -> str:
+    return f"{slug(model.name)}-v{model.version}-{commit[:8]}"
+
+
+def moving_tags(model: ModelRef) -> list[str]:
+    return [f"{slug(model.name)}-v{model.version}", f"{slug(model.name)}-latest"]
+
+
+def service_hash(service_dir: Path) -> str:
+    """Hash of every file under the service directory (paths and bytes), caches excluded."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in service_dir.rglob("*")
+                   if p.is_file() and not IGNORED_PARTS.intersection(p.parts) and p.suffix != ".pyc")
+    if not files:
+        raise ConfigError(f"no service source under {service_dir}: run from a checkout of the project")
+    for path in files:
+        digest.update(path.relative_to(service_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def source_tag(model: ModelRef, service_dir: Path) -> str:
+    """The tag that says "this model version built from this service source" (run id included: two
+    tracking servers can both have version 3 of a model)."""
+    key = hashlib.sha256(f"{service_hash(service_dir)}\0{model.name}\0{model.version}\0{model.run_id}"
+                         .encode()).hexdigest()
+    return f"{slug(model.name)}-v{model.version}-src{key[:12]}"
+
+
+def download_model(model: ModelRef, tracking_uri: str, destination: Path) -> Path:
+    """Download `models:/name/version` into `destination` (which must not exist yet)."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory(prefix="model-", dir=destination.parent) as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{model.name}/{model.version}", dst_path=tmp, tracking_uri=tracking_uri)
+        except MlflowException as exc:
+            raise CheckFailed(f"cannot download model {model.name} version {model.version} from "
+                              f"{tracking_uri}: {exc.message}. Check the version exists and the "
+                              "MLFLOW_TRACKING_* credentials.") from exc
+        shutil.move(local, destination)
+    if not (destination / "MLmodel").is_file():
+        raise CheckFailed(f"model {model.name} version {model.version} has no MLmodel file: "
+                          "it is not an MLflow model")
+    return destination
+
+
+def prepare_context(service_dir: Path, context: Path) -> Path:
+    """Copy the service source next to the downloaded model; return the Dockerfile path in it."""
+    shutil.copytree(service_dir, context / CONTEXT_SERVICE,
+                    ignore=shutil.ignore_patterns(*IGNORED_PARTS, "*.pyc"))
+    dockerfile = context / CONTEXT_SERVICE / "Dockerfile"
+    if not dockerfile.is_file():
+        raise ConfigError(f"{service_dir / 'Dockerfile'} is missing")
+    return dockerfile
+
+
+@contextlib.contextmanager
+def registry_authfile(repository: str, credentials: Credentials) -> Iterator[Path | None]:
+    """A private auth file for the repository's registry, removed afterwards; None means the tools'
+    own default (REGISTRY_AUTH_FILE, ~/.docker/config.json)."""
+    if credentials.docker_config is not None:
+        path = credentials.docker_config
+        path = path / "config.json" if path.is_dir() else path
+        if not path.is_file():
+            raise ConfigError(f"docker config {path} does not exist")
+        yield path
+        return
+    if not credentials.user and not credentials.password:
+        yield None
+        return
+    if not (credentials.user and credentials.password):
+        raise ConfigError("set both CI_REGISTRY_USER and CI_REGISTRY_PASSWORD, or neither")
+    token = base64.b64encode(f"{credentials.user}:{credentials.password}".encode()).decode()
+    with tempfile.TemporaryDirectory(prefix="registry-auth-") as tmp:
+        path = Path(tmp) / "auth.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps({"auths": {repository.split("/")[0]: {"auth": token}}}))
+        yield path
+
+
+@contextlib.contextmanager
+def _registry_errors(repository: str) -> Iterator[None]:
+    """Turn a refused login into an error that says which registry and which variables to fix."""
+    try:
+        yield
+    except ToolError as exc:
+        if any(marker in str(exc).lower() for marker in AUTH_MARKERS):
+            raise CheckFailed(
+                f"registry {repository.split('/')[0]} refused the credentials: check CI_REGISTRY_USER / "
+                f"CI_REGISTRY_PASSWORD (or the docker config) and that they may push to {repository}."
+                f"\n{exc}") from exc
+        raise
+
+
+def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
+          credentials: Credentials = Credentials(), service_dir: Path = SERVICE_DIR,
+          labels: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None) -> BuildResult:
+    """Build (or retag) and push; return the tags and the digest the registry reports."""
+    started = time.monotonic()
+    if not repository or ":" in repository.split("/")[-1] or "@" in repository:
+        raise ConfigError(f"image repository {repository!r} must be REGISTRY/PATH without a tag")
+    tag = image_tag(model, commit)
+    key_tag = source_tag(model, service_dir)
+    targets = [tag, *moving_tags(model)]
+    with registry_authfile(repository, credentials) as authfile, _registry_errors(repository):
+        existing = skopeo.inspect(f"{repository}:{key_tag}", authfile=authfile, env=env)
+        if existing is not None:
+            log.info("%s:%s exists: retagging instead of rebuilding", repository, key_tag)
+            digest = existing["Digest"]
+        else:
+            digest = _build_and_push(model, repository, key_tag, commit, tracking_uri, service_dir,
+                                     labels or {}, authfile, env)
+        for target in targets:
+            skopeo.copy(f"{repository}:{key_tag}", f"{repository}:{target}", authfile=authfile, env=env)
+    result = BuildResult(repository=repository, tag=tag, tags=[*targets, key_tag], digest=digest,
+                         rebuilt=existing is None, source_tag=key_tag,
+                         seconds=round(time.monotonic() - started, 2))
+    log.info("image %s (%s) in %.1fs", result.reference, "built" if result.rebuilt else "retagged",
+             result.seconds)
+    return result
+
+
+def _build_and_push(model: ModelRef, repository: str, key_tag: str, commit: str, tracking_uri: str,
+                    service_dir: Path, labels: Mapping[str, str], authfile: Path | None,
+                    env: Mapping[str, str] | None) -> str:
+    with tempfile.TemporaryDirectory(prefix="build-context-") as tmp:
+        context = Path(tmp)
+        download_model(model, tracking_uri, context / CONTEXT_MODEL)
+        dockerfile = prepare_context(service_dir, context)
+        labels = {
+            **labels,
+            "org.opencontainers.image.revision": commit,
+            f"{LABEL_PREFIX}.model.name": model.name,
+            f"{LABEL_PREFIX}.model.version": model.version,
+            f"{LABEL_PREFIX}.model.run-id": model.run_id,
+        }
+        build_args = {"MODEL_NAME": model.name, "MODEL_VERSION": model.version, "GIT_COMMIT": commit}
+        image = f"{repository}:{key_tag}"
+        buildah.bud(context, dockerfile=dockerfile, tags=[image], build_args=build_args, labels=labels,
+                    authfile=authfile, env=env)
+        return buildah.push(image, authfile=authfile, env=env)
+
+
+def write_outputs(result: BuildResult, output_dir: Path) -> tuple[Path, Path]:
+    """`build.json` (everything) and `build.env` (GitLab `artifacts:reports:dotenv`)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    json_path = output_dir / "build.json"
+    json_path.write_text(json.dumps({**asdict(result), "reference": result.reference}, indent=2) + "\n")
+    env_path = output_dir / "build.env"
+    env_path.write_text("".join(f"{key}={value}\n" for key, value in result.dotenv().items()))
+    return json_path, env_path

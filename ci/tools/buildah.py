@@ -1,0 +1,35 @@
+"""buildah: the default, daemonless builder (no Docker engine, no privileged daemon on the runner)."""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ci.tools import run_tool
+
+
+def bud(context: Path, *, dockerfile: Path, tags: Sequence[str], build_args: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None, authfile: Path | None = None, layers: bool = True,
+        env: Mapping[str, str] | None = None) -> None:
+    """`buildah bud` the context; the first tag names the image, the others are extra local tags."""
+    argv = ["buildah", "bud", "--file", str(dockerfile), "--layers=" + str(layers).lower()]
+    for tag in tags:
+        argv += ["--tag", tag]
+    for key, value in (build_args or {}).items():
+        argv += ["--build-arg", f"{key}={value}"]
+    for key, value in (labels or {}).items():
+        argv += ["--label", f"{key}={value}"]
+    if authfile is not None:
+        argv += ["--authfile", str(authfile)]
+    run_tool([*argv, str(context)], env=env)
+
+
+def push(image: str, *, authfile: Path | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Push `image` and return the manifest digest the registry stored (it cannot be predicted)."""
+    with tempfile.TemporaryDirectory(prefix="buildah-push-") as tmp:
+        digestfile = Path(tmp) / "digest"
+        argv = ["buildah", "push", "--digestfile", str(digestfile)]
+        if authfile is not None:
+            argv += ["--authfile", str(authfile)]
+        run_tool([*argv, image], env=env)
+        return digestfile.read_text().strip()

@@ -1,0 +1,116 @@
+"""`ci build` against the real local registry, buildah and skopeo, with a real MLflow model.
+
+The service Dockerfile is replaced by a tiny one here, so these tests pin the build mechanics
+(context layout, tags, digests, retag, credentials); tests/ci/test_gate_load.py builds the real one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ci.build import Credentials, ModelRef, build, source_tag, write_outputs
+from ci.tools import skopeo
+
+pytestmark = pytest.mark.containers
+
+TINY_DOCKERFILE = """\
+FROM python:3.11-slim
+ARG MODEL_VERSION
+RUN echo "${MODEL_VERSION}" > /model-version
+COPY model /opt/model
+COPY service /opt/service
+CMD ["python", "-c", "print(open('/model-version').read().strip())"]
+"""
+
+
+@pytest.fixture()
+def tiny_service(tmp_path: Path) -> Path:
+    service = tmp_path / "service"
+    service.mkdir()
+    (service / "Dockerfile").write_text(TINY_DOCKERFILE)
+    (service / "app.py").write_text("print('tiny')\n")
+    return service
+
+
+@pytest.fixture(scope="module")
+def model(credit_risk_versions) -> ModelRef:
+    version = credit_risk_versions["pyfunc"]
+    return ModelRef(version.name, version.version, version.run_id)
+
+
+def _digest(stack, image: str) -> str:
+    info = skopeo.inspect(image, env=stack.env)
+    assert info is not None, f"{image} is not in the registry"
+    return info["Digest"]
+
+
+def test_build_pushes_tags_with_the_registry_digest(oci_registry, mlflow_sqlite, model, tiny_service,
+                                                    tmp_path):
+    repository = f"{oci_registry.address}/serving/build-digest"
+    result = build(model, repository=repository, commit="0123456789abcdef", tracking_uri=mlflow_sqlite.url,
+                   service_dir=tiny_service, env=oci_registry.env)
+    assert result.rebuilt
+    assert result.tag == f"credit-risk-v{model.version}-01234567"
+    assert set(result.tags) >= {result.tag, f"credit-risk-v{model.version}", "credit-risk-latest",
+                                source_tag(model, tiny_service)}
+    for tag in result.tags:
+        assert _digest(oci_registry, f"{repository}:{tag}") == result.digest
+    labels = skopeo.inspect(f"{repository}:{result.tag}", env=oci_registry.env)["Labels"]
+    assert labels["io.pyfunc-deploy.model.version"] == model.version
+    assert labels["org.opencontainers.image.revision"] == "0123456789abcdef"
+
+    ran = oci_registry.run("podman", "run", "--rm", f"{repository}:{result.tag}")
+    assert ran.stdout.strip() == model.version
+    listing = oci_registry.run("podman", "run", "--rm", f"{repository}:{result.tag}", "ls", "/opt/model")
+    assert "MLmodel" in listing.stdout.split()
+
+    json_path, env_path = write_outputs(result, tmp_path / "reports")
+    assert f"IMAGE_REF={repository}@{result.digest}" in env_path.read_text().splitlines()
+    assert json.loads(json_path.read_text())["digest"] == result.digest
+
+
+def test_same_model_and_source_is_retagged_not_rebuilt(oci_registry, mlflow_sqlite, model, tiny_service):
+    repository = f"{oci_registry.address}/serving/build-retag"
+    kwargs = {"repository": repository, "tracking_uri": mlflow_sqlite.url, "service_dir": tiny_service,
+              "env": oci_registry.env}
+    first = build(model, commit="aaaaaaaa11", **kwargs)
+    second = build(model, commit="bbbbbbbb22", **kwargs)
+    assert first.rebuilt and not second.rebuilt
+    assert second.digest == first.digest
+    assert _digest(oci_registry, f"{repository}:{second.tag}") == first.digest
+    assert second.seconds < first.seconds
+
+    (tiny_service / "app.py").write_text("print('changed')\n")
+    third = build(model, commit="cccccccc33", **kwargs)
+    assert third.rebuilt and third.source_tag != first.source_tag
+    assert _digest(oci_registry, f"{repository}:credit-risk-latest") == third.digest
+
+
+def test_push_with_credentials_to_an_auth_registry(oci_registry, oci_auth_registry, mlflow_sqlite, model,
+                                                   tiny_service):
+    repository = f"{oci_auth_registry.address}/serving/with-auth"
+    result = build(model, repository=repository, commit="dddddddd44", tracking_uri=mlflow_sqlite.url,
+                   service_dir=tiny_service, env=oci_registry.env,
+                   credentials=Credentials(oci_auth_registry.username, oci_auth_registry.password))
+    assert result.rebuilt and result.digest.startswith("sha256:")
+
+
+def test_cli_wrong_registry_password_exits_1_without_printing_it(oci_registry, oci_auth_registry,
+                                                                mlflow_sqlite, model, tiny_service, tmp_path):
+    secret = "not-the-password-7f3a"
+    env = {**os.environ, **oci_registry.env, "CI_REGISTRY_USER": oci_auth_registry.username,
+           "CI_REGISTRY_PASSWORD": secret, "MLFLOW_TRACKING_URI": mlflow_sqlite.url}
+    argv = [sys.executable, "-m", "ci", "build", "--model-name", model.name, "--model-version", model.version,
+            "--image-repository", f"{oci_auth_registry.address}/serving/refused", "--commit", "eeeeeeee55",
+            "--service-dir", str(tiny_service), "--output-dir", str(tmp_path / "reports")]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "refused the credentials" in done.stderr
+    assert "CI_REGISTRY_PASSWORD" in done.stderr
+    assert secret not in done.stdout + done.stderr
+    assert not (tmp_path / "reports" / "build.env").exists()
