@@ -1,1 +1,47 @@
-"""Fixtures: see the module docstring of the matching harness module."""
+"""Fixtures for the real single-node cluster (tests/infra/cluster.py).
+
+`k8s_cluster` starts once per session (~25 s) and raises with the components' log tails when it
+cannot start: a test that needs Kubernetes fails, it never skips. `k8s_namespace` gives each test
+a fresh namespace whose default service account can already run pods.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.infra.cluster import Cluster
+from tests.infra.procs import InfraError, wait_until
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster() -> Iterator[Cluster]:
+    cluster = Cluster()
+    try:
+        cluster.start()
+    except InfraError as exc:
+        raise InfraError(f"{exc}\n{cluster.log_tails()}") from exc
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def k8s_namespace(k8s_cluster: Cluster) -> Iterator[str]:
+    from kubernetes import client
+
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    with k8s_cluster.api_client() as api_client:
+        core = client.CoreV1Api(api_client)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+
+        def default_sa_has_token() -> bool:  # v1.20: pods are refused until its secret exists
+            return bool(core.read_namespaced_service_account("default", name).secrets)
+
+        wait_until(default_sa_has_token, 30, f"service account default in {name}")
+        try:
+            yield name
+        finally:
+            core.delete_namespace(name)
