@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ci.errors import CheckFailed, ConfigError, ToolError
+from ci.outputs import write_dotenv, write_json
 from ci.tools import buildah, skopeo
 
 log = logging.getLogger("ci.build")
@@ -226,10 +227,6 @@ def _build_and_push(model: ModelRef, repository: str, key_tag: str, commit: str,
 
 
 def write_outputs(result: BuildResult, output_dir: Path) -> tuple[Path, Path]:
-    """`build.json` (everything) and `build.env` (GitLab `artifacts:reports:dotenv`)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    json_path = output_dir / "build.json"
-    json_path.write_text(json.dumps({**asdict(result), "reference": result.reference}, indent=2) + "\n")
-    env_path = output_dir / "build.env"
-    env_path.write_text("".join(f"{key}={value}\n" for key, value in result.dotenv().items()))
-    return json_path, env_path
+    """`image.json` (everything) and `image.env` (GitLab `artifacts:reports:dotenv`)."""
+    json_path = write_json(output_dir / "image.json", {**asdict(result), "reference": result.reference})
+    return json_path, write_dotenv(output_dir / "image.env", result.dotenv())

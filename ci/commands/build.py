@@ -43,7 +43,7 @@ def _commit() -> str:
 def build_command(tracking_uri: str, model_name: str, model_version: str, run_id: str,
                   image_repository: str, commit: str | None, service_dir: Path, registry_user: str | None,
                   docker_config: Path | None, output_dir: str) -> None:
-    """Build the serving image with the model baked in, push it, write build.env/build.json.
+    """Build the serving image with the model baked in, push it, write image.env/image.json.
 
     Tags: <model>-v<version>-<short commit>, <model>-v<version>, <model>-latest and a source tag;
     when the source tag exists (same model version, same service source) it retags instead.

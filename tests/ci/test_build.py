@@ -113,4 +113,4 @@ def test_cli_wrong_registry_password_exits_1_without_printing_it(oci_registry, o
     assert "refused the credentials" in done.stderr
     assert "CI_REGISTRY_PASSWORD" in done.stderr
     assert secret not in done.stdout + done.stderr
-    assert not (tmp_path / "reports" / "build.env").exists()
+    assert not (tmp_path / "reports" / "image.env").exists()
