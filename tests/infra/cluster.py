@@ -122,7 +122,7 @@ class Cluster:
         self.processes: dict[str, ManagedProcess] = {}
         self.slot = -1
         self._lock_file = None
-        self.state_dir = Path()
+        self.state_dir: Path | None = None
         self.etcd_dir: Path | None = None
         self.timings: dict[str, float] = {}
 
@@ -136,8 +136,11 @@ class Cluster:
         self._take_slot()
         try:
             self._start_all()
-        except BaseException:
+        except BaseException as exc:
+            tails = self.log_tails()  # before stop() removes the logs
             self.stop()
+            if isinstance(exc, InfraError):
+                raise InfraError(f"{exc}\n{tails}") from exc
             raise
         self.timings["total"] = time.monotonic() - started
         print(f"[cluster] slot {self.slot} ready in {self.timings['total']:.1f}s "
@@ -159,6 +162,13 @@ class Cluster:
         if self.slot >= 0:
             self._clean_host(sandboxes)
             self._release_slot()
+        if self.state_dir is not None:
+            self._unmount_under(self.state_dir)
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            self.state_dir = None
+        if self.etcd_dir is not None:
+            shutil.rmtree(self.etcd_dir, ignore_errors=True)
+            self.etcd_dir = None
         print(f"[cluster] stopped in {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
 
     @property
@@ -204,8 +214,8 @@ class Cluster:
             self.slot, self._lock_file = slot, lock
             self.bridge, self.subnet = f"pfdbr{slot}", f"10.244.{slot}.0/24"
             self.network_name = self.cgroup_root = f"pyfunc-deploy-{slot}"
-            self.state_dir = Path(tempfile.mkdtemp(prefix=f"pyfunc-k8s-{slot}-", dir="/var/tmp"))
             self._clean_host({})  # leftovers of a run of this slot that was killed
+            self.state_dir = Path(tempfile.mkdtemp(prefix=f"pyfunc-k8s-{slot}-", dir="/var/tmp"))
             return
         raise InfraError(f"all {MAX_SLOTS} cluster slots in {LOCK_DIR} are taken")
 
@@ -381,6 +391,7 @@ state = "{d / 'state'}"
                     self.ctr("tasks", "delete", "--force", task)
 
     def _clean_host(self, sandboxes: dict[str, str]) -> None:
+        """Host-wide leftovers of this slot: pod netns, bridge, CNI result cache, cgroups."""
         for netns in filter(None, set(sandboxes.values())):
             _run("ip", "netns", "delete", Path(netns).name, check=False)
         if Path("/sys/class/net", self.bridge).exists():
@@ -392,10 +403,6 @@ state = "{d / 'state'}"
                         f"-{cid}-" in entry.name for cid in sandboxes):
                     entry.unlink(missing_ok=True)
         self._remove_cgroups(self.cgroup_root)
-        self._unmount_under(self.state_dir)
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-        if self.etcd_dir is not None:
-            shutil.rmtree(self.etcd_dir, ignore_errors=True)
 
     @staticmethod
     def _remove_cgroups(name: str) -> None:

@@ -12,16 +12,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.infra.cluster import Cluster
-from tests.infra.procs import InfraError, wait_until
+from tests.infra.procs import wait_until
 
 
 @pytest.fixture(scope="session")
 def k8s_cluster() -> Iterator[Cluster]:
-    cluster = Cluster()
-    try:
-        cluster.start()
-    except InfraError as exc:
-        raise InfraError(f"{exc}\n{cluster.log_tails()}") from exc
+    cluster = Cluster().start()  # raises InfraError with the components' log tails
     try:
         yield cluster
     finally:

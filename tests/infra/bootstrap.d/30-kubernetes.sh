@@ -21,7 +21,18 @@ if [ -f "$out/.complete" ]; then
   exit 0
 fi
 
+# The build needs a C toolchain (the kubelet uses cgo; pause is C), which golang-go only recommends.
+missing=()
+for pkg in make gcc libc6-dev patch; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 start=$(date +%s)
+mkdir -p "$cache/kubernetes"
 work=$(mktemp -d "$cache/kubernetes-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
