@@ -1,0 +1,197 @@
+"""Before any build: can the service image load this model at all?
+
+Why: a pickled model fails at load time, inside a pod, when the serving image's Python or
+cloudpickle/scikit-learn/numpy/pandas differ from the ones it was saved with. That is minutes into a
+rollout; here it is one registry read. Mismatches that break loading are failures naming the package
+and both versions; others (a newer patch release, a package the image does not pin) are warnings.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ci.errors import ConfigError
+from ci.mlflow_api import MlflowApi, NotFound
+from ci.registry import REGISTRATION_TIMEOUT_S, resolve
+
+IMAGE_PYTHON = "3.11"
+IMAGE_REQUIREMENTS = (Path("service/requirements.txt"), Path("requirements.txt"))
+MODEL_ENV_FILES = ("requirements.txt", "python_env.yaml", "conda.yaml")
+# Package -> how many leading version parts must match for the model to load, and why.
+LOAD_BREAKING = {
+    "cloudpickle": (2, "cloudpickle only guarantees loading with the version that pickled"),
+    "mlflow": (1, "MLmodel and pyfunc loaders change between MLflow major versions"),
+    "scikit-learn": (2, "scikit-learn estimators do not unpickle across minor versions"),
+    "numpy": (1, "numpy 1 and 2 pickles are not interchangeable (numpy.core became numpy._core)"),
+    "pandas": (1, "pandas objects do not unpickle across major versions"),
+}
+MLFLOW_DISTRIBUTIONS = ("mlflow", "mlflow-skinny")
+
+
+@dataclass
+class Finding:
+    check: str
+    level: str  # "ok" | "warn" | "fail"
+    message: str
+
+
+@dataclass
+class PreflightReport:
+    tracking_uri: str
+    server_version: str
+    client_version: str
+    model_name: str
+    model_version: str
+    model_python: str | None
+    image_python: str
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "fail"]
+
+
+def _parts(version: str, count: int) -> tuple:
+    return Version(version).release[:count]
+
+
+def read_pins(paths: list[Path]) -> dict[str, str]:
+    """`name==version` pins from requirement files (following -r/-c); earlier files win."""
+    pins: dict[str, str] = {}
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"image requirements file {path} not found: run from the project checkout "
+                              "or pass --image-requirements")
+        for line in path.read_text().splitlines():
+            line = line.split(" #")[0].strip()
+            include = re.match(r"-[rc]\s+(\S+)|--(?:requirement|constraint)[=\s]+(\S+)", line)
+            if include:
+                included = path.parent / (include.group(1) or include.group(2))
+                for name, version in read_pins([included]).items():
+                    pins.setdefault(name, version)
+                continue
+            exact = _exact(line)
+            if exact:
+                pins.setdefault(*exact)
+    return pins
+
+
+def _exact(line: str) -> tuple[str, str] | None:
+    try:
+        req = Requirement(line)
+    except InvalidRequirement:
+        return None
+    specs = list(req.specifier)
+    if len(specs) == 1 and specs[0].operator in ("==", "==="):
+        return canonicalize_name(req.name), specs[0].version
+    return None
+
+
+def model_environment(files: dict[str, str]) -> tuple[str | None, list[str]]:
+    """The model's Python version and pip requirement lines, from whichever files it has."""
+    python_env = yaml.safe_load(files.get("python_env.yaml") or "{}") or {}
+    conda = yaml.safe_load(files.get("conda.yaml") or "{}") or {}
+    conda_deps = conda.get("dependencies") or []
+    python = python_env.get("python") or next(
+        (str(d).split("=", 1)[1].lstrip("=") for d in conda_deps
+         if isinstance(d, str) and re.match(r"python[=<>]", d)), None)
+    if "requirements.txt" in files:
+        lines = files["requirements.txt"].splitlines()
+    else:
+        lines = [d for d in python_env.get("dependencies") or [] if isinstance(d, str)]
+        lines = lines or next((d["pip"] for d in conda_deps if isinstance(d, dict) and "pip" in d), [])
+    return (str(python) if python else None), [ln.strip() for ln in lines
+                                               if ln.strip() and not ln.strip().startswith(("#", "-"))]
+
+
+def _image_version(name: str, pins: dict[str, str]) -> str | None:
+    if name in MLFLOW_DISTRIBUTIONS:
+        return next((pins[d] for d in MLFLOW_DISTRIBUTIONS if d in pins), None)
+    return pins.get(name)
+
+
+def compare(model_python: str | None, requirements: list[str], image_python: str,
+            pins: dict[str, str]) -> list[Finding]:
+    """Findings for the model's environment against the image's Python and pins."""
+    findings = [_compare_python(model_python, image_python)]
+    for line in requirements:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            findings.append(Finding(f"package:{line}", "warn", f"cannot parse model requirement {line!r}"))
+            continue
+        if req.marker and not req.marker.evaluate({"python_version": image_python}):
+            continue
+        findings.append(_compare_package(req, pins))
+    return findings
+
+
+def _compare_python(model_python: str | None, image_python: str) -> Finding:
+    if not model_python:
+        return Finding("python", "warn", f"the model does not record its Python version; the image has "
+                                         f"{image_python}")
+    if _parts(model_python, 2) != _parts(image_python, 2):
+        return Finding("python", "fail", f"python: model saved with {model_python}, image has "
+                                         f"{image_python}: pickled code does not load across Python "
+                                         "minor versions")
+    return Finding("python", "ok", f"python: model {model_python}, image {image_python}")
+
+
+def _compare_package(req: Requirement, pins: dict[str, str]) -> Finding:
+    name = canonicalize_name(req.name)
+    key = "mlflow" if name in MLFLOW_DISTRIBUTIONS else name
+    check = f"package:{name}"
+    image = _image_version(name, pins)
+    wanted = str(req.specifier) or "(any version)"
+    if image is None:
+        return Finding(check, "warn", f"{name}{wanted if req.specifier else ''}: required by the model, not "
+                                      "pinned in the image; the image build must install it")
+    parts, why = LOAD_BREAKING.get(key, (0, ""))
+    exact = _exact(str(req))
+    try:
+        if exact:
+            breaking = parts and _parts(exact[1], parts) != _parts(image, parts)
+            if breaking:
+                return Finding(check, "fail", f"{name}: model needs {exact[1]}, image has {image}: {why}")
+            if Version(exact[1]) != Version(image):
+                return Finding(check, "warn", f"{name}: model needs {exact[1]}, image has {image}")
+        elif image not in req.specifier:
+            level = "fail" if parts else "warn"
+            return Finding(check, level, f"{name}: model needs {wanted}, image has {image}"
+                                         + (f": {why}" if parts else ""))
+    except InvalidVersion:
+        return Finding(check, "warn", f"{name}: cannot compare versions {wanted!r} and {image!r}")
+    return Finding(check, "ok", f"{name}: model {wanted}, image {image}")
+
+
+def preflight(name: str, selector: str | None, *, api: MlflowApi, image_requirements: list[Path],
+              image_python: str = IMAGE_PYTHON,
+              registration_timeout: float = REGISTRATION_TIMEOUT_S) -> PreflightReport:
+    """Server, registry and model-vs-image checks; the report lists every finding."""
+    import mlflow
+
+    pins = read_pins(list(image_requirements))  # a config error shows before any network call
+    server = api.server_version()
+    findings = [Finding("server", "ok", f"tracking server {api.safe_url} answers (MLflow {server})")]
+    try:
+        api.search_models()
+        findings.append(Finding("registry", "ok", "model registry is enabled"))
+    except NotFound:
+        findings.append(Finding("registry", "fail", f"{api.safe_url} has no model registry: start the "
+                                                    "server with a database backend store"))
+        return PreflightReport(api.safe_url, server, mlflow.__version__, name, "", None, image_python,
+                               findings)
+    level = "ok" if _parts(server, 1) == _parts(mlflow.__version__, 1) else "warn"
+    findings.append(Finding("mlflow-version", level,
+                            f"MLflow server {server}, client (this job) {mlflow.__version__}"))
+    model = resolve(name, selector, api=api, registration_timeout=registration_timeout)
+    model_python, requirements = model_environment(api.read_model_files(model.artifact_uri, MODEL_ENV_FILES))
+    findings += compare(model_python, requirements, image_python, pins)
+    return PreflightReport(api.safe_url, server, mlflow.__version__, name, model.version, model_python,
+                           image_python, findings)
