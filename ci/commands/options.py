@@ -14,3 +14,15 @@ model_name = click.option(
 output_dir = click.option(
     "--output-dir", envvar="CI_REPORTS_DIR", default="reports", show_default=True, show_envvar=True,
     type=click.Path(file_okay=False), help="Where JSON, dotenv and report files are written.")
+selector = click.option(
+    "--selector", envvar="MODEL_SELECTOR", show_envvar=True,
+    help="Which version: @alias (@production, @champion), a legacy stage (Production, Staging) or a "
+         "version number. Unset: @production, falling back to stage Production (with a warning) "
+         "only when that alias does not exist; an explicit selector never falls back.")
+registration_timeout = click.option(
+    "--registration-timeout", envvar="MODEL_REGISTRATION_TIMEOUT", type=click.FloatRange(min=0),
+    default=300, show_default=True, show_envvar=True,
+    help="Seconds to wait for a version that is still PENDING_REGISTRATION.")
+promote_target = click.option(
+    "--to", "target", envvar="PROMOTE_TARGET", default="@production", show_default=True, show_envvar=True,
+    help="What to move: an alias (@production) or a legacy stage (Production; the old holder is archived).")
