@@ -274,7 +274,7 @@ class Cluster:
             str(BIN_DIR / "kubelet"), f"--kubeconfig={self.kubeconfig}",
             "--container-runtime=remote", f"--container-runtime-endpoint=unix://{self.containerd_socket}",
             "--cgroup-driver=cgroupfs", f"--cgroup-root=/{self.cgroup_root}", "--fail-swap-on=false",
-            f"--hostname-override={NODE_NAME}", "--node-ip=127.0.0.1", "--address=127.0.0.1",
+            f"--hostname-override={NODE_NAME}", "--address=127.0.0.1",
             f"--port={ports['kubelet']}", "--read-only-port=0", f"--healthz-port={ports['healthz']}",
             "--healthz-bind-address=127.0.0.1", f"--root-dir={s / 'kubelet'}",
             f"--cert-dir={s / 'kubelet' / 'pki'}", f"--volume-plugin-dir={s / 'kubelet' / 'plugins'}",

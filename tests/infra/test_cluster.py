@@ -78,6 +78,9 @@ def test_deployment_rolls_out_and_serves_through_the_api_proxy(
         body = client.CoreV1Api(api_client).connect_get_namespaced_service_proxy_with_path(
             "web:80", k8s_namespace, "index.html")
     assert body == "hello from a pod\n"
+    # The API server reaches the kubelet too (logs, exec and port-forward go that way).
+    exec_ = kubectl(k8s_cluster, k8s_namespace, "exec", "deployment/web", "--", "/bin/busybox", "echo", "hi")
+    assert exec_.stdout == "hi\n"
 
 
 def test_kubelet_pulls_from_a_local_registry(
