@@ -42,6 +42,12 @@ def run_detached(image: str, *, name: str, environment: Mapping[str, str] | None
     return result.stdout.strip()
 
 
+def run_once(image: str, command: Sequence[str], *, env: Mapping[str, str] | None = None) -> str:
+    """Run `command` in a throw-away container of `image`; return its stdout."""
+    result = run_tool(["podman", "run", "--rm", "--network", "host", image, *command], env=env, timeout=300)
+    return result.stdout
+
+
 def state(name: str, *, env: Mapping[str, str] | None = None) -> ContainerState:
     result = run_tool(["podman", "inspect", "--type", "container", name], env=env)
     info = json.loads(result.stdout)[0]["State"]

@@ -1,0 +1,1 @@
+"""Gates between build and deploy: each module checks one thing and raises CheckFailed."""
