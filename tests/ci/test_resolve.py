@@ -23,7 +23,7 @@ def test_default_selector_resolves_the_production_alias_and_writes_both_files(lo
                     env=ci_env(logged_model.server))
 
     assert result.returncode == 0, result.stderr
-    assert f"-> version 2 (alias @production)" in result.stdout
+    assert "-> version 2 (alias @production)" in result.stdout
     env = read_dotenv(out_dir / "model.env")
     assert env == {"MODEL_NAME": name, "MODEL_VERSION": "2", "MODEL_RUN_ID": logged_model.run_id,
                    "MODEL_SOURCE": logged_model.source, "MODEL_URI": f"models:/{name}/2",
