@@ -23,8 +23,9 @@ from ci.errors import CheckFailed, ConfigError
 
 log = logging.getLogger("ci.mlflow")
 
-REQUEST_TIMEOUT_S = 3  # one HTTP request; MLFLOW_HTTP_REQUEST_TIMEOUT overrides it
-RETRY_BUDGET_S = 5.0  # no new attempt starts after this: worst case ~ budget + one timeout < 10 s
+REQUEST_TIMEOUT_S = 2  # per connect/read; MLFLOW_HTTP_REQUEST_TIMEOUT overrides it
+RETRY_BUDGET_S = 6.0  # a retry starts only if it can time out within this: with ~3 s of process
+#                       start-up (imports), a dead or hung server fails a job in < 10 s
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
 SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
 T = TypeVar("T")
@@ -90,7 +91,8 @@ class MlflowApi:
                 delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
                 attempt += 1
                 elapsed = time.monotonic() - start
-                if elapsed + delay > RETRY_BUDGET_S:
+                timeout = float(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+                if elapsed + delay + timeout > RETRY_BUDGET_S:
                     raise CheckFailed(
                         f"MLflow tracking server {self.safe_url} is not answering ({what}: "
                         f"{_short(exc)}; {attempt} attempts in {elapsed:.1f}s). Check that it is up "
