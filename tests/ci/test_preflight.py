@@ -1,0 +1,103 @@
+"""`python -m ci preflight`: the model's environment against the service image's, on real servers."""
+from __future__ import annotations
+
+import json
+
+import mlflow
+import mlflow.pyfunc
+import yaml
+
+from ci.preflight import compare, model_environment, read_pins
+from tests.ci.registry_helpers import REPO, ci_env, run_ci
+
+OLD_REQUIREMENTS = ["mlflow==2.9.2", "cloudpickle==2.2.1", "numpy==1.26.4", "pandas==2.1.4",
+                    "scikit-learn==1.3.2", "scipy==1.11.4", "requests>=2"]
+
+
+def _image_requirements(tmp_path):
+    """Shaped like service/requirements.txt: its own pins plus the project's as constraints."""
+    service = tmp_path / "service" / "requirements.txt"
+    service.parent.mkdir()
+    service.write_text(f"mlflow-skinny==3.17.2  # the image has no full mlflow\nfastapi==0.165.0\n"
+                       f"-c {REPO / 'requirements.txt'}\n")
+    return service
+
+
+def test_read_pins_follows_includes_and_the_first_file_wins(tmp_path):
+    pins = read_pins([_image_requirements(tmp_path), REPO / "requirements.txt"])
+    assert pins["mlflow-skinny"] == "3.17.2" and pins["scikit-learn"] == "1.9.1"
+    assert pins["cloudpickle"] == "3.1.3" and "pytest" in pins
+
+
+def test_compare_fails_loading_breakers_and_warns_the_rest():
+    pins = {"mlflow-skinny": "3.17.2", "cloudpickle": "3.1.3", "numpy": "2.4.6", "pandas": "3.1.1",
+            "scikit-learn": "1.9.1", "scipy": "1.17.1", "requests": "2.34.2"}
+    findings = {f.check: f for f in compare("3.9.18", OLD_REQUIREMENTS + ["scipy==1.17.0", "lightgbm",
+                                                                      "numpy>=2,<3"], "3.11", pins)}
+    levels = {check: f.level for check, f in findings.items()}
+    assert levels == {"python": "fail", "package:mlflow": "fail", "package:cloudpickle": "fail",
+                      "package:numpy": "ok", "package:pandas": "fail", "package:scikit-learn": "fail",
+                      "package:scipy": "warn", "package:requests": "ok", "package:lightgbm": "warn"}
+    assert findings["python"].message.startswith("python: model saved with 3.9.18, image has 3.11")
+    assert findings["package:cloudpickle"].message.startswith(
+        "cloudpickle: model needs 2.2.1, image has 3.1.3: cloudpickle only guarantees")
+    assert findings["package:scipy"].message == "scipy: model needs 1.17.0, image has 1.17.1"
+
+    patch_level = compare("3.11.2", ["scikit-learn==1.9.0", "numpy==2.3.1"], "3.11", pins)
+    same_minor = {f.check: f.level for f in patch_level}
+    assert same_minor == {"python": "ok", "package:scikit-learn": "warn", "package:numpy": "warn"}
+
+
+def test_model_environment_from_conda_yaml_alone():
+    conda = yaml.safe_dump({"dependencies": ["python=3.10.12", "pip<=24", {"pip": ["mlflow==2.9.2"]}]})
+    assert model_environment({"conda.yaml": conda}) == ("3.10.12", ["mlflow==2.9.2"])
+
+
+def test_matching_model_passes(logged_model, tmp_path):
+    name = logged_model.register()
+    result = run_ci("preflight", "--model-name", name, "--selector", "1", "--output-dir", str(tmp_path / "r"),
+                    "--image-requirements", str(_image_requirements(tmp_path)),
+                    env=ci_env(logged_model.server))
+    assert result.returncode == 0, result.stderr
+    assert f"preflight passed for {name} version 1" in result.stdout
+    assert "OK   MLflow server 3.17.2, client (this job) 3.17.2" in result.stdout
+    assert "OK   cloudpickle: model ==3.1.3, image 3.1.3" in result.stdout
+    report = json.loads((tmp_path / "r" / "preflight.json").read_text())
+    assert report["model_python"].startswith("3.11.") and report["server_version"] == "3.17.2"
+
+
+def test_old_model_fails_naming_each_package_and_both_versions(logged_model, tmp_path):
+    """A model saved by an older stack: its files say Python 3.9 and pre-2024 pins."""
+    model_dir = tmp_path / "old-model"
+    mlflow.pyfunc.save_model(str(model_dir), python_model=mlflow.pyfunc.PythonModel(),
+                             pip_requirements=OLD_REQUIREMENTS)
+    (model_dir / "python_env.yaml").write_text(yaml.safe_dump(
+        {"python": "3.9.18", "build_dependencies": ["pip"], "dependencies": ["-r requirements.txt"]}))
+    mlflow.set_tracking_uri(logged_model.server.url)
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(model_dir), "model")
+    name = logged_model.register(versions=0, prefix="old")
+    client = logged_model.client()
+    client.create_model_version(name, f"{run.info.artifact_uri}/model", run.info.run_id)
+    client.set_registered_model_alias(name, "production", "1")
+
+    result = run_ci("preflight", "--model-name", name, "--output-dir", str(tmp_path / "r"),
+                    "--image-requirements", str(_image_requirements(tmp_path)),
+                    env=ci_env(logged_model.server))
+    assert result.returncode == 1
+    for line in ("FAIL python: model saved with 3.9.18, image has 3.11",
+                 "FAIL mlflow: model needs 2.9.2, image has 3.17.2",
+                 "FAIL cloudpickle: model needs 2.2.1, image has 3.1.3",
+                 "FAIL numpy: model needs 1.26.4, image has 2.4.6",
+                 "FAIL pandas: model needs 2.1.4, image has 3.1.1",
+                 "FAIL scikit-learn: model needs 1.3.2, image has 1.9.1",
+                 "WARN scipy: model needs 1.11.4, image has 1.17.1"):
+        assert line in result.stderr
+    assert f"error: preflight: 6 mismatch(es) would break loading {name} version 1" in result.stderr
+
+
+def test_missing_image_requirements_is_a_configuration_error(logged_model, tmp_path):
+    result = run_ci("preflight", "--model-name", "x", "--image-requirements", str(tmp_path / "nope.txt"),
+                    "--output-dir", str(tmp_path), env=ci_env(logged_model.server))
+    assert result.returncode == 2
+    assert f"image requirements file {tmp_path / 'nope.txt'} not found" in result.stderr
