@@ -43,8 +43,9 @@ def run_detached(image: str, *, name: str, environment: Mapping[str, str] | None
 
 
 def run_once(image: str, command: Sequence[str], *, env: Mapping[str, str] | None = None) -> str:
-    """Run `command` in a throw-away container of `image`; return its stdout."""
-    result = run_tool(["podman", "run", "--rm", "--network", "host", image, *command], env=env, timeout=300)
+    """Run `command` in a throw-away container of `image` (whatever its ENTRYPOINT); return stdout."""
+    argv = ["podman", "run", "--rm", "--network", "host", "--entrypoint", command[0], image, *command[1:]]
+    result = run_tool(argv, env=env, timeout=300)
     return result.stdout
 
 

@@ -1,0 +1,92 @@
+"""`ci gate load` on real images built from service/Dockerfile: a good model passes, and each known
+failure class is reproduced by a deliberately broken model and named with its fix."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from ci.build import ModelRef, build, download_model
+from ci.errors import CheckFailed
+from ci.gates.load import free_port, run_load_gate
+from ci.registry import gate_tag
+from tests.ci.models import register_load_fixtures
+
+pytestmark = pytest.mark.containers
+
+FAILURE_CLASSES = ["code-paths", "artifact-key", "python-version", "read-only-fs", "tracking-server"]
+
+
+@pytest.fixture(scope="module")
+def load_models(mlflow_sqlite) -> dict[str, ModelRef]:
+    return register_load_fixtures(mlflow_sqlite.url)
+
+
+@pytest.fixture(scope="module")
+def images(oci_registry, mlflow_sqlite, load_models) -> dict[str, str]:
+    """One image per fixture model, built from the real service source."""
+    repository = f"{oci_registry.address}/serving/gate-load"
+    return {key: build(model, repository=repository, commit="9a7e10ad", tracking_uri=mlflow_sqlite.url,
+                       env=oci_registry.env).reference
+            for key, model in load_models.items()}
+
+
+def _gate(key: str, images, load_models, mlflow_sqlite, oci_registry, tmp_path: Path, **kwargs):
+    model = load_models[key]
+    model_dir = download_model(model, mlflow_sqlite.url, tmp_path / "model")
+    kwargs.setdefault("expected_version", model.version)
+    return run_load_gate(images[key], model_dir=model_dir, port=free_port(), env=oci_registry.env, **kwargs)
+
+
+def test_good_model_passes(images, load_models, mlflow_sqlite, oci_registry, tmp_path):
+    result = _gate("ok", images, load_models, mlflow_sqlite, oci_registry, tmp_path, ready_timeout=60)
+    assert result.model_version == load_models["ok"].version
+    assert result.rows == 3
+    assert result.max_abs_diff == 0.0
+    assert result.ready_seconds < 60
+
+
+def test_wrong_version_is_refused(images, load_models, mlflow_sqlite, oci_registry, tmp_path):
+    with pytest.raises(CheckFailed, match="reports model version"):
+        _gate("ok", images, load_models, mlflow_sqlite, oci_registry, tmp_path, expected_version="999")
+
+
+@pytest.mark.parametrize("failure", FAILURE_CLASSES)
+def test_each_load_failure_is_named_with_its_fix(failure, images, load_models, mlflow_sqlite, oci_registry,
+                                                 tmp_path):
+    with pytest.raises(CheckFailed) as raised:
+        _gate(failure, images, load_models, mlflow_sqlite, oci_registry, tmp_path, ready_timeout=60)
+    message = str(raised.value)
+    assert f"Cause: {failure}:" in message, message
+    assert "Fix:" in message
+    if failure == "python-version":
+        assert "Python 3.10.12" in message and "Python 3.11" in message
+
+
+def test_cli_passes_and_fails_with_exit_codes(images, load_models, mlflow_sqlite, oci_registry, tmp_path):
+    def run(key: str) -> subprocess.CompletedProcess[str]:
+        model = load_models[key]
+        env = {**os.environ, **oci_registry.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url,
+               "MODEL_NAME": model.name, "MODEL_VERSION": model.version, "IMAGE_REF": images[key],
+               "CI_REPORTS_DIR": str(tmp_path / key)}
+        return subprocess.run([sys.executable, "-m", "ci", "gate", "load", "--ready-timeout", "60"], env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+
+    def verdict(key: str) -> str:
+        model = load_models[key]
+        version = MlflowClient(mlflow_sqlite.url).get_model_version(model.name, model.version)
+        return version.tags[gate_tag("load")]
+
+    passed = run("ok")
+    assert passed.returncode == 0, passed.stderr
+    assert json.loads((tmp_path / "ok" / "gate-load.json").read_text())["rows"] == 3
+    assert verdict("ok") == "passed"
+    failed = run("artifact-key")
+    assert failed.returncode == 1
+    assert "artifact `tokenizer`" in failed.stderr
+    assert verdict("artifact-key") == "failed"
