@@ -1,0 +1,55 @@
+"""`python -m service`: read the settings, configure logging, load the model in the Gunicorn
+master (preload) and serve it with uvicorn workers. Takes no arguments: configure with SERVICE_*."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from gunicorn.app.base import Application
+
+from service.cgroup import cpu_limit
+from service.logs import configure_logging, logging_config
+from service.settings import Settings
+
+CONFIG_FILE = Path(__file__).with_name("gunicorn.conf.py")
+logger = logging.getLogger("service")
+
+
+class ServiceApplication(Application):
+    """Gunicorn with our config file and the settings; `load()` runs once, in the master."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:  # replaces argv parsing: the settings are the only input
+        self.load_config_from_file(str(CONFIG_FILE))
+        settings = self.settings
+        self.cfg.set("bind", [f"{settings.host}:{settings.port}"])
+        self.cfg.set("workers", settings.workers or cpu_limit())
+        self.cfg.set("keepalive", settings.keepalive_seconds)
+        self.cfg.set("graceful_timeout", settings.graceful_timeout_seconds)
+        self.cfg.set("logconfig_dict", logging_config(settings.log_level))
+
+    def load(self):
+        from service.app import create_app
+        from service.loading import load_model
+
+        return create_app(self.settings, load_model(self.settings),
+                          image_tag=os.environ.get("IMAGE_TAG"), image_digest=os.environ.get("IMAGE_DIGEST"))
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    # before prometheus_client is imported (by service.app): it picks its value store at import
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-"))
+    logger.info("starting", extra={"workers": settings.workers or cpu_limit(), "port": settings.port,
+                                   "batching": settings.batching_enabled})
+    ServiceApplication(settings).run()
+
+
+if __name__ == "__main__":
+    main()

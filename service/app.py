@@ -1,0 +1,128 @@
+"""`create_app(settings, model)`: the HTTP face of the service. Routes stay thin; the work is in
+`service.core` (and `service.batching` when micro-batching is on)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import mlflow
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from service import __version__
+from service.batching import make_invoker
+from service.core import Predictor
+from service.errors import (
+    BadRequest,
+    ModelError,
+    NotReady,
+    PayloadTooLarge,
+    ServiceError,
+    error_response_body,
+)
+from service.loading import LoadedModel
+from service.metrics import CONTENT_TYPE, Metrics
+from service.middleware import RequestContext
+from service.openapi import invocations_operation
+from service.readiness import Readiness
+from service.settings import Settings
+
+logger = logging.getLogger("service")
+JSON = "application/json"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` (header or stream)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge("request body too large", field="body", expected=f"at most {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("request body too large", field="body", expected=f"at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_response(error: ServiceError, request: Request) -> Response:
+    request_id = getattr(request.state, "request_id", None)
+    return Response(error_response_body(error, request_id), status_code=error.status, media_type=JSON)
+
+
+def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | None) -> dict[str, Any]:
+    identity = model.identity
+    return {"model_name": identity.name, "model_version": identity.version, "run_id": identity.run_id,
+            "model_source": identity.source, "signature_digest": identity.signature_digest,
+            "image_tag": image_tag, "image_digest": image_digest,
+            "service_version": __version__, "mlflow_version": mlflow.__version__}
+
+
+def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = None,
+               image_digest: str | None = None) -> FastAPI:
+    """The ASGI app for `model`; warm-up runs at start-up and /readyz turns 200 once it passed."""
+    predictor = Predictor(model, settings.max_rows)
+    metrics = Metrics()
+    metrics.load_seconds.set(model.load_seconds)
+    identity = model.identity
+    metrics.model_info.labels(identity.name or "", identity.version or "", identity.run_id or "").set(1)
+    readiness = Readiness(predictor, model.serving_example)
+    invoke = make_invoker(settings, predictor, metrics)
+    versions = version_info(model, image_tag, image_digest)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        warm_up = asyncio.create_task(readiness.warm_up())
+        yield
+        warm_up.cancel()
+
+    app = FastAPI(title="pyfunc-deploy model server", version=__version__, lifespan=lifespan)
+    app.state.readiness = readiness
+    app.state.settings = settings
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, error: ServiceError) -> Response:
+        if isinstance(error, ModelError):
+            metrics.model_errors.inc()
+        return _error_response(error, request)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        mapped = BadRequest(str(error.detail))
+        mapped.status, mapped.error_code = error.status_code, str(error.detail).upper().replace(" ", "_")
+        return _error_response(mapped, request)
+
+    @app.post("/invocations", openapi_extra=invocations_operation(predictor.schema, settings.max_rows))
+    async def invocations(request: Request) -> Response:
+        body = await read_body(request, settings.max_body_bytes)
+        prediction = await invoke(body, request.headers.get("content-type"))
+        request.state.rows = prediction.rows
+        return Response(prediction.body, media_type=JSON)
+
+    @app.get("/healthz")
+    @app.get("/ping", include_in_schema=False)
+    @app.get("/health", include_in_schema=False)
+    async def healthz() -> Response:
+        """Liveness: the process answers (aliases /ping and /health as in `mlflow models serve`)."""
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        """Readiness: 200 once the warm-up prediction passed; 503 before that and while draining."""
+        if not readiness.ready:
+            return _error_response(NotReady(readiness.reason), request)
+        return Response(b'{"status":"ready"}', media_type=JSON)
+
+    @app.get("/version")
+    async def version() -> dict[str, Any]:
+        return versions
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    app.add_middleware(RequestContext, metrics=metrics, model_version=identity.version)
+    return app

@@ -1,0 +1,144 @@
+"""Adaptive micro-batching: within one worker, concurrent requests share one `predict` call.
+
+Each request is parsed and validated on its own first, so a bad request fails alone. A batch is
+closed when it holds `batch_max_rows` rows, when `batch_max_wait_ms` passed, or as soon as a turn
+of the event loop brought no new request: an idle server adds no wait, a busy one batches more.
+Predictions are split back by row counts; a model whose output does not split by rows (a dict,
+a wrong length) is answered request by request instead.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pandas as pd
+
+from service import codec
+from service.core import Prediction, Predictor
+from service.errors import ServiceError
+from service.metrics import Metrics
+from service.settings import Settings
+
+logger = logging.getLogger("service")
+Invoker = Callable[[bytes, "str | None"], Awaitable[Prediction]]
+Pending = tuple[codec.ModelInput, asyncio.Future]
+
+
+def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics) -> Invoker:
+    """The function /invocations awaits: direct, or through a MicroBatcher when enabled."""
+    if settings.batching_enabled:
+        return MicroBatcher(predictor, metrics, settings.batch_max_rows, settings.batch_max_wait_ms).invoke
+
+    async def invoke(body: bytes, content_type: str | None) -> Prediction:
+        # CPU-bound and one worker per core: predicting on the loop beats a thread hop under the GIL
+        parsed = predictor.parse(body, content_type)
+        predictions = predictor.predict(parsed.data, parsed.params)
+        metrics.batch_rows.observe(parsed.rows)
+        metrics.batch_requests.observe(1)
+        return Prediction(codec.serialise(predictions), parsed.rows)
+
+    return invoke
+
+
+def _batch_key(item: codec.ModelInput) -> Any:
+    if not isinstance(item.data, pd.DataFrame) or item.params:
+        return None
+    return tuple(item.data.columns), tuple(item.data.dtypes)
+
+
+def _split(predictions: Any, sizes: list[int]) -> list[Any] | None:
+    """Cut batch predictions back into per-request parts, or None if they do not split by rows."""
+    if not isinstance(predictions, (pd.DataFrame, pd.Series, list)) and not hasattr(predictions, "shape"):
+        return None
+    if len(predictions) != sum(sizes):
+        return None
+    parts, start = [], 0
+    for size in sizes:
+        end = start + size
+        parts.append(predictions.iloc[start:end] if isinstance(predictions, (pd.DataFrame, pd.Series))
+                     else predictions[start:end])
+        start = end
+    return parts
+
+
+class MicroBatcher:
+    def __init__(self, predictor: Predictor, metrics: Metrics, max_rows: int, max_wait_ms: float) -> None:
+        self.predictor = predictor
+        self.metrics = metrics
+        self.max_rows = max_rows
+        self.max_wait = max_wait_ms / 1000
+        self.splittable = True
+        self.pending: list[Pending] = []
+        self.rows = 0
+        self.opened = 0.0
+        self.seen = 0
+        self.scheduled = False
+
+    async def invoke(self, body: bytes, content_type: str | None) -> Prediction:
+        parsed = self.predictor.parse(body, content_type)
+        if not self.splittable or _batch_key(parsed) is None or parsed.rows >= self.max_rows:
+            outcome = self._predict([parsed])[0]
+        else:
+            outcome = await self._enqueue(parsed)
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        return Prediction(codec.serialise(outcome), parsed.rows)
+
+    def _enqueue(self, parsed: codec.ModelInput) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self.pending:
+            self.opened = time.monotonic()
+        self.pending.append((parsed, future))
+        self.rows += parsed.rows
+        if self.rows >= self.max_rows:
+            self._flush()
+        elif not self.scheduled:
+            self.scheduled = True
+            self.seen = len(self.pending)
+            loop.call_soon(self._maybe_flush)
+        return future
+
+    def _maybe_flush(self) -> None:
+        """Flush unless the last loop turn brought more requests and there is wait budget left."""
+        if len(self.pending) > self.seen and time.monotonic() - self.opened < self.max_wait:
+            self.seen = len(self.pending)
+            asyncio.get_running_loop().call_soon(self._maybe_flush)
+            return
+        self._flush()
+
+    def _flush(self) -> None:
+        batch, self.pending, self.rows, self.scheduled = self.pending, [], 0, False
+        key = _batch_key(batch[0][0])
+        groups = [[item for item in batch if _batch_key(item[0]) == key]]
+        groups += [[item] for item in batch if _batch_key(item[0]) != key]
+        for group in groups:
+            for (_, future), outcome in zip(group, self._predict([item for item, _ in group]), strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+
+    def _predict(self, inputs: list[codec.ModelInput]) -> list[Any]:
+        """Predict `inputs` in one call; per request its predictions or its own ServiceError."""
+        sizes = [item.rows for item in inputs]
+        try:
+            if len(inputs) == 1:
+                parts = [self.predictor.predict(inputs[0].data, inputs[0].params)]
+            else:
+                data = pd.concat([item.data for item in inputs], ignore_index=True)
+                parts = _split(self.predictor.predict(data, None), sizes)
+        except ServiceError as error:
+            if len(inputs) == 1:
+                return [error]
+            parts = None  # isolate the failing request: the others still get answers
+        else:
+            if parts is None:
+                logger.warning("model output does not split by rows; micro-batching turned off")
+                self.splittable = False
+        if parts is None:
+            return [outcome for item in inputs for outcome in self._predict([item])]
+        self.metrics.batch_rows.observe(sum(sizes))
+        self.metrics.batch_requests.observe(len(inputs))
+        return parts

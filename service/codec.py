@@ -1,0 +1,169 @@
+"""Request bodies -> model input, model output -> response bytes: the MLflow scoring protocol.
+
+Parsing reuses MLflow's own helpers (`infer_and_parse_data`, `parse_csv_input`) so a body means
+exactly what it means to `mlflow models serve`; their exceptions are replaced by ours because
+their messages quote the payload.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from io import StringIO
+from typing import Any
+
+import orjson
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc.scoring_server import SUPPORTED_FORMATS, infer_and_parse_data, parse_csv_input
+from mlflow.types import Schema
+from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj, cast_df_types_according_to_schema
+
+from service.errors import BadRequest, UnsupportedMediaType
+
+JSON_TYPES = frozenset({"application/json"})
+CSV_TYPES = frozenset({"text/csv", "application/csv"})
+FORMAT_SHAPES = {
+    "dataframe_split": "an object with 'data' and optional 'columns' and 'index'",
+    "dataframe_records": "a list of objects, one per row",
+    "instances": "a list of rows or an object of columns",
+    "inputs": "a list of rows or an object of columns",
+}
+EXPECTED_KEYS = "exactly one of " + ", ".join(sorted(SUPPORTED_FORMATS)) + " (and optional 'params')"
+
+
+@dataclass
+class ModelInput:
+    """A parsed request: what `predict` receives, its params and its row count."""
+
+    data: Any
+    params: dict[str, Any] | None
+    rows: int
+
+
+def media_type(content_type: str | None) -> str:
+    """The bare media type; 415 for a missing type, another charset or unknown parameters."""
+    if not content_type:
+        raise UnsupportedMediaType("missing Content-Type", field="Content-Type",
+                                   expected="application/json or text/csv")
+    mime, *parameters = (part.strip() for part in content_type.split(";"))
+    for parameter in parameters:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() != "charset" or value.strip().strip('"').lower() != "utf-8":
+            raise UnsupportedMediaType("unsupported Content-Type parameter", field="Content-Type",
+                                       expected="no parameter other than charset=utf-8")
+    mime = mime.lower()
+    if mime not in JSON_TYPES | CSV_TYPES:
+        raise UnsupportedMediaType("unsupported Content-Type", field="Content-Type",
+                                   expected="application/json, text/csv or application/csv")
+    return mime
+
+
+def _load_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # what mlflow accepts beyond strict JSON (NaN, Infinity) is accepted here too
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        located = isinstance(exc, json.JSONDecodeError)
+        where = f" at line {exc.lineno} column {exc.colno}" if located else ""
+        raise BadRequest(f"malformed JSON{where}", field="body", expected="a JSON object") from None
+
+
+def _failed_column(frame: pd.DataFrame, schema: Schema) -> tuple[str | None, str | None]:
+    """Which column does not cast to its schema type (and that type), found one column at a time."""
+    if not schema.has_input_names():
+        return None, None
+    types = dict(zip(schema.input_names(), schema.input_types(), strict=True))
+    for name in frame.columns:
+        if name not in types:
+            continue
+        try:
+            cast_df_types_according_to_schema(frame[[name]], schema)
+        except Exception:  # noqa: BLE001 - any failure names this column
+            return str(name), getattr(types[name], "name", str(types[name]))
+    return None, None
+
+
+def _type_error(frame_or_none: pd.DataFrame | None, schema: Schema | None, key: str) -> BadRequest:
+    if frame_or_none is not None and schema is not None:
+        column, expected = _failed_column(frame_or_none, schema)
+        if column is not None:
+            return BadRequest(f"column '{column}' has a value of the wrong type", field=column,
+                              expected=expected)
+    return BadRequest(f"'{key}' is not a valid input", field=key, expected=FORMAT_SHAPES.get(key, key))
+
+
+def _parse_json(body: bytes, schema: Schema | None) -> tuple[Any, dict[str, Any] | None, str]:
+    document = _load_json(body)
+    if not isinstance(document, dict):
+        raise BadRequest("the body must be a JSON object", field="body", expected=EXPECTED_KEYS)
+    keys = [key for key in document if key in SUPPORTED_FORMATS]
+    if len(keys) != 1:
+        raise BadRequest("no input field, or more than one", field="body", expected=EXPECTED_KEYS)
+    key = keys[0]
+    params = document.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise BadRequest("'params' must be an object", field="params", expected="an object")
+    try:
+        return infer_and_parse_data({key: document[key]}, schema), params, key
+    except Exception:  # noqa: BLE001 - mlflow's messages quote the data; ours name the field
+        try:
+            raw = infer_and_parse_data({key: document[key]}, None)
+        except Exception:  # noqa: BLE001
+            raw = None
+        raise _type_error(raw if isinstance(raw, pd.DataFrame) else None, schema, key) from None
+
+
+def _parse_csv(body: bytes, schema: Schema | None) -> pd.DataFrame:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the CSV body is not UTF-8", field="body", expected="UTF-8 text") from None
+    try:
+        return parse_csv_input(StringIO(text), schema=schema)
+    except MlflowException:
+        try:
+            raw = pd.read_csv(StringIO(text))
+        except Exception:  # noqa: BLE001
+            raise BadRequest("malformed CSV", field="body", expected="CSV with a header row") from None
+        raise _type_error(raw, schema, "body") from None
+
+
+def row_count(data: Any) -> int:
+    if isinstance(data, (pd.DataFrame, pd.Series, list)) or hasattr(data, "shape"):
+        return len(data)
+    if isinstance(data, dict):
+        lengths = {len(value) if isinstance(value, list) or hasattr(value, "shape") else 1
+                   for value in data.values()}
+        return max(lengths, default=0)
+    return 1
+
+
+def parse(body: bytes, content_type: str | None, schema: Schema | None, max_rows: int) -> ModelInput:
+    """Parse one request body per the MLflow scoring protocol; 4xx errors name the field."""
+    mime = media_type(content_type)
+    if not body.strip():
+        raise BadRequest("empty body", field="body", expected=EXPECTED_KEYS if mime in JSON_TYPES
+                         else "CSV with a header row")
+    if mime in JSON_TYPES:
+        data, params, key = _parse_json(body, schema)
+    else:
+        data, params, key = _parse_csv(body, schema), None, "body"
+    rows = row_count(data)
+    if rows == 0:
+        raise BadRequest("no rows to predict", field=key, expected="at least one row")
+    if rows > max_rows:
+        raise BadRequest(f"too many rows: {rows}", field=key, expected=f"at most {max_rows} rows")
+    return ModelInput(data, params, rows)
+
+
+def _default(value: Any) -> Any:
+    return NumpyEncoder().default(value)
+
+
+def serialise(predictions: Any) -> bytes:
+    """`{"predictions": ...}` exactly as mlflow's scoring server shapes it, encoded by orjson."""
+    return orjson.dumps({"predictions": _get_jsonable_obj(predictions, pandas_orient="records")},
+                        default=_default, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -1,0 +1,78 @@
+"""One exception family, one JSON error shape, one handler.
+
+The shape keeps MLflow's `error_code` and `message` keys so clients of `mlflow models serve` read
+our errors unchanged, and adds `field`/`expected` for bad input and `error_id` for server faults.
+A message never contains the request payload: errors end up in logs and in client bug reports.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import orjson
+
+logger = logging.getLogger("service")
+
+
+class ServiceError(Exception):
+    """Base of every error the service answers with; carries its HTTP status and MLflow code."""
+
+    status = 500
+    error_code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, field: str | None = None, expected: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.expected = expected
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error_code": self.error_code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.expected is not None:
+            body["expected"] = self.expected
+        return body
+
+
+class BadRequest(ServiceError):
+    status = 400
+    error_code = "BAD_REQUEST"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    error_code = "REQUEST_TOO_LARGE"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class NotReady(ServiceError):
+    status = 503
+    error_code = "NOT_READY"
+
+
+class ModelError(ServiceError):
+    """The model raised while predicting on valid input: a fault on our side, logged with an id."""
+
+    status = 500
+    error_code = "INTERNAL_ERROR"
+
+    def __init__(self) -> None:
+        self.error_id = uuid.uuid4().hex
+        super().__init__(f"the model failed to predict; quote error_id {self.error_id} to the operator")
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "error_id": self.error_id}
+
+
+def error_response_body(error: ServiceError, request_id: str | None) -> bytes:
+    """The one JSON error shape: `error_code`, `message`, optional `field`/`expected`/`error_id`."""
+    body = error.body()
+    if request_id:
+        body["request_id"] = request_id
+    return orjson.dumps(body)

@@ -1,0 +1,48 @@
+"""Readiness: not ready until a warm-up prediction on the model's own input example passed, and
+not ready again once draining on shutdown starts."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from service.core import Predictor
+
+logger = logging.getLogger("service")
+JSON = "application/json"
+
+
+class Readiness:
+    def __init__(self, predictor: Predictor, serving_example: str | None) -> None:
+        self.predictor = predictor
+        self.serving_example = serving_example
+        self.warmed = False
+        self.draining = False
+        self.failed = False
+
+    @property
+    def ready(self) -> bool:
+        return self.warmed and not self.draining
+
+    @property
+    def reason(self) -> str:
+        if self.draining:
+            return "draining"
+        if self.failed:
+            return "warm-up prediction failed"
+        return "ready" if self.warmed else "warming up"
+
+    async def warm_up(self) -> None:
+        """Run the serving example through the full request path once (in a thread: the loop
+        keeps answering probes meanwhile)."""
+        if self.serving_example is not None:
+            try:
+                await asyncio.to_thread(self.predictor.invoke, self.serving_example.encode(), JSON)
+            except Exception:  # noqa: BLE001 - stay not-ready; the reason is in the log
+                self.failed = True
+                logger.error("warm-up prediction failed; /readyz stays 503", exc_info=False)
+                return
+        self.warmed = True
+        logger.info("warm-up done; ready")
+
+    def start_draining(self) -> None:
+        self.draining = True

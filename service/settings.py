@@ -1,0 +1,74 @@
+"""All run-time configuration, read once from `SERVICE_*` environment variables by the entry point."""
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_URI = "/opt/model"
+DEFAULT_HOST = "0.0.0.0"  # noqa: S104 - a container serves on all its interfaces
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_ROWS = 10_000
+DEFAULT_BATCH_MAX_ROWS = 256
+DEFAULT_BATCH_MAX_WAIT_MS = 2.0
+DEFAULT_DRAIN_SECONDS = 0.0
+DEFAULT_KEEPALIVE_SECONDS = 75  # longer than the usual 60 s idle timeout of cloud load balancers
+DEFAULT_GRACEFUL_TIMEOUT_SECONDS = 20  # fits terminationGracePeriodSeconds=30 minus a 5 s preStop
+DEFAULT_LOG_LEVEL = "INFO"
+
+
+class Settings(BaseSettings):
+    """The service's settings; every field is `SERVICE_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore", protected_namespaces=())
+
+    model_uri: str = DEFAULT_MODEL_URI
+    """Where the model is: a directory baked in the image, `models:/name@alias`, `models:/name/Stage`,
+    `runs:/...` or any URI mlflow can load (`MLFLOW_TRACKING_URI` is read by mlflow itself)."""
+
+    model_name: str | None = None
+    """Registered model name for /version and metrics; set by the image build, else resolved."""
+
+    model_version: str | None = None
+    """Registered model version for /version and metrics; set by the image build, else resolved."""
+
+    model_run_id: str | None = None
+    """MLflow run id of the model; set by the image build, else read from the MLmodel file."""
+
+    host: str = DEFAULT_HOST
+    """Address to listen on."""
+
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+    """Port to listen on."""
+
+    workers: int | None = Field(None, ge=1)
+    """Gunicorn worker processes; default: the container's CPU quota (cgroup), at least 1."""
+
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1)
+    """Largest accepted request body; larger bodies get 413 before they are parsed."""
+
+    max_rows: int = Field(DEFAULT_MAX_ROWS, ge=1)
+    """Most rows accepted in one request; more is a 400 that says the limit."""
+
+    batching_enabled: bool = False
+    """Coalesce concurrent requests of one worker into one `predict` call."""
+
+    batch_max_rows: int = Field(DEFAULT_BATCH_MAX_ROWS, ge=1)
+    """A batch is run as soon as it holds this many rows."""
+
+    batch_max_wait_ms: float = Field(DEFAULT_BATCH_MAX_WAIT_MS, ge=0)
+    """Longest a request waits for others to join its batch."""
+
+    drain_seconds: float = Field(DEFAULT_DRAIN_SECONDS, ge=0)
+    """On SIGTERM keep serving this long with /readyz at 503 before closing the listener
+    (0 when the pod's preStop hook already waits for the endpoints to update)."""
+
+    keepalive_seconds: int = Field(DEFAULT_KEEPALIVE_SECONDS, ge=1)
+    """Idle keep-alive; must be longer than the load balancer's idle timeout."""
+
+    graceful_timeout_seconds: int = Field(DEFAULT_GRACEFUL_TIMEOUT_SECONDS, ge=1)
+    """Time for in-flight requests after SIGTERM; drain + this must fit in
+    terminationGracePeriodSeconds minus the preStop delay."""
+
+    log_level: str = DEFAULT_LOG_LEVEL
+    """Level of the `service` loggers."""

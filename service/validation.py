@@ -1,0 +1,75 @@
+"""Check one parsed request against the model signature before it reaches the model.
+
+`mlflow models serve` lets the model's own schema enforcement fail and quotes the data in the
+error; here each request is checked on its own (so in a micro-batch one bad request never fails
+another) and the error names the column and what it should be. Nulls in a required column are
+refused too: the model would fail on them with a 5xx.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from mlflow.models.utils import _enforce_mlflow_datatype, _enforce_schema
+from mlflow.types import DataType, Schema
+
+from service.errors import BadRequest
+
+
+def type_name(col_type: Any) -> str:
+    """`double`, not `DataType.double`: the name a client sees in the signature."""
+    return col_type.name if isinstance(col_type, DataType) else str(col_type)
+
+
+def _as_frame(data: Any) -> pd.DataFrame | None:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, dict):
+        try:
+            scalar = all(not isinstance(value, (list, dict)) and not hasattr(value, "shape")
+                         for value in data.values())
+            return pd.DataFrame([data] if scalar else data)
+        except (ValueError, TypeError):
+            return None
+    return None
+
+
+def _check_columns(frame: pd.DataFrame, schema: Schema) -> None:
+    spec = schema.input_dict()
+    columns = {str(column) for column in frame.columns}
+    for unknown in sorted(columns - spec.keys()):
+        raise BadRequest(f"unknown column '{unknown}'", field=unknown,
+                         expected="one of " + ", ".join(schema.input_names()))
+    for name, col in spec.items():
+        if name not in columns:
+            if col.required:
+                raise BadRequest(f"missing required column '{name}'", field=name,
+                                 expected=type_name(col.type))
+            continue
+        values = frame[name]
+        if col.required and values.isna().any():
+            raise BadRequest(f"column '{name}' has a null or NaN value", field=name,
+                             expected=f"{type_name(col.type)}, not null")
+        if isinstance(col.type, DataType):
+            try:
+                _enforce_mlflow_datatype(name, values, col.type)
+            except Exception:  # noqa: BLE001 - mlflow's message may quote values
+                raise BadRequest(f"column '{name}' has the wrong type", field=name,
+                                 expected=type_name(col.type)) from None
+
+
+def validate(data: Any, schema: Schema | None) -> None:
+    """Raise BadRequest (naming the field) unless `data` satisfies `schema`."""
+    if schema is None:
+        return
+    frame = _as_frame(data) if schema.has_input_names() and not schema.is_tensor_spec() else None
+    if frame is not None:
+        _check_columns(frame, schema)
+        return
+    try:
+        _enforce_schema(data, schema)
+    except Exception:  # noqa: BLE001 - tensor or unnamed schemas: no single column to blame
+        names = schema.input_names() if schema.has_input_names() else []
+        field = names[0] if len(names) == 1 else "inputs"
+        raise BadRequest("the input does not match the model signature", field=field,
+                         expected=str(schema.to_dict())) from None

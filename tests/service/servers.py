@@ -1,0 +1,53 @@
+"""Real server processes for the service tests and the benchmark: this service (`python -m
+service`, Gunicorn) and `mlflow models serve` on the same model, on 127.0.0.1 and free ports."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from tests.infra.procs import ManagedProcess, free_port, http_ok, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 120.0
+
+
+class ServerProcess:
+    """A started server: `url`, `process`, and seconds from start to ready (`ready_seconds`)."""
+
+    def __init__(self, argv: list[str], log: Path, env: dict[str, str], ready_path: str, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        started = time.monotonic()
+        self.process = ManagedProcess(argv, log, env={"PYTHONUNBUFFERED": "1", **env}, cwd=REPO)
+        wait_until(lambda: self._ready(ready_path), START_TIMEOUT, f"{argv[1:3]} on {self.url}",
+                   interval=0.05, log=log)
+        self.ready_seconds = time.monotonic() - started
+
+    def _ready(self, path: str) -> bool:
+        if not self.process.alive():
+            raise RuntimeError(f"server exited:\n{self.process.log_tail()}")
+        return http_ok(self.url + path)
+
+    def stop(self, grace: float = 30.0) -> None:
+        self.process.stop(grace=grace)
+
+
+def start_service(model_dir: Path, log: Path, workers: int = 2, **settings: object) -> ServerProcess:
+    port = free_port()
+    env = {"SERVICE_MODEL_URI": str(model_dir), "SERVICE_HOST": "127.0.0.1", "SERVICE_PORT": str(port),
+           "SERVICE_WORKERS": str(workers), "MLFLOW_DISABLE_TELEMETRY": "true",
+           **{f"SERVICE_{key.upper()}": str(value) for key, value in settings.items()}}
+    return ServerProcess([sys.executable, "-m", "service"], log, env, "/readyz", port)
+
+
+def start_mlflow_serve(model_dir: Path, log: Path, workers: int | None = None) -> ServerProcess:
+    port = free_port()
+    argv = [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", str(model_dir),
+            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    if workers:
+        argv += ["--workers", str(workers)]
+    # it execs `uvicorn` from PATH: the venv's bin must come first
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return ServerProcess(argv, log, {"MLFLOW_DISABLE_TELEMETRY": "true", "PATH": path}, "/ping", port)

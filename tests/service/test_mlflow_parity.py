@@ -1,0 +1,50 @@
+"""Drop-in for `mlflow models serve`: on the same model and body, both real servers answer
+with the same predictions, for every input format, both example models."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from tests.service.servers import start_mlflow_serve, start_service
+
+COLUMNS = ["age", "income", "employment_status", "num_credit_cards"]
+ROWS = [[34.0, 48000.0, "employed", 2], [52.0, 91000.0, "self-employed", 4], [23.0, 15500.0, "unemployed", 7],
+        [67, 30000, "retired", 0], [41.5, 120000.25, "unknown-status", 3]]
+RECORDS = [dict(zip(COLUMNS, row, strict=True)) for row in ROWS]
+CSV = ",".join(COLUMNS) + "\n" + "\n".join(",".join(map(str, r)) for r in ROWS) + "\n"
+BODIES = [
+    ("application/json", json.dumps({"dataframe_split": {"columns": COLUMNS, "data": ROWS}})),
+    ("application/json", json.dumps({"dataframe_split": {"columns": COLUMNS, "data": ROWS[:1]}})),
+    ("application/json", json.dumps({"dataframe_records": RECORDS})),
+    ("application/json", json.dumps({"instances": RECORDS})),
+    ("application/json", json.dumps({"inputs": {c: [r[i] for r in ROWS] for i, c in enumerate(COLUMNS)}})),
+    ("application/json", json.dumps({"inputs": RECORDS, "params": {}})),
+    ("text/csv", CSV),
+]
+
+
+@pytest.fixture(scope="module", params=["sklearn", "pyfunc"])
+def servers(request, model_dirs, tmp_path_factory):
+    model = model_dirs[request.param]
+    logs = tmp_path_factory.mktemp(f"parity-{request.param}")
+    ours = start_service(model, logs / "service.log", workers=1)
+    try:
+        theirs = start_mlflow_serve(model, logs / "mlflow.log")
+    except Exception:
+        ours.stop()
+        raise
+    yield ours, theirs
+    ours.stop()
+    theirs.stop()
+
+
+@pytest.mark.parametrize(("content_type", "body"), BODIES, ids=lambda v: v[:40] if isinstance(v, str) else v)
+def test_same_predictions_as_mlflow_models_serve(servers, content_type, body):
+    ours, theirs = servers
+    answers = [requests.post(f"{server.url}/invocations", data=body, headers={"Content-Type": content_type},
+                             timeout=30) for server in servers]
+    assert [answer.status_code for answer in answers] == [200, 200], answers[0].text + answers[1].text
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].headers["content-type"] == "application/json"

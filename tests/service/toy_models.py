@@ -1,0 +1,35 @@
+"""Tiny custom pyfunc models for what the example models cannot show: dict and DataFrame
+outputs, and a model that raises (with the input in its message, as careless models do)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.models import infer_signature
+
+EXAMPLE = pd.DataFrame({"x": [1.0, 2.0], "label": ["a", "b"]})
+
+
+class DictModel(mlflow.pyfunc.PythonModel):
+    """Returns one dict for the whole batch: it cannot be split by rows."""
+
+    def predict(self, context, model_input, params=None):
+        return {"total": float(model_input["x"].sum()), "labels": list(model_input["label"])}
+
+
+class FrameModel(mlflow.pyfunc.PythonModel):
+    """Doubles x; raises with the row in its message when a label is 'boom'."""
+
+    def predict(self, context, model_input, params=None):
+        if (model_input["label"] == "boom").any():
+            raise ValueError(f"cannot score {model_input.to_dict(orient='records')}")
+        return pd.DataFrame({"double": model_input["x"] * 2, "label": model_input["label"]})
+
+
+def save(model: mlflow.pyfunc.PythonModel, path: Path) -> Path:
+    output = model.predict(None, EXAMPLE)
+    mlflow.pyfunc.save_model(str(path), python_model=model, input_example=EXAMPLE,
+                             signature=infer_signature(EXAMPLE, None if isinstance(output, dict) else output),
+                             pip_requirements=["mlflow==3.17.2"])
+    return path
