@@ -34,9 +34,11 @@ class ServerProcess:
         self.process.stop(grace=grace)
 
 
-def start_service(model_dir: Path, log: Path, workers: int = 2, **settings: object) -> ServerProcess:
+def start_service(model_dir: Path, log: Path, workers: int = 2, env: dict[str, str] | None = None,
+                  **settings: object) -> ServerProcess:
     port = free_port()
-    env = {"SERVICE_MODEL_URI": str(model_dir), "SERVICE_HOST": "127.0.0.1", "SERVICE_PORT": str(port),
+    env = {**(env or {}), "SERVICE_MODEL_URI": str(model_dir), "SERVICE_HOST": "127.0.0.1",
+           "SERVICE_PORT": str(port),
            "SERVICE_WORKERS": str(workers), "MLFLOW_DISABLE_TELEMETRY": "true",
            **{f"SERVICE_{key.upper()}": str(value) for key, value in settings.items()}}
     return ServerProcess([sys.executable, "-m", "service"], log, env, "/readyz", port)

@@ -1,0 +1,110 @@
+"""`python -m service` for real: Gunicorn master + uvicorn workers on 127.0.0.1.
+
+Metrics add up across workers; SIGTERM under load turns readiness to 503, lets in-flight requests
+finish and fails none; nothing is written outside /tmp (read-only root in production)."""
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.service.servers import start_service
+
+COLUMNS = ["age", "income", "employment_status", "num_credit_cards"]
+ROW = [34.0, 48000.0, "employed", 2]
+
+
+def body(rows: int) -> dict:
+    return {"dataframe_split": {"columns": COLUMNS, "data": [ROW] * rows}}
+
+
+def metric(text: str, name: str) -> float:
+    return sum(float(value) for value in re.findall(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE))
+
+
+@pytest.fixture(scope="module")
+def served(model_dirs, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gunicorn")
+    home, runtime = root / "home", root / "xdg-runtime"
+    home.mkdir()
+    runtime.mkdir()
+    server = start_service(model_dirs["sklearn"], root / "service.log", workers=2,
+                           env={"HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)})
+    yield server, (home, runtime)
+    server.stop()
+
+
+def test_metrics_add_up_across_workers(served):
+    server, _ = served
+    sent = 60
+    for _ in range(sent):  # a new connection each time: both workers get some
+        assert requests.post(f"{server.url}/invocations", json=body(2), timeout=10,
+                             headers={"Connection": "close"}).status_code == 200
+    pids = {requests.get(f"{server.url}/metrics", headers={"Connection": "close"}, timeout=10).text
+            for _ in range(6)}
+    text = pids.pop()
+    counted = metric(text, 'service_requests_total{method="POST",route="/invocations",status="200"}')
+    assert counted >= sent
+    assert metric(text, "service_rows_predicted_total") >= 2 * sent
+    assert metric(text, "service_model_load_seconds") > 0
+    logs = server.process.log.read_text()
+    assert len(set(re.findall(r"Booting worker with pid: (\d+)", logs))) == 2
+
+
+def test_nothing_is_written_to_home_or_the_runtime_dir(served):
+    """No control socket, no ~/.gunicorn: the root file system is read-only in production."""
+    server, dirs = served
+    assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200
+    assert [list(path.iterdir()) for path in dirs] == [[], []]
+
+
+def test_sigterm_under_load_drains_without_failed_requests(model_dirs, tmp_path):
+    server = start_service(model_dirs["sklearn"], tmp_path / "service.log", workers=2, drain_seconds=3)
+    results: list[object] = []
+    stop = threading.Event()
+    seen_503 = threading.Event()
+
+    def load() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                try:
+                    answer = session.post(f"{server.url}/invocations", json=body(500), timeout=30)
+                    results.append((time.monotonic(), answer.status_code))
+                except requests.RequestException as exc:
+                    results.append((time.monotonic(), repr(exc)))
+
+    def probe() -> None:  # the kubelet's readiness probe; the endpoints controller stops traffic
+        while not stop.is_set():
+            try:
+                if requests.get(f"{server.url}/readyz", timeout=2).status_code == 503:
+                    seen_503.set()
+                    time.sleep(0.5)
+                    stop.set()
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=load) for _ in range(8)] + [threading.Thread(target=probe)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(2)
+        terminated = time.monotonic()
+        server.process.popen.send_signal(signal.SIGTERM)
+        assert seen_503.wait(5), "readiness never turned 503 after SIGTERM"
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    exit_code = server.process.popen.wait(timeout=60)
+    server.stop()
+    failures = [status for _, status in results if status != 200]
+    after = [status for ended, status in results if ended > terminated]
+    assert after, f"no request completed after SIGTERM ({len(results)} before)"
+    assert failures == [], failures[:5]
+    assert exit_code == 0
+    assert "Shutting down: Master" in server.process.log.read_text()
