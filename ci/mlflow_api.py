@@ -9,13 +9,14 @@ every message that leaves this module is passed through `redact`.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,6 +45,23 @@ def redact(text: str) -> str:
     return re.sub(r"(https?://)[^/\s@]+@", r"\1***@", text)
 
 
+@contextlib.contextmanager
+def _one_attempt(timeout: float) -> Iterator[None]:
+    """MLflow reads its HTTP settings from the environment at call time: one attempt, a short
+    timeout, for this call only (other MLflow use in the same process keeps its own settings)."""
+    saved = {name: os.environ.get(name) for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                                                     "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT=str(int(timeout)))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _is_transient(exc: Exception) -> bool:
     """5xx and transport failures are worth retrying; MLflow reports the latter as INTERNAL_ERROR."""
     from mlflow.exceptions import MlflowException
@@ -59,9 +77,6 @@ class MlflowApi:
     def __init__(self, tracking_uri: str) -> None:
         if not tracking_uri:
             raise ConfigError("no MLflow tracking server: set MLFLOW_TRACKING_URI or --tracking-uri")
-        # MLflow reads these at call time; one attempt per call, our loop does the retrying.
-        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(REQUEST_TIMEOUT_S))
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         from mlflow.tracking import MlflowClient
 
@@ -80,10 +95,11 @@ class MlflowApi:
         """Run `fn` with retries; `what` names the operation in error messages."""
         start = time.monotonic()
         attempt = 0
+        timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or REQUEST_TIMEOUT_S)
         while True:
             try:
-                with warnings.catch_warnings():  # stage APIs warn on every call; resolve documents it
-                    warnings.simplefilter("ignore", FutureWarning)
+                with _one_attempt(timeout), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)  # stage APIs warn on every call
                     return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - classified below, re-raised as CiError
                 if not _is_transient(exc):
@@ -91,7 +107,6 @@ class MlflowApi:
                 delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
                 attempt += 1
                 elapsed = time.monotonic() - start
-                timeout = float(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"])
                 if elapsed + delay + timeout > RETRY_BUDGET_S:
                     raise CheckFailed(
                         f"MLflow tracking server {self.safe_url} is not answering ({what}: "
