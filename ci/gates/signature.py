@@ -1,0 +1,223 @@
+"""Signature gate: the candidate must keep the contract the live model's clients rely on.
+
+Breaking: an input column removed, retyped or newly required; any change of the outputs; a param
+removed or retyped. Not breaking: a new optional input, a new param, an input that became optional.
+The input example must exist and validate against the candidate's signature, and when the service
+batches requests, rows scored together must get the same answers as rows scored one by one.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ci.errors import CheckFailed
+from ci.gates.load import max_difference
+from ci.mlflow_api import MlflowApi, NotFound
+from ci.model_meta import ModelMeta, from_registry
+from ci.reports import Check
+
+log = logging.getLogger("ci.gates.signature")
+
+GATE = "signature"
+HTTP_TIMEOUT_S = 30
+CONCURRENT_COPIES = 4  # each example row is sent this many times at once, so the server batches them
+
+
+@dataclass(frozen=True)
+class Change:
+    where: str  # "input `age`", "outputs", "param `k`"
+    what: str
+    breaking: bool
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}{' (breaking)' if self.breaking else ''}"
+
+
+@dataclass(frozen=True)
+class Live:
+    """What is live: its contract (None when nothing is) and where that was learned."""
+
+    meta: ModelMeta | None
+    found_by: str
+
+
+@dataclass(frozen=True)
+class SignatureGateResult:
+    passed: bool
+    candidate: str
+    live: str
+    changes: list[Change]
+    checks: list[Check]
+
+
+def _type(spec) -> str:
+    """A column, tensor or param spec's type, without its name and `required` flag."""
+    described = {k: v for k, v in spec.to_dict().items() if k not in ("name", "required", "default")}
+    return str(described["type"]) if set(described) == {"type"} else json.dumps(described, sort_keys=True)
+
+
+def _named(schema) -> dict | None:
+    """{name: spec} for a schema of named specs, else None (compared as a whole)."""
+    if schema is None or not schema.has_input_names():
+        return None
+    return {spec.name: spec for spec in schema.inputs}
+
+
+def _compare_inputs(live, candidate) -> list[Change]:
+    old, new = _named(live), _named(candidate)
+    if old is None or new is None:
+        same = (live.to_dict() if live else None) == (candidate.to_dict() if candidate else None)
+        return [] if same else [Change("inputs", "unnamed inputs changed", True)]
+    changes = [Change(f"input `{name}`", "removed", True) for name in old if name not in new]
+    for name, spec in new.items():
+        was = old.get(name)
+        if was is None:
+            optional = not getattr(spec, "required", True)
+            changes.append(Change(f"input `{name}`", f"added ({'optional' if optional else 'required'})",
+                                  not optional))
+        elif _type(was) != _type(spec):
+            changes.append(Change(f"input `{name}`", f"type {_type(was)} -> {_type(spec)}", True))
+        elif getattr(spec, "required", True) and not getattr(was, "required", True):
+            changes.append(Change(f"input `{name}`", "optional -> required", True))
+        elif not getattr(spec, "required", True) and getattr(was, "required", True):
+            changes.append(Change(f"input `{name}`", "required -> optional", False))
+    return changes
+
+
+def _compare_params(live, candidate) -> list[Change]:
+    old = {p.name: p for p in (live.params if live else [])}
+    new = {p.name: p for p in (candidate.params if candidate else [])}
+    changes = [Change(f"param `{name}`", "removed", True) for name in old if name not in new]
+    for name, spec in new.items():
+        if name not in old:
+            changes.append(Change(f"param `{name}`", "added", False))
+        elif _type(old[name]) != _type(spec):
+            changes.append(Change(f"param `{name}`", f"type {_type(old[name])} -> {_type(spec)}", True))
+    return changes
+
+
+def compare(live, candidate) -> list[Change]:
+    """Differences between two `ModelSignature`s, each marked breaking or not."""
+    changes = _compare_inputs(live.inputs, candidate.inputs)
+    old_out = live.outputs.to_dict() if live.outputs else None
+    new_out = candidate.outputs.to_dict() if candidate.outputs else None
+    if old_out != new_out:
+        changes.append(Change("outputs", f"{_schema_text(live.outputs)} -> {_schema_text(candidate.outputs)}",
+                              True))
+    return changes + _compare_params(live.params, candidate.params)
+
+
+def _schema_text(schema) -> str:
+    return "none" if schema is None else "[" + ", ".join(
+        f"{getattr(s, 'name', None) or '-'}: {_type(s)}" for s in schema.inputs) + "]"
+
+
+def check_example(meta: ModelMeta) -> Check:
+    """The input example exists and validates against the signature (MLflow's own enforcement)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import validate_schema
+
+    if meta.signature is None:
+        return Check("input_example", False, f"{meta.source} has no signature: log the model with "
+                                             "`signature=infer_signature(example, predictions)`")
+    if meta.example is None or meta.serving_example is None:
+        return Check("input_example", False, f"{meta.source} has no input example: log the model with "
+                                             "`input_example=` (a few realistic rows)")
+    try:
+        validate_schema(meta.example, meta.signature.inputs)
+    except MlflowException as exc:  # keep the reason only: some MLflow messages quote the data
+        reason = str(exc.message).rpartition("Error: ")[2].splitlines()[0][:300]
+        return Check("input_example", False, f"the input example does not match the signature: {reason}")
+    return Check("input_example", True, "the input example validates against the signature")
+
+
+def _predict(session, url: str, columns: list, rows: list) -> list:
+    response = session.post(f"{url}/invocations", timeout=HTTP_TIMEOUT_S,
+                            json={"dataframe_split": {"columns": columns, "data": rows}})
+    if response.status_code != 200:
+        raise CheckFailed(f"/invocations answered HTTP {response.status_code} for {len(rows)} example rows")
+    return response.json()["predictions"]
+
+
+def check_batching(url: str, serving_example: dict) -> Check:
+    """Rows one at a time, then the same rows sent concurrently (the server batches them) and as one
+    request: every answer must equal the one-at-a-time answer of its row."""
+    import requests
+
+    split = (serving_example or {}).get("dataframe_split")
+    if not split:
+        return Check("batching", False, "batching check needs a `dataframe_split` serving input example")
+    columns, rows = split["columns"], split["data"]
+    with requests.Session() as session:
+        try:
+            alone = [_predict(session, url, columns, [row])[0] for row in rows]
+            together = _predict(session, url, columns, rows)
+            with ThreadPoolExecutor(max_workers=len(rows) * CONCURRENT_COPIES) as pool:
+                concurrent = list(pool.map(lambda row: _predict(requests, url, columns, [row])[0],
+                                           rows * CONCURRENT_COPIES))
+            max_difference(together, alone, "one request of all rows")
+            max_difference(concurrent, alone * CONCURRENT_COPIES, "concurrent one-row requests")
+        except (CheckFailed, requests.RequestException) as exc:
+            return Check("batching", False, f"batched and unbatched predictions differ or failed: {exc}")
+    return Check("batching", True, f"{len(rows)} example rows: alone, in one request and "
+                                   f"{len(rows) * CONCURRENT_COPIES} concurrent requests agree")
+
+
+def find_live(api: MlflowApi | None, name: str | None, live_url: str | None, alias: str) -> Live:
+    """The live model's contract: from the live service's /version (its name and version, read in the
+    registry), else the registry alias; `Live(None, ...)` when nothing is live."""
+    import requests
+
+    if live_url:
+        try:
+            info = requests.get(f"{live_url.rstrip('/')}/version", timeout=HTTP_TIMEOUT_S).json()
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("no live service answering at %s (%s); using the registry alias @%s",
+                        live_url, type(exc).__name__, alias)
+        else:
+            if info.get("model_name") and info.get("model_version") and api is not None:
+                meta = from_registry(api, info["model_name"], str(info["model_version"]))
+                return Live(meta, f"live service {live_url} ({meta.source})")
+            log.warning("the live service at %s does not report a registered model; using @%s",
+                        live_url, alias)
+    if api is None or not name:
+        return Live(None, "nothing live known (no live URL answered and no registry to ask)")
+    try:
+        version = dict(api.registered_model(name).aliases or {}).get(alias)
+    except NotFound:
+        version = None
+    if version is None:
+        return Live(None, f"nothing live ({name!r} has no alias @{alias}): first deployment")
+    return Live(from_registry(api, name, str(version)), f"registry alias @{alias} ({name} version {version})")
+
+
+def run_signature_gate(candidate: ModelMeta, live: Live, *, allow_breaking: bool = False,
+                       batching_url: str | None = None) -> SignatureGateResult:
+    """Compare, validate the example and (with `batching_url`) check batched answers; never raises
+    for a failed check: the result says which ones failed."""
+    checks = [check_example(candidate)]
+    changes: list[Change] = []
+    if candidate.signature is None:
+        checks.append(Check("compatibility", False, f"{candidate.source} has no signature to compare"))
+    elif live.meta is None or live.meta.signature is None:
+        checks.append(Check("compatibility", True, f"nothing to compare with: {live.found_by}"))
+    else:
+        changes = compare(live.meta.signature, candidate.signature)
+        breaking = [c for c in changes if c.breaking]
+        listed = "; ".join(str(c) for c in changes) or "no change"
+        if breaking and allow_breaking:
+            checks.append(Check("compatibility", True, f"breaking change allowed by SIGNATURE_ALLOW_BREAKING "
+                                                       f"against {live.found_by}: {listed}"))
+        elif breaking:
+            checks.append(Check("compatibility", False, f"breaking change against {live.found_by}: {listed}. "
+                                                        "Keep the old columns and outputs, add new inputs as "
+                                                        "optional, or set SIGNATURE_ALLOW_BREAKING=true "
+                                                        "after the clients are updated"))
+        else:
+            checks.append(Check("compatibility", True, f"compatible with {live.found_by}: {listed}"))
+    if batching_url:
+        checks.append(check_batching(batching_url, candidate.serving_example))
+    passed = all(c.passed for c in checks)
+    return SignatureGateResult(passed, candidate.source, live.found_by, changes, checks)

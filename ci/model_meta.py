@@ -1,0 +1,80 @@
+"""A model's contract as the gates need it: signature and input example, without loading the model.
+
+Why not `mlflow.pyfunc.load_model`: the gate jobs run in the pipeline's Python image, which has none
+of the model's requirements; the MLmodel file and the two example files are all a gate reads.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ci.errors import CheckFailed, ConfigError
+from ci.mlflow_api import MlflowApi
+
+MLMODEL = "MLmodel"
+FILES = (MLMODEL, "input_example.json", "serving_input_example.json")
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    source: str  # for messages: "credit-risk version 3" or a directory
+    signature: Any  # mlflow.models.ModelSignature | None
+    example: Any  # the input example as MLflow loads it (a DataFrame for tabular models) | None
+    serving_example: dict | None  # the request body MLflow wrote for the example: {"dataframe_split": ...}
+
+    @property
+    def signature_digest(self) -> str | None:
+        """sha256 of the signature's canonical JSON, computed as the service's /version does."""
+        if self.signature is None:
+            return None
+        canonical = json.dumps(self.signature.to_dict(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def from_files(source: str, texts: dict[str, str]) -> ModelMeta:
+    """Parse the files of `FILES` that exist (by name -> text)."""
+    import yaml
+    from mlflow.models import Model
+
+    if MLMODEL not in texts:
+        raise CheckFailed(f"{source} has no MLmodel file: is it an MLflow model?")
+    model = Model.from_dict(yaml.safe_load(texts[MLMODEL]))
+    example = None
+    if model.saved_input_example_info and model.saved_input_example_info.get("artifact_path") in texts:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, text in texts.items():
+                (Path(tmp) / name).write_text(text)
+            example = model.load_input_example(tmp)
+    serving = texts.get("serving_input_example.json")
+    return ModelMeta(source, model.signature, example, json.loads(serving) if serving else None)
+
+
+def from_dir(path: Path) -> ModelMeta:
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"model directory {path} does not exist")
+    present = (name for name in FILES if (path / name).is_file())
+    return from_files(str(path), {name: (path / name).read_text() for name in present})
+
+
+def from_registry(api: MlflowApi, name: str, version: str) -> ModelMeta:
+    uri = api.download_uri(name, version)
+    return from_files(f"{name} version {version}", api.read_model_files(uri, FILES))
+
+
+def load(model_uri: str | None, name: str | None, version: str | None, api: MlflowApi | None) -> ModelMeta:
+    """The candidate: a directory or `models:/name/version` URI if given, else `name` + `version`."""
+    if model_uri and not model_uri.startswith("models:/"):
+        return from_dir(Path(model_uri))
+    if model_uri:
+        name, _, version = model_uri.removeprefix("models:/").partition("/")
+    if not (name and version and version.isdigit()):
+        raise ConfigError("which model? pass --model-uri (a directory or models:/NAME/VERSION) or "
+                          "MODEL_NAME and MODEL_VERSION (from the resolve job's dotenv)")
+    if api is None:
+        raise ConfigError("reading a registry version needs MLFLOW_TRACKING_URI")
+    return from_registry(api, name, version)
