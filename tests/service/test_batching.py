@@ -1,0 +1,101 @@
+"""Micro-batching: concurrent requests share a predict call and get exactly the answers they get
+unbatched, for both example models; a bad request fails alone; unsplittable outputs fall back."""
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+import pytest
+
+from service.app import create_app
+from service.settings import Settings
+
+STATUSES = ["employed", "self-employed", "unemployed", "retired", "student"]
+
+
+def random_rows(rng: random.Random, count: int) -> list[list]:
+    return [[float(rng.randint(18, 80)), round(rng.uniform(5000, 200000), 2), rng.choice(STATUSES),
+             rng.randint(0, 9)] for _ in range(count)]
+
+
+def bodies(seed: int = 11, requests: int = 60) -> list[dict]:
+    rng = random.Random(seed)
+    columns = ["age", "income", "employment_status", "num_credit_cards"]
+    out = []
+    for index in range(requests):
+        rows = random_rows(rng, rng.randint(1, 7))
+        if index % 3 == 0:
+            out.append({"dataframe_records": [dict(zip(columns, row, strict=True)) for row in rows]})
+        else:
+            out.append({"dataframe_split": {"columns": columns, "data": rows}})
+    return out
+
+
+async def post_all(app, payloads: list[dict]) -> list[httpx.Response]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        return await asyncio.gather(*(client.post("/invocations", json=body) for body in payloads))
+
+
+def batched_app(model, **overrides):
+    settings = Settings(model_uri="x", batching_enabled=True, batch_max_wait_ms=20, **overrides)
+    return create_app(settings, model)
+
+
+@pytest.mark.parametrize("flavor", ["sklearn", "pyfunc"])
+def test_batched_answers_equal_unbatched_answers(loaded_models, flavor):
+    payloads = bodies()
+    plain = asyncio.run(post_all(create_app(Settings(model_uri="x"), loaded_models[flavor]), payloads))
+    app = batched_app(loaded_models[flavor])
+    batched = asyncio.run(post_all(app, payloads))
+    assert [r.status_code for r in batched] == [200] * len(payloads)
+    assert [r.json() for r in batched] == [r.json() for r in plain]
+    assert [r.content for r in batched] == [r.content for r in plain]  # byte for byte
+    metrics = asyncio.run(_metrics(app))
+    count = _value(metrics, "service_batch_size_requests_count")
+    assert 0 < count < len(payloads), "requests were not coalesced"
+
+
+def test_row_limit_closes_a_batch(loaded_models):
+    app = batched_app(loaded_models["sklearn"], batch_max_rows=8)
+    answers = asyncio.run(post_all(app, bodies(requests=30)))
+    assert all(r.status_code == 200 for r in answers)
+    metrics = asyncio.run(_metrics(app))
+    assert _value(metrics, 'service_batch_size_rows_bucket{le="16.0"}') == \
+        _value(metrics, "service_batch_size_rows_count")
+
+
+def test_a_bad_request_fails_alone(loaded_models):
+    payloads = bodies(requests=10)
+    payloads[4] = {"dataframe_records": [{"age": "not a number"}]}
+    answers = asyncio.run(post_all(batched_app(loaded_models["sklearn"]), payloads))
+    assert [r.status_code for r in answers] == [200] * 4 + [400] + [200] * 5
+
+
+def test_model_failure_in_a_batch_fails_only_its_request(toy_models):
+    payloads = [{"dataframe_records": [{"x": float(i), "label": "boom" if i == 3 else "ok"}]}
+                for i in range(8)]
+    answers = asyncio.run(post_all(batched_app(toy_models["frame"]), payloads))
+    assert [r.status_code for r in answers] == [200] * 3 + [500] + [200] * 4
+    assert answers[0].json()["predictions"] == [{"double": 0.0, "label": "ok"}]
+
+
+def test_output_that_does_not_split_by_rows_falls_back_to_one_call_per_request(toy_models):
+    payloads = [{"dataframe_records": [{"x": float(i), "label": "a"}, {"x": 1.0, "label": "b"}]}
+                for i in range(6)]
+    answers = asyncio.run(post_all(batched_app(toy_models["dict"]), payloads))
+    assert [r.json()["predictions"]["total"] for r in answers] == [float(i) + 1.0 for i in range(6)]
+
+
+async def _metrics(app) -> str:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        return (await client.get("/metrics")).text
+
+
+def _value(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in metrics")

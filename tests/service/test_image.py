@@ -1,0 +1,72 @@
+"""The service image, built with buildah from service/Dockerfile on the stand-in base and run with
+podman the way Kubernetes runs it: numeric non-root user, read-only root, a tmpfs /tmp. Slow:
+one build for the module."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+import requests
+
+from tests.infra.procs import free_port, http_ok, wait_until
+from tests.service.servers import REPO
+
+pytestmark = pytest.mark.containers
+BUILD_ARGS = {"MODEL_NAME": "credit-risk", "MODEL_VERSION": "42", "MODEL_RUN_ID": "run-abc",
+              "VCS_REF": "0123abc", "SOURCE_URL": "https://example.invalid/pyfunc-deploy"}
+
+
+@pytest.fixture(scope="module")
+def image(oci_registry, model_dirs, tmp_path_factory) -> str:
+    """Context laid out like the repository root: service/ and build/model/."""
+    context = tmp_path_factory.mktemp("image-context")
+    shutil.copytree(REPO / "service", context / "service", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(model_dirs["pyfunc"], context / "build" / "model")
+    tag = f"{oci_registry.address}/pyfunc-service:test"
+    args = [arg for key, value in BUILD_ARGS.items() for arg in ("--build-arg", f"{key}={value}")]
+    oci_registry.run("buildah", "bud", "--layers", "-f", str(context / "service" / "Dockerfile"), *args,
+                     "-t", tag, str(context), timeout=1800)
+    return tag
+
+
+def test_image_labels_user_and_command(oci_registry, image):
+    config = json.loads(oci_registry.run("buildah", "inspect", "--type", "image", image).stdout)
+    labels = config["OCIv1"]["config"]["Labels"]
+    assert labels["io.pyfunc-deploy.model.name"] == "credit-risk"
+    assert labels["io.pyfunc-deploy.model.version"] == "42"
+    assert labels["org.opencontainers.image.revision"] == "0123abc"
+    assert labels["org.opencontainers.image.source"] == "https://example.invalid/pyfunc-deploy"
+    assert config["OCIv1"]["config"]["User"] == "10001:10001"
+    assert config["OCIv1"]["config"]["Cmd"] == ["python", "-m", "service"]
+
+
+def test_image_serves_with_a_read_only_root(oci_registry, image):
+    port = free_port()
+    name = f"svc-{port}"
+    started = time.monotonic()
+    oci_registry.run("podman", "run", "-d", "--name", name, "--network", "host", "--read-only",
+                     "--tmpfs", "/tmp:rw,size=256m", "-e", f"SERVICE_PORT={port}",
+                     "-e", "SERVICE_HOST=127.0.0.1",
+                     "-e", "SERVICE_WORKERS=2", "-e", "IMAGE_TAG=test", image)
+    try:
+        try:
+            wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), 120, "service container ready")
+        except Exception:
+            print(oci_registry.run("podman", "logs", name, check=False).stdout[-3000:])
+            raise
+        ready_seconds = time.monotonic() - started
+        version = requests.get(f"http://127.0.0.1:{port}/version", timeout=10).json()
+        assert (version["model_name"], version["model_version"], version["run_id"]) == \
+            ("credit-risk", "42", "run-abc")
+        assert version["image_tag"] == "test" and version["model_source"] == "/opt/model"
+        answer = requests.post(f"http://127.0.0.1:{port}/invocations", timeout=10, json={
+            "dataframe_records": [{"age": 30.0, "income": 50000.0, "employment_status": "employed",
+                                   "num_credit_cards": 1}]})
+        assert answer.status_code == 200 and set(answer.json()["predictions"][0]) == {"score", "risk_level"}
+        logs = oci_registry.run("podman", "logs", name).stdout
+        assert '"logger":"service.access"' in logs
+        print(f"container start-to-ready: {ready_seconds:.1f}s")
+    finally:
+        oci_registry.run("podman", "rm", "-f", "-t", "5", name, check=False)
