@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ class ModelMeta:
     signature: Any  # mlflow.models.ModelSignature | None
     example: Any  # the input example as MLflow loads it (a DataFrame for tabular models) | None
     serving_example: dict | None  # the request body MLflow wrote for the example: {"dataframe_split": ...}
+    example_error: str | None = None  # why the example could not be read against the signature
 
     @property
     def signature_digest(self) -> str | None:
@@ -43,14 +45,23 @@ def from_files(source: str, texts: dict[str, str]) -> ModelMeta:
     if MLMODEL not in texts:
         raise CheckFailed(f"{source} has no MLmodel file: is it an MLflow model?")
     model = Model.from_dict(yaml.safe_load(texts[MLMODEL]))
-    example = None
+    example, error = None, None
     if model.saved_input_example_info and model.saved_input_example_info.get("artifact_path") in texts:
         with tempfile.TemporaryDirectory() as tmp:
             for name, text in texts.items():
                 (Path(tmp) / name).write_text(text)
-            example = model.load_input_example(tmp)
+            try:  # MLflow casts the example to the signature's types here
+                example = model.load_input_example(tmp)
+            except Exception as exc:  # noqa: BLE001 - reported by the signature gate
+                error = safe_reason(str(getattr(exc, "message", exc)))
     serving = texts.get("serving_input_example.json")
-    return ModelMeta(source, model.signature, example, json.loads(serving) if serving else None)
+    return ModelMeta(source, model.signature, example, json.loads(serving) if serving else None, error)
+
+
+def safe_reason(message: str) -> str:
+    """An MLflow schema error without the data it may quote (`of data '...'`, `Error: ValueError(...)`)."""
+    message = re.sub(r" of data '.*?' with schema '.*?'", "", message, flags=re.DOTALL)
+    return message.split(" Error: ")[0].splitlines()[0][:300]
 
 
 def from_dir(path: Path) -> ModelMeta:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ci.errors import CheckFailed
 from ci.gates.load import max_difference
 from ci.mlflow_api import MlflowApi, NotFound
-from ci.model_meta import ModelMeta, from_registry
+from ci.model_meta import ModelMeta, from_registry, safe_reason
 from ci.reports import Check
 
 log = logging.getLogger("ci.gates.signature")
@@ -54,7 +54,8 @@ class SignatureGateResult:
 
 def _type(spec) -> str:
     """A column, tensor or param spec's type, without its name and `required` flag."""
-    described = {k: v for k, v in spec.to_dict().items() if k not in ("name", "required", "default")}
+    described = {k: v for k, v in spec.to_dict().items()
+                 if k not in ("name", "required", "default") and v is not None}
     return str(described["type"]) if set(described) == {"type"} else json.dumps(described, sort_keys=True)
 
 
@@ -122,14 +123,17 @@ def check_example(meta: ModelMeta) -> Check:
     if meta.signature is None:
         return Check("input_example", False, f"{meta.source} has no signature: log the model with "
                                              "`signature=infer_signature(example, predictions)`")
+    if meta.example_error:
+        return Check("input_example", False, f"the input example does not match the signature: "
+                                             f"{meta.example_error}")
     if meta.example is None or meta.serving_example is None:
         return Check("input_example", False, f"{meta.source} has no input example: log the model with "
                                              "`input_example=` (a few realistic rows)")
     try:
         validate_schema(meta.example, meta.signature.inputs)
-    except MlflowException as exc:  # keep the reason only: some MLflow messages quote the data
-        reason = str(exc.message).rpartition("Error: ")[2].splitlines()[0][:300]
-        return Check("input_example", False, f"the input example does not match the signature: {reason}")
+    except MlflowException as exc:
+        return Check("input_example", False, f"the input example does not match the signature: "
+                                             f"{safe_reason(str(exc.message))}")
     return Check("input_example", True, "the input example validates against the signature")
 
 

@@ -12,10 +12,12 @@ READY_TIMEOUT_S = 120.0
 
 
 @contextlib.contextmanager
-def serving(model_uri: str | Path, workdir: Path, **settings: str):
-    """Yield the base URL of the service serving `model_uri`; extra `SERVICE_*` settings by keyword."""
+def serving(model_uri: str | Path, workdir: Path, env: dict[str, str] | None = None, **settings: str):
+    """Yield the base URL of the service serving `model_uri`; `SERVICE_*` settings by keyword, other
+    variables (MLFLOW_TRACKING_URI) in `env`."""
     port = free_port()
-    env = {"SERVICE_MODEL_URI": str(model_uri), "SERVICE_HOST": "127.0.0.1", "SERVICE_PORT": str(port),
+    env = {**(env or {}), "SERVICE_MODEL_URI": str(model_uri), "SERVICE_HOST": "127.0.0.1",
+           "SERVICE_PORT": str(port),
            "SERVICE_WORKERS": "1", "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{port}"),
            **{f"SERVICE_{key.upper()}": value for key, value in settings.items()}}
     (workdir / f"metrics-{port}").mkdir(parents=True, exist_ok=True)
