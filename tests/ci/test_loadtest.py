@@ -1,0 +1,71 @@
+"""`python -m ci loadtest` (the scheduled job) against the real service: a miss alerts the webhook
+and opens a GitLab issue, both received by a local recording server; a pass sends nothing."""
+import json
+
+import pytest
+
+from ci.cli import main
+from ci.loadtest import parse_duration
+from tests.ci import gate_models
+from tests.ci.served import serving
+from tests.infra.recording_http import RecordingServer, gitlab_routes
+
+SHORT_RUN = ["--users", "4", "--rate", "20", "--warmup", "2s", "--duration", "8s", "--min-rps", "10"]
+TOKEN = "glpat-loadtest-secret"
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    with RecordingServer(gitlab_routes("42")) as server:
+        monkeypatch.setenv("CI_SERVER_URL", server.url)
+        monkeypatch.setenv("GITLAB_API_TOKEN", TOKEN)
+        monkeypatch.setenv("CI_PROJECT_ID", "42")
+        monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{server.url}/hooks/send?key=WEBHOOK-SECRET")
+        yield server
+
+
+def test_miss_alerts_the_webhook_and_opens_an_issue(recorder, tmp_path, capsys):
+    model = gate_models.save(tmp_path / "failing", fail_after_calls=1)
+    with serving(model, tmp_path) as url:
+        code = main(["loadtest", "--url", url, "--model-uri", str(model), "--output-dir", str(tmp_path / "r"),
+                     "--environment", "production", *SHORT_RUN])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "FAIL  error rate 1.0000" in captured.out
+    assert "alert sent to 127.0.0.1" in captured.out and "opened issue #1" in captured.out
+    assert "load test missed a threshold (error_rate" in captured.err
+    assert TOKEN not in captured.out + captured.err and "WEBHOOK-SECRET" not in captured.out + captured.err
+
+    [hook] = recorder.calls("POST", "/hooks/send")
+    assert hook.query == {"key": ["WEBHOOK-SECRET"]}
+    content = hook.json()["markdown"]["content"]
+    assert content.startswith(f"### Load test failed: production ({model})")
+    assert "- error rate 1.0000" in content and hook.json()["text"] == content
+    [issue] = recorder.calls("POST", "/api/v4/projects/42/issues")
+    assert issue.headers["private-token"] == TOKEN
+    assert issue.json()["title"] == f"Load test failed: production ({model})"
+    assert issue.json()["labels"] == "loadtest,performance"
+    assert f"against {url} missed" in issue.json()["description"]
+    for name in ("loadtest-junit.xml", "loadtest.html", "loadtest.json"):
+        assert (tmp_path / "r" / name).is_file()
+    assert json.loads((tmp_path / "r" / "loadtest.json").read_text())["environment"] == "production"
+
+
+def test_pass_sends_nothing(recorder, tmp_path, capsys):
+    model = gate_models.save(tmp_path / "normal")
+    with serving(model, tmp_path) as url:
+        assert main(["loadtest", "--url", url, "--model-uri", str(model), "--output-dir", str(tmp_path),
+                     *SHORT_RUN]) == 0
+    assert "load test passed" in capsys.readouterr().out
+    assert recorder.requests == []
+
+
+def test_durations():
+    assert parse_duration("60s") == 60 and parse_duration("2m") == 120 and parse_duration("1m30s") == 90
+    assert parse_duration("15") == 15
+
+
+def test_bad_duration_is_a_usage_error(tmp_path, capsys):
+    assert main(["loadtest", "--url", "http://127.0.0.1:9", "--model-uri", str(tmp_path), "--duration",
+                 "soon"]) == 2
+    assert "duration 'soon'" in capsys.readouterr().err
