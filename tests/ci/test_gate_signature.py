@@ -182,3 +182,19 @@ def test_batching_check_catches_answers_that_depend_on_the_batch():
                                                                 "data": [[1.0, 1, "x"], [2.0, 2, "y"]]}})
     assert not check.passed
     assert "one request of all rows" in check.detail
+
+
+def test_merge_request_gets_the_gate_summary_as_a_note(candidates, tmp_path, monkeypatch, capsys):
+    from tests.infra.recording_http import RecordingServer, gitlab_routes
+
+    with RecordingServer(gitlab_routes("42")) as server:
+        for key, value in {"CI_SERVER_URL": server.url, "GITLAB_API_TOKEN": "glpat-mr-secret",
+                           "CI_PROJECT_ID": "42", "CI_MERGE_REQUEST_IID": "12"}.items():
+            monkeypatch.setenv(key, value)
+        assert main(["gate", "signature", "--model-uri", str(candidates["additive"]),
+                     "--output-dir", str(tmp_path)]) == 0
+    [note] = server.calls("POST", "/api/v4/projects/42/merge_requests/12/notes")
+    body = note.json()["body"]
+    assert body.startswith("**signature gate passed**")
+    assert "PASS  the input example validates against the signature" in body
+    assert "glpat-mr-secret" not in capsys.readouterr().out
