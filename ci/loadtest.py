@@ -17,6 +17,7 @@ from pathlib import Path
 from ci import alerts, reports
 from ci.errors import ConfigError
 from ci.gitlab_api import GitLabApi
+from ci.mlflow_api import redact
 from ci.reports import Check
 from ci.tools import locust
 
@@ -109,10 +110,11 @@ def measure(url: str, serving_example: dict | None, load: Load, thresholds: Thre
     paths = {"junit": str(reports_dir / f"{name}-junit.xml"), "html": str(html),
              "json": str(reports_dir / f"{name}.json")}
     reports.write_junit(Path(paths["junit"]), name, checks, seconds)
-    reports.write_summary(Path(paths["json"]), name, passed, checks, url=url, stats=asdict(stats),
+    shown = redact(url)  # a URL with user:password@ goes into reports, issues and alerts without it
+    reports.write_summary(Path(paths["json"]), name, passed, checks, url=shown, stats=asdict(stats),
                           error_rate=stats.error_rate, thresholds=asdict(thresholds), load=asdict(load),
                           reports=paths, **(context or {}))
-    return LoadResult(url, passed, stats, checks, paths, seconds)
+    return LoadResult(shown, passed, stats, checks, paths, seconds)
 
 
 def report_miss(result: LoadResult, subject: str, webhook_url: str | None, gitlab: GitLabApi | None,
