@@ -132,10 +132,10 @@ def _parse_csv(body: bytes, schema: Schema | None) -> pd.DataFrame:
 
 
 def row_count(data: Any) -> int:
-    if isinstance(data, (pd.DataFrame, pd.Series, list)) or hasattr(data, "shape"):
+    if isinstance(data, (pd.DataFrame, pd.Series, list)) or getattr(data, "ndim", 0) > 0:
         return len(data)
     if isinstance(data, dict):
-        lengths = {len(value) if isinstance(value, list) or hasattr(value, "shape") else 1
+        lengths = {len(value) if isinstance(value, list) or getattr(value, "ndim", 0) > 0 else 1
                    for value in data.values()}
         return max(lengths, default=0)
     return 1

@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 import re
 import time
+import traceback
 import uuid
 from typing import Any
 
+from service.errors import ModelError, error_response_body
 from service.metrics import Metrics
 
 access_logger = logging.getLogger("service.access")
@@ -44,7 +46,7 @@ class RequestContext:
         request_id = request_id_from(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        status = 500
+        status: int | None = None  # set once the response has started
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: dict[str, Any]) -> None:
@@ -56,8 +58,24 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours still answers in the one error shape
+            status = await self._internal_error(exc, send_with_id, request_id, status)
         finally:
-            self._record(scope, state, status, time.perf_counter() - started, request_id)
+            self._record(scope, state, status or 500, time.perf_counter() - started, request_id)
+
+    @staticmethod
+    async def _internal_error(exc: Exception, send: Any, request_id: str, status: int | None) -> int:
+        """Log type and stack (not the message: it may quote the payload); answer 500 if we still can."""
+        error = ModelError()
+        logging.getLogger("service").error("unexpected error", extra={
+            "error_id": error.error_id, "error_type": type(exc).__name__, "request_id": request_id,
+            "traceback": "".join(traceback.format_tb(exc.__traceback__))})
+        if status is not None:  # the response has started: nothing more can be sent
+            return status
+        await send({"type": "http.response.start", "status": 500,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": error_response_body(error, request_id)})
+        return 500
 
     def _record(self, scope: dict[str, Any], state: dict[str, Any], status: int, seconds: float,
                 request_id: str) -> None:

@@ -6,12 +6,14 @@ from typing import Any
 
 from mlflow.types import DataType, Schema
 
+from service.validation import FLOAT_LIMIT
+
 JSON_TYPES = {
     DataType.boolean: {"type": "boolean"},
     DataType.integer: {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1},
     DataType.long: {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
-    DataType.float: {"type": "number"},
-    DataType.double: {"type": "number"},
+    DataType.float: {"type": "number", "minimum": -FLOAT_LIMIT, "maximum": FLOAT_LIMIT},
+    DataType.double: {"type": "number", "minimum": -FLOAT_LIMIT, "maximum": FLOAT_LIMIT},
     DataType.string: {"type": "string"},
     DataType.binary: {"type": "string", "format": "byte"},
     DataType.datetime: {"type": "string", "format": "date-time"},

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from mlflow.models.utils import _enforce_mlflow_datatype, _enforce_schema
 from mlflow.types import DataType, Schema
 
 from service.errors import BadRequest
+
+# Tree models (sklearn, xgboost, lightgbm) compute in float32 and fail on anything larger: a value
+# outside this range is refused as bad input instead of becoming a 5xx inside the model.
+FLOAT_LIMIT = float(np.finfo(np.float32).max)
+FLOAT_TYPES = (DataType.float, DataType.double)
+NUMERIC_TYPES = (*FLOAT_TYPES, DataType.integer, DataType.long, DataType.boolean)
 
 
 def type_name(col_type: Any) -> str:
@@ -24,6 +31,8 @@ def type_name(col_type: Any) -> str:
 def _as_frame(data: Any) -> pd.DataFrame | None:
     if isinstance(data, pd.DataFrame):
         return data
+    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
+        return pd.DataFrame(data)
     if isinstance(data, dict):
         try:
             scalar = all(not isinstance(value, (list, dict)) and not hasattr(value, "shape")
@@ -36,7 +45,11 @@ def _as_frame(data: Any) -> pd.DataFrame | None:
 
 def _check_columns(frame: pd.DataFrame, schema: Schema) -> None:
     spec = schema.input_dict()
-    columns = {str(column) for column in frame.columns}
+    names = [str(column) for column in frame.columns]
+    for repeated in sorted({name for name in names if names.count(name) > 1}):
+        raise BadRequest(f"column '{repeated}' appears more than once", field=repeated,
+                         expected="unique columns")
+    columns = set(names)
     for unknown in sorted(columns - spec.keys()):
         raise BadRequest(f"unknown column '{unknown}'", field=unknown,
                          expected="one of " + ", ".join(schema.input_names()))
@@ -53,17 +66,29 @@ def _check_columns(frame: pd.DataFrame, schema: Schema) -> None:
         if isinstance(col.type, DataType):
             try:
                 _enforce_mlflow_datatype(name, values, col.type)
+                if col.type in NUMERIC_TYPES and not pd.api.types.is_numeric_dtype(values):
+                    raise TypeError("not numeric")  # e.g. lists inside an object column
             except Exception:  # noqa: BLE001 - mlflow's message may quote values
                 raise BadRequest(f"column '{name}' has the wrong type", field=name,
                                  expected=type_name(col.type)) from None
+            if col.type == DataType.string and not all(isinstance(value, str) for value in values):
+                raise BadRequest(f"column '{name}' has a value that is not a string", field=name,
+                                 expected="string")
+            if col.type in FLOAT_TYPES and \
+                    not (values.abs() <= FLOAT_LIMIT).all():
+                raise BadRequest(f"column '{name}' has a value out of range", field=name,
+                                 expected=f"a finite {type_name(col.type)} within ±{FLOAT_LIMIT:.4g}")
 
 
 def validate(data: Any, schema: Schema | None) -> None:
     """Raise BadRequest (naming the field) unless `data` satisfies `schema`."""
     if schema is None:
         return
-    frame = _as_frame(data) if schema.has_input_names() and not schema.is_tensor_spec() else None
-    if frame is not None:
+    if schema.has_input_names() and not schema.is_tensor_spec():
+        frame = _as_frame(data)
+        if frame is None:
+            raise BadRequest("the input is not a table of the signature's columns", field="inputs",
+                             expected="one value per column and row: " + ", ".join(schema.input_names()))
         _check_columns(frame, schema)
         return
     try:

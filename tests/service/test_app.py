@@ -136,3 +136,14 @@ def test_openapi_request_schema_is_built_from_the_signature(client, fmt):
         assert row["properties"]["num_credit_cards"]["type"] == "integer"
         assert set(row["required"]) == set(COLUMNS)
     assert client.get("/docs").status_code == 200
+
+
+def test_an_unexpected_bug_is_a_500_without_its_message(loaded_models, caplog, monkeypatch):
+    app = create_app(Settings(model_uri="x"), loaded_models["sklearn"])
+    monkeypatch.setattr("service.codec.row_count", lambda data: (_ for _ in ()).throw(KeyError(SECRET)))
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.ERROR):
+        answer = client.post("/invocations", json=ONE_ROW)
+    assert answer.status_code == 500 and answer.json()["error_code"] == "INTERNAL_ERROR"
+    assert answer.json()["error_id"] in caplog.text or any(
+        getattr(r, "error_id", None) == answer.json()["error_id"] for r in caplog.records)
+    assert SECRET not in caplog.text and SECRET not in answer.text
