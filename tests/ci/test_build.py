@@ -5,6 +5,7 @@ The service Dockerfile is replaced by a tiny one here, so these tests pin the bu
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ci.build import Credentials, ModelRef, build, source_tag, write_outputs
+from ci.outputs import read_dotenv
 from ci.tools import skopeo
 
 pytestmark = pytest.mark.containers
@@ -114,3 +116,24 @@ def test_cli_wrong_registry_password_exits_1_without_printing_it(oci_registry, o
     assert "CI_REGISTRY_PASSWORD" in done.stderr
     assert secret not in done.stdout + done.stderr
     assert not (tmp_path / "reports" / "image.env").exists()
+
+
+def test_cli_builds_with_a_docker_config_and_writes_the_dotenv(oci_registry, oci_auth_registry, mlflow_sqlite,
+                                                              model, tiny_service, tmp_path):
+    token = base64.b64encode(f"{oci_auth_registry.username}:{oci_auth_registry.password}".encode()).decode()
+    config_dir = tmp_path / "docker"
+    config_dir.mkdir()
+    auths = {"auths": {oci_auth_registry.address: {"auth": token}}}
+    (config_dir / "config.json").write_text(json.dumps(auths))
+    repository = f"{oci_auth_registry.address}/serving/docker-config"
+    env = {**os.environ, **oci_registry.env, "DOCKER_CONFIG": str(config_dir), "CI_COMMIT_SHA": "f" * 40,
+           "MLFLOW_TRACKING_URI": mlflow_sqlite.url, "MODEL_NAME": model.name, "MODEL_VERSION": model.version,
+           "IMAGE_REPOSITORY": repository, "CI_REPORTS_DIR": str(tmp_path / "reports")}
+    env.pop("CI_REGISTRY_USER", None)
+    done = subprocess.run([sys.executable, "-m", "ci", "build", "--service-dir", str(tiny_service)], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    dotenv = read_dotenv(tmp_path / "reports" / "image.env")
+    assert dotenv["IMAGE_TAG"] == f"credit-risk-v{model.version}-ffffffff"
+    assert dotenv["IMAGE_REF"] == f"{repository}@{dotenv['IMAGE_DIGEST']}"
+    assert token not in done.stdout + done.stderr
