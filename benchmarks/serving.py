@@ -1,0 +1,184 @@
+"""Serving benchmark (not a test): this service against `mlflow models serve` on the same model.
+
+    $VENV/bin/python -m benchmarks.serving [--duration 10] [--soak 60]
+
+Trains the plain sklearn credit-risk example into a throw-away MLflow store, starts each server in
+turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POSTs) at concurrency
+1, 16 and 64. Prints rps, p50/p95/p99 (ms), errors, server CPU ms per request, the ratio to
+`mlflow models serve` (defaults), PSS of the server's process group and start-to-ready seconds;
+then the in-process `predict` p50, the PSS of 4 preloaded workers against 1, and (with --soak)
+errors at c=256.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.service.servers import ServerProcess, start_mlflow_serve, start_service
+
+COLUMNS = ["age", "income", "employment_status", "num_credit_cards"]
+BODY = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[34.0, 48000.0, "employed", 2]]}})
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [==[%s]==]
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %%.0f, "seconds": %%.6f, "p50": %%.0f, "p95": %%.0f, '
+    .. '"p99": %%.0f, "errors": %%.0f, "non2xx": %%.0f}\\n', summary.requests, summary.duration / 1e6,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+CONCURRENCY = (1, 16, 64)
+
+
+def train_model(work: Path) -> Path:
+    """The plain sklearn example, logged to a sqlite store in `work` and downloaded like the build does."""
+    import mlflow
+
+    from examples.credit_risk.train import train_and_register
+
+    cwd = os.getcwd()
+    os.chdir(work)  # the sqlite store keeps artifacts under ./mlruns
+    try:
+        uri = f"sqlite:///{work / 'mlflow.db'}"
+        version = train_and_register(uri, "sklearn")
+        return Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{version.name}/{version.version}", tracking_uri=uri,
+            dst_path=str(work / "model")))
+    finally:
+        os.chdir(cwd)
+
+
+def group(server: ServerProcess) -> list[psutil.Process]:
+    root = psutil.Process(server.process.pid)
+    return [root, *root.children(recursive=True)]
+
+
+def cpu_seconds(server: ServerProcess) -> float:
+    total = 0.0
+    for proc in group(server):
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def pss_mb(server: ServerProcess) -> float:
+    return sum(proc.memory_full_info().pss for proc in group(server)) / 2**20
+
+
+def wrk(url: str, concurrency: int, duration: int, script: Path) -> dict:
+    threads = 1 if concurrency < 4 else 2
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{duration}s",
+                          "--timeout", "10s", "-s", str(script), f"{url}/invocations"],
+                         capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
+def measure(name: str, server: ServerProcess, duration: int, script: Path) -> list[dict]:
+    wrk(server.url, 16, 2, script)  # warm every worker
+    rows = []
+    for concurrency in CONCURRENCY:
+        before = cpu_seconds(server)
+        result = wrk(server.url, concurrency, duration, script)
+        cpu = cpu_seconds(server) - before
+        rows.append({"server": name, "c": concurrency, "rps": result["requests"] / result["seconds"],
+                     "p50": result["p50"] / 1000, "p95": result["p95"] / 1000, "p99": result["p99"] / 1000,
+                     "errors": result["errors"] + result["non2xx"],
+                     "cpu_ms": 1000 * cpu / max(result["requests"], 1), "pss": pss_mb(server),
+                     "ready": server.ready_seconds})
+    return rows
+
+
+def in_process_p50_ms(model_dir: Path, repeats: int = 2000) -> float:
+    import mlflow.pyfunc
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model(str(model_dir))
+    frame = pd.DataFrame([[34.0, 48000.0, "employed", 2]], columns=COLUMNS)
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.predict(frame)
+        samples.append(time.perf_counter() - started)
+    return 1000 * statistics.median(samples)
+
+
+def print_table(rows: list[dict]) -> None:
+    baseline = {row["c"]: row["rps"] for row in rows if row["server"] == "mlflow models serve"}
+    print(f"{'server':34} {'c':>3} {'rps':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'err':>5} "
+          f"{'cpu ms/req':>10} {'x mlflow':>8} {'PSS MB':>7} {'ready s':>7}")
+    for row in rows:
+        ratio = row["rps"] / baseline[row["c"]] if baseline.get(row["c"]) else float("nan")
+        print(f"{row['server']:34} {row['c']:>3} {row['rps']:>8.0f} {row['p50']:>7.2f} "
+              f"{row['p95']:>7.2f} {row['p99']:>7.2f} {row['errors']:>5} {row['cpu_ms']:>10.2f} "
+              f"{ratio:>8.1f} {row['pss']:>7.0f} {row['ready']:>7.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--soak", type=int, default=0, help="also run c=256 for this many seconds")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        work = Path(tmp)
+        model = train_model(work)
+        script = work / "post.lua"
+        script.write_text(WRK_SCRIPT % BODY)
+        servers = [
+            ("mlflow models serve", lambda: start_mlflow_serve(model, work / "m1.log")),
+            ("mlflow models serve --workers 2",
+             lambda: start_mlflow_serve(model, work / "m2.log", workers=2)),
+            ("service (2 workers)", lambda: start_service(model, work / "s.log", workers=2)),
+            ("service (2 workers, batching)", lambda: start_service(model, work / "sb.log", workers=2,
+                                                                     batching_enabled="true")),
+        ]
+        rows = []
+        for name, start in servers:
+            server = start()
+            try:
+                rows += measure(name, server, args.duration, script)
+            finally:
+                server.stop()
+        print_table(rows)
+        print(f"\nin-process predict p50: {in_process_p50_ms(model):.2f} ms (1 row)")
+        pss = {}
+        for workers in (1, 4):
+            server = start_service(model, work / f"pss{workers}.log", workers=workers)
+            try:
+                wrk(server.url, 16, 2, script)
+                pss[workers] = pss_mb(server)
+            finally:
+                server.stop()
+        print(f"PSS, service with 1 worker: {pss[1]:.0f} MB; with 4 preloaded workers: {pss[4]:.0f} MB "
+              f"({pss[4] / pss[1]:.2f}x)")
+        if args.soak:
+            server = start_service(model, work / "soak.log", workers=2)
+            try:
+                result = wrk(server.url, 256, args.soak, script)
+            finally:
+                server.stop()
+            print(f"soak c=256 {args.soak}s: {result['requests']} requests, "
+                  f"{result['errors'] + result['non2xx']} errors, p99 {result['p99'] / 1000:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
