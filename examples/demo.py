@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -29,7 +30,7 @@ def example_payload() -> dict:
 
 
 def post_json(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),  # noqa: S310 - loopback only
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
         return json.load(response)
@@ -72,10 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print("serving; Ctrl-C to stop")
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
-        except KeyboardInterrupt:
-            pass
         return 0
     finally:
         if service is not None:

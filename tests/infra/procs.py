@@ -6,6 +6,7 @@ test run never touches a process it did not start.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,8 +14,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 CACHE_DIR = Path(os.environ.get("PYFUNC_DEPLOY_CACHE", Path.home() / ".cache" / "pyfunc-deploy"))
 
@@ -37,7 +38,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - any failure of the probe means "not yet"
+        except Exception:  # noqa: BLE001, S110 - any failure of the probe means "not yet"
             pass
         time.sleep(interval)
     tail = ""
@@ -84,17 +85,13 @@ class ManagedProcess:
     def stop(self, grace: float = 10.0, sig: int = signal.SIGTERM) -> None:
         """Signal our own process group, wait `grace` seconds, then SIGKILL it."""
         if self.popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
-                pass
             try:
                 self.popen.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.popen.wait(timeout=10)
         self._log_file.close()
 

@@ -18,7 +18,8 @@ from tests.infra.procs import CACHE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 GITLAB_CI_LOCAL_VERSION = "4.73.0"
-GITLAB_CI_LOCAL = CACHE_DIR / f"npm-gitlab-ci-local-{GITLAB_CI_LOCAL_VERSION}" / "node_modules" / ".bin" / "gitlab-ci-local"
+GITLAB_CI_LOCAL = (CACHE_DIR / f"npm-gitlab-ci-local-{GITLAB_CI_LOCAL_VERSION}"
+                   / "node_modules" / ".bin" / "gitlab-ci-local")
 
 _ATOM = re.compile(r"""^\$(\w+)\s*(?:(==|!=)\s*(?:"([^"]*)"|\$(\w+))|=~\s*/(.*)/)?$""")
 
