@@ -13,6 +13,19 @@ cache=${1:?usage: $0 CACHE_DIR}
 out="$cache/base-image/python-3.11-slim.tar"
 [ -s "$out" ] && exit 0
 
+# The machine's own Debian mirrors (one-line and deb822 formats), not a hard-coded one.
+mapfile -t sources < <(
+  { grep -h -E '^deb .*/debian(-security)?/? ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true
+    awk 'BEGIN{RS=""} /Types:[^\n]*deb( |$|\n)/ && /URIs:[^\n]*\/debian/ {
+           split("", f); n=split($0, lines, "\n")
+           for (i=1;i<=n;i++) { k=lines[i]; sub(/:.*/, "", k); v=lines[i]; sub(/^[^:]*:[ ]*/, "", v); f[k]=v }
+           m=split(f["Suites"], suites, " ")
+           for (j=1;j<=m;j++) print "deb " f["URIs"] " " suites[j] " " f["Components"] }' \
+      /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } | grep -E ' (bookworm|bookworm-updates|bookworm-security) ' | sort -u)
+if [ ${#sources[@]} -eq 0 ]; then
+  echo "[base-image] no Debian bookworm apt source configured on this machine (/etc/apt/sources.list*)" >&2; exit 1
+fi
+
 mkdir -p "$(dirname "$out")"
 tmp="$out.partial.$$"
 trap 'rm -f "$tmp"' EXIT
@@ -26,10 +39,7 @@ mmdebstrap --quiet --variant=apt --format=tar \
   --customize-hook='ln -sf /usr/bin/pip3 "$1/usr/local/bin/pip"' \
   --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' \
   --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
-  bookworm "$tmp" \
-  "deb http://deb.debian.org/debian bookworm main" \
-  "deb http://deb.debian.org/debian bookworm-updates main" \
-  "deb http://deb.debian.org/debian-security bookworm-security main"
+  bookworm "$tmp" "${sources[@]}"
 
 mv "$tmp" "$out"
 trap - EXIT

@@ -39,7 +39,9 @@ trap 'rm -rf "$work"' EXIT
 # A private deb-src list so the machine's own apt configuration is left untouched.
 debian_uri=$(grep -h -o -E 'https?://[^ ]+/debian/?$' /etc/apt/sources.list.d/*.sources \
   /etc/apt/sources.list 2>/dev/null | head -n1 || true)
-debian_uri=${debian_uri:-http://deb.debian.org/debian}
+if [ -z "$debian_uri" ]; then
+  log "no Debian apt source configured on this machine (/etc/apt/sources.list*): cannot fetch the source"; exit 1
+fi
 apt_dir="$work/apt"
 mkdir -p "$apt_dir/sources" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
 cat >"$apt_dir/sources/debian-src.sources" <<EOF
