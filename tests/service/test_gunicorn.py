@@ -4,6 +4,7 @@ Metrics add up across workers; SIGTERM under load turns readiness to 503, lets i
 finish and fails none; nothing is written outside /tmp (read-only root in production)."""
 from __future__ import annotations
 
+import json
 import re
 import signal
 import threading
@@ -53,6 +54,15 @@ def test_metrics_add_up_across_workers(served):
     assert metric(text, "service_model_load_seconds") > 0
     logs = server.process.log.read_text()
     assert len(set(re.findall(r"Booting worker with pid: (\d+)", logs))) == 2
+
+
+def test_workers_run_uvloop_and_httptools(served):
+    """The fast event loop and HTTP parser are really in use in every worker, not just installed."""
+    server, _ = served
+    lines = [json.loads(line) for line in server.process.log.read_text().splitlines()
+             if '"worker serving"' in line]
+    assert len(lines) == 2
+    assert {(line["event_loop"], line["http_protocol"]) for line in lines} == {("uvloop", "httptools")}
 
 
 def test_nothing_is_written_to_home_or_the_runtime_dir(served):
