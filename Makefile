@@ -4,7 +4,7 @@ VENV := $(shell bash tests/infra/bootstrap.sh venv-path)
 PY := $(VENV)/bin/python
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test lint
+.PHONY: demo test lint pipeline
 
 demo:  ## train the example model into a local MLflow registry and serve it on 127.0.0.1
 	bash tests/infra/bootstrap.sh demo
@@ -13,6 +13,10 @@ demo:  ## train the example model into a local MLflow registry and serve it on 1
 test:  ## the whole suite, against real MLflow, registry, builder and cluster
 	bash tests/infra/bootstrap.sh test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+pipeline:  ## the real .gitlab-ci.yml, run by gitlab-ci-local on a local MLflow, registry and cluster (Ctrl-C stops it)
+	bash tests/infra/bootstrap.sh test
+	$(PY) -m tests.infra.pipeline_box $(PIPELINE_ARGS)
 
 lint:
 	$(PY) -m ruff check .
