@@ -1,0 +1,107 @@
+"""`python -m ci deploy`: wiring only; the logic is `ci.deploy` (rollout), `ci.smoke` and `ci.kube`."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import click
+
+from ci import deploy as logic
+from ci import kube
+from ci.build import REPO_ROOT
+from ci.cli import cli
+from ci.commands import options
+from ci.errors import CheckFailed, ConfigError
+from ci.outputs import write_json
+from ci.smoke import Smoke
+
+
+def _smoke_body(smoke_input: Path | None, model_name: str, model_version: str) -> bytes:
+    """The request the smoke sends: a file, or the version's serving input example from MLflow."""
+    if smoke_input is not None:
+        return smoke_input.read_bytes()
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not tracking_uri:
+        raise ConfigError("the smoke test needs the input example: set MLFLOW_TRACKING_URI, pass "
+                          "--smoke-input FILE, or --no-smoke")
+    import json
+
+    from ci import model_meta
+    from ci.mlflow_api import MlflowApi
+
+    meta = model_meta.from_registry(MlflowApi(tracking_uri), model_name, model_version)
+    if meta.serving_example is None:
+        raise ConfigError(f"{meta.source} has no serving input example: log the model with `input_example=`, "
+                          "pass --smoke-input FILE, or --no-smoke")
+    return json.dumps(meta.serving_example).encode()
+
+
+def _overlay(manifests: Path | None) -> Path | None:
+    """--manifests, else manifests/overlays/$CI_ENVIRONMENT_NAME when that directory exists."""
+    if manifests is not None:
+        return manifests
+    environment = os.environ.get("CI_ENVIRONMENT_NAME", "")
+    candidate = REPO_ROOT / "manifests" / "overlays" / environment
+    return candidate if environment and candidate.is_dir() else None
+
+
+@cli.command("deploy")
+@click.option("--namespace", envvar="KUBE_NAMESPACE", required=True, show_envvar=True, help="Target namespace.")
+@click.option("--deployment", envvar="KUBE_DEPLOYMENT", default="pyfunc-model", show_default=True,
+              show_envvar=True, help="Deployment name; also the container and Service name unless set.")
+@click.option("--container", help="Container whose image is set [default: the Deployment's name].")
+@click.option("--kubeconfig", envvar="KUBECONFIG", show_envvar=True,
+              help="kubeconfig file(s) [default: ~/.kube/config, or the in-cluster account].")
+@click.option("--context", envvar="KUBE_CONTEXT", show_envvar=True,
+              help="kubeconfig context (GitLab agent: path/to/agent-project:agent-name) [default: current].")
+@click.option("--image", envvar="IMAGE_REF", required=True, show_envvar=True,
+              help="Image to roll out, by digest (`ci build`'s image.env).")
+@options.model_name
+@click.option("--model-version", envvar="MODEL_VERSION", required=True, show_envvar=True,
+              help="The version the image serves; /version must name it after the rollout.")
+@click.option("--pipeline-url", envvar="CI_PIPELINE_URL", default="", show_envvar=True,
+              help="Recorded in the annotations and the change cause.")
+@click.option("--manifests", envvar="KUBE_MANIFESTS", show_envvar=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Kustomize overlay applied when the Deployment does not exist yet (needs kubectl) "
+                   "[default: manifests/overlays/$CI_ENVIRONMENT_NAME].")
+@click.option("--timeout", envvar="ROLLOUT_TIMEOUT_SECONDS", type=click.FloatRange(min=1), default=600,
+              show_default=True, show_envvar=True, help="Overall limit for the rollout (and for the undo).")
+@click.option("--readiness-timeout", envvar="ROLLOUT_READINESS_SECONDS", type=click.FloatRange(min=0),
+              default=120, show_default=True, show_envvar=True,
+              help="A started container that stays unready this long fails the rollout.")
+@click.option("--max-restarts", envvar="ROLLOUT_MAX_RESTARTS", type=click.IntRange(min=0), default=2,
+              show_default=True, show_envvar=True, help="More restarts of a new container fail the rollout.")
+@click.option("--smoke/--no-smoke", default=True, show_default=True,
+              help="After the rollout: a prediction and /version through the Service (API server proxy).")
+@click.option("--smoke-input", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON request body for /invocations [default: the version's serving input example].")
+@click.option("--smoke-timeout", envvar="SMOKE_TIMEOUT_SECONDS", type=click.FloatRange(min=1), default=60,
+              show_default=True, show_envvar=True, help="Time for /version to name the new version.")
+@click.option("--service", help="Service the smoke goes through [default: the Deployment's name].")
+@click.option("--service-port", default="http", show_default=True, help="Its port name or number.")
+@options.output_dir
+def deploy_command(namespace: str, deployment: str, container: str | None, kubeconfig: str | None,
+                   context: str | None, image: str,
+                   model_name: str, model_version: str, pipeline_url: str, manifests: Path | None,
+                   timeout: float, readiness_timeout: float, max_restarts: int, smoke: bool,
+                   smoke_input: Path | None, smoke_timeout: float, service: str | None, service_port: str,
+                   output_dir: str) -> None:
+    """Set the image on the Deployment (creating it from the overlay on the first deploy), watch the
+    rollout, smoke the Service; on any failure undo to the previous revision like `kubectl rollout
+    undo`, wait for that, and exit 1. Refuses to start while another rollout is in progress.
+    Writes deploy.json."""
+    target = logic.Target(namespace=namespace, deployment=deployment, container=container or deployment,
+                          image=image, model_name=model_name, model_version=model_version,
+                          pipeline_url=pipeline_url, overlay=_overlay(manifests))
+    check = Smoke(service or deployment, service_port, _smoke_body(smoke_input, model_name, model_version),
+                  timeout=smoke_timeout) if smoke else None
+    client = kube.connect(namespace, kubeconfig=kubeconfig, context=context)
+    result = logic.deploy(client, target, logic.Limits(timeout=timeout, readiness=readiness_timeout,
+                                                        max_restarts=max_restarts), check)
+    report = write_json(Path(output_dir) / "deploy.json", {**dataclasses.asdict(result), "image": image,
+                                                           "namespace": namespace, "deployment": deployment})
+    if not result.ok:
+        raise CheckFailed(f"{result.message}\nreport: {report}")
+    click.echo(f"{namespace}/{deployment}: {result.message}; wrote {report}")

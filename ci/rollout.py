@@ -1,0 +1,160 @@
+"""Reading a rollout from the API server's objects: is it done, is one in progress, what failed.
+
+Pure functions over the JSON dicts `ci.kube` returns, so they are exact about Kubernetes' fields and
+testable without a cluster. Why not `kubectl rollout status`: it reports a crash-looping or
+unpullable image only at `progressDeadlineSeconds`; the new ReplicaSet's pods show it in seconds.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+REVISION = "deployment.kubernetes.io/revision"
+HASH_LABEL = "pod-template-hash"
+# Never copied from a ReplicaSet on undo; kubectl's `annotationsToSkip`.
+UNDO_SKIPPED_ANNOTATIONS = frozenset({
+    "kubectl.kubernetes.io/last-applied-configuration", REVISION,
+    "deployment.kubernetes.io/revision-history", "deployment.kubernetes.io/desired-replicas",
+    "deployment.kubernetes.io/max-replicas", "deprecated.deployment.rollback.to"})
+# Waiting reasons that do not go away by waiting longer.
+FATAL_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                           "CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError",
+                           "RunContainerError"})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a rollout is failed, about which pod and container (None: the Deployment itself)."""
+
+    reason: str
+    detail: str
+    pod: str | None = None
+    container: str | None = None
+    previous_log: bool = False  # the failing container already restarted: its last run has the log
+
+    def __str__(self) -> str:
+        where = f"pod {self.pod} container {self.container}: " if self.pod else ""
+        return f"{self.reason}: {where}{self.detail}"
+
+
+@dataclass
+class Watch:
+    """What a watcher remembers between polls: when each container was first seen started but unready."""
+
+    readiness_limit: float
+    max_restarts: int
+    unready_since: dict[str, float] = field(default_factory=dict)
+
+    def evidence(self, pods: list[dict], now: float) -> Evidence | None:
+        for pod in pods:
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            for status in pod.get("status", {}).get("containerStatuses") or []:
+                found = self._container(pod["metadata"]["name"], status, now)
+                if found:
+                    return found
+        return None
+
+    def _container(self, pod: str, status: dict, now: float) -> Evidence | None:
+        name, state, last = status["name"], status.get("state", {}), status.get("lastState", {})
+        waiting = state.get("waiting") or {}
+        restarts = status.get("restartCount", 0)
+        for terminated in (state.get("terminated"), last.get("terminated")):
+            if terminated and terminated.get("reason") == "OOMKilled":
+                return Evidence("OOMKilled", "the container ran out of memory: raise the memory limit",
+                                pod, name, previous_log=bool(last.get("terminated")))
+        if waiting.get("reason") in FATAL_WAITING:
+            return Evidence(waiting["reason"], (waiting.get("message") or "")[:300], pod, name,
+                            previous_log=restarts > 0)
+        if restarts > self.max_restarts:
+            exit_code = (last.get("terminated") or {}).get("exitCode")
+            return Evidence("Restarts", f"{restarts} restarts (limit {self.max_restarts}), last exit code "
+                            f"{exit_code}", pod, name, previous_log=True)
+        key = f"{pod}/{name}"
+        if state.get("running") and status.get("started", True) and not status.get("ready"):
+            since = self.unready_since.setdefault(key, now)
+            if now - since > self.readiness_limit:
+                return Evidence("NotReady", f"started but not ready for {now - since:.0f}s (limit "
+                                f"{self.readiness_limit:.0f}s): the readiness probe keeps failing", pod, name)
+        else:
+            self.unready_since.pop(key, None)
+        return None
+
+
+def revision(obj: dict) -> int:
+    return int((obj["metadata"].get("annotations") or {}).get(REVISION, "0"))
+
+
+def condition(deployment: dict, kind: str) -> dict:
+    return next((c for c in deployment.get("status", {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+def deadline_exceeded(deployment: dict) -> Evidence | None:
+    progressing = condition(deployment, "Progressing")
+    if progressing.get("reason") == "ProgressDeadlineExceeded":
+        return Evidence("ProgressDeadlineExceeded", progressing.get("message", ""))
+    return None
+
+
+def counts(deployment: dict) -> tuple[int, int, int, int, int]:
+    """(wanted, updated, ready, available, total) replicas."""
+    spec, status = deployment["spec"], deployment.get("status", {})
+    return (spec.get("replicas", 1), status.get("updatedReplicas", 0), status.get("readyReplicas", 0),
+            status.get("availableReplicas", 0), status.get("replicas", 0))
+
+
+def progress_line(deployment: dict) -> str:
+    wanted, updated, ready, available, total = counts(deployment)
+    old = total - updated
+    return (f"{updated}/{wanted} updated, {ready}/{wanted} ready, {available} available"
+            + (f", {old} old" if old > 0 else ""))
+
+
+def observed(deployment: dict) -> bool:
+    return deployment.get("status", {}).get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+
+
+def complete(deployment: dict) -> bool:
+    """Updated, ready and available replicas match the spec, no old ones left, generation observed."""
+    wanted, updated, ready, available, total = counts(deployment)
+    return observed(deployment) and updated == wanted == ready == available == total
+
+
+def in_progress(deployment: dict) -> str | None:
+    """Why another rollout is still running, or None."""
+    if deployment["spec"].get("paused"):
+        return "the Deployment is paused (kubectl rollout resume)"
+    if not complete(deployment):
+        return f"its rollout is not complete ({progress_line(deployment)})"
+    return None
+
+
+def owned(replicasets: list[dict], deployment: dict) -> list[dict]:
+    uid = deployment["metadata"]["uid"]
+    return [rs for rs in replicasets if any(o.get("uid") == uid for o in rs["metadata"].get("ownerReferences") or [])]
+
+
+def newest(replicasets: list[dict], deployment: dict) -> dict | None:
+    """The ReplicaSet of the Deployment's current revision."""
+    current = revision(deployment)
+    return next((rs for rs in replicasets if revision(rs) == current), None)
+
+
+def undo_patch(deployment: dict, replicasets: list[dict]) -> tuple[list[dict], int] | None:
+    """The JSON patch `kubectl rollout undo` sends: the previous revision's pod template without its
+    pod-template-hash, and that ReplicaSet's annotations (kubectl's skip list kept from the
+    Deployment). None when there is no previous revision."""
+    mine = sorted(owned(replicasets, deployment), key=revision)
+    current = revision(deployment)
+    previous = [rs for rs in mine if revision(rs) < current]
+    if not previous:
+        return None
+    source = previous[-1]
+    template = copy.deepcopy(source["spec"]["template"])
+    template.get("metadata", {}).get("labels", {}).pop(HASH_LABEL, None)
+    kept = deployment["metadata"].get("annotations") or {}
+    annotations = {k: v for k, v in kept.items() if k in UNDO_SKIPPED_ANNOTATIONS}
+    annotations |= {k: v for k, v in (source["metadata"].get("annotations") or {}).items()
+                    if k not in UNDO_SKIPPED_ANNOTATIONS}
+    return ([{"op": "replace", "path": "/spec/template", "value": template},
+             {"op": "replace", "path": "/metadata/annotations", "value": annotations}], revision(source))
