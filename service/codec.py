@@ -19,6 +19,7 @@ from mlflow.types import Schema
 from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj, cast_df_types_according_to_schema
 
 from service.errors import BadRequest, UnsupportedMediaType
+from service.fastpath import FastParser
 
 JSON_TYPES = frozenset({"application/json"})
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
@@ -38,6 +39,8 @@ class ModelInput:
     data: Any
     params: dict[str, Any] | None
     rows: int
+    validated: bool = False
+    """True when the fast path built the frame and already checked it against the signature."""
 
 
 def media_type(content_type: str | None) -> str:
@@ -95,7 +98,8 @@ def _type_error(frame_or_none: pd.DataFrame | None, schema: Schema | None, key: 
     return BadRequest(f"'{key}' is not a valid input", field=key, expected=FORMAT_SHAPES.get(key, key))
 
 
-def _parse_json(body: bytes, schema: Schema | None) -> tuple[Any, dict[str, Any] | None, str]:
+def _parse_json(body: bytes, schema: Schema | None,
+                fast: FastParser | None) -> tuple[Any, dict[str, Any] | None, str, bool]:
     document = _load_json(body)
     if not isinstance(document, dict):
         raise BadRequest("the body must be a JSON object", field="body", expected=EXPECTED_KEYS)
@@ -106,8 +110,11 @@ def _parse_json(body: bytes, schema: Schema | None) -> tuple[Any, dict[str, Any]
     params = document.get("params")
     if params is not None and not isinstance(params, dict):
         raise BadRequest("'params' must be an object", field="params", expected="an object")
+    frame = fast.parse(key, document[key]) if fast is not None else None
+    if frame is not None:
+        return frame, params, key, True
     try:
-        return infer_and_parse_data({key: document[key]}, schema), params, key
+        return infer_and_parse_data({key: document[key]}, schema), params, key, False
     except Exception:  # noqa: BLE001 - mlflow's messages quote the data; ours name the field
         try:
             raw = infer_and_parse_data({key: document[key]}, None)
@@ -141,22 +148,26 @@ def row_count(data: Any) -> int:
     return 1
 
 
-def parse(body: bytes, content_type: str | None, schema: Schema | None, max_rows: int) -> ModelInput:
-    """Parse one request body per the MLflow scoring protocol; 4xx errors name the field."""
+def parse(body: bytes, content_type: str | None, schema: Schema | None, max_rows: int,
+          fast: FastParser | None = None) -> ModelInput:
+    """Parse one request body per the MLflow scoring protocol; 4xx errors name the field.
+
+    With `fast`, plain `dataframe_split`/`dataframe_records` bodies skip MLflow's parser (and are
+    marked validated); everything else goes through it."""
     mime = media_type(content_type)
     if not body.strip():
         raise BadRequest("empty body", field="body", expected=EXPECTED_KEYS if mime in JSON_TYPES
                          else "CSV with a header row")
     if mime in JSON_TYPES:
-        data, params, key = _parse_json(body, schema)
+        data, params, key, validated = _parse_json(body, schema, fast)
     else:
-        data, params, key = _parse_csv(body, schema), None, "body"
+        data, params, key, validated = _parse_csv(body, schema), None, "body", False
     rows = row_count(data)
     if rows == 0:
         raise BadRequest("no rows to predict", field=key, expected="at least one row")
     if rows > max_rows:
         raise BadRequest(f"too many rows: {rows}", field=key, expected=f"at most {max_rows} rows")
-    return ModelInput(data, params, rows)
+    return ModelInput(data, params, rows, validated)
 
 
 def _default(value: Any) -> Any:

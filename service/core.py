@@ -11,6 +11,7 @@ from typing import Any
 
 from service import codec, validation
 from service.errors import ModelError
+from service.fastpath import FastParser
 from service.loading import LoadedModel
 
 logger = logging.getLogger("service")
@@ -29,11 +30,13 @@ class Predictor:
         self.model = model
         self.schema = model.pyfunc.metadata.get_input_schema()
         self.max_rows = max_rows
+        self.fast = FastParser(self.schema)
 
     def parse(self, body: bytes, content_type: str | None) -> codec.ModelInput:
         """Parse and validate one request on its own; raises a 4xx ServiceError naming the field."""
-        parsed = codec.parse(body, content_type, self.schema, self.max_rows)
-        validation.validate(parsed.data, self.schema)
+        parsed = codec.parse(body, content_type, self.schema, self.max_rows, self.fast)
+        if not parsed.validated:
+            validation.validate(parsed.data, self.schema)
         return parsed
 
     def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
