@@ -4,7 +4,7 @@
 where the reports are. The stack stays up until Ctrl-C (`--once`: stop right after).
 
 gitlab-ci-local writes `.gitlab-ci-local/` into the project, so it runs in a throw-away clone of
-the working tree (committed history plus the current content of tracked files), never in the repo.
+the working tree, never in the repo itself.
 """
 from __future__ import annotations
 
@@ -50,13 +50,19 @@ class PipelineRun:
 
 
 def checkout(dest: Path) -> Path:
-    """A git clone of the repo with the working tree's tracked files copied over it."""
+    """A git clone of the repo with the working tree copied over it (tracked and new files, not
+    ignored ones): the pipeline runs what the developer sees, as gitlab-ci-local in place would."""
     if dest.exists():
         shutil.rmtree(dest)
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(dest)], check=True)
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    listing = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    tracked = subprocess.run(listing, cwd=REPO, capture_output=True, check=True).stdout
     subprocess.run(["rsync", "-a", "--from0", "--files-from=-", "--ignore-missing-args", f"{REPO}/",
                     f"{dest}/"], input=tracked, check=True)
+    # gitlab-ci-local copies only what git tracks into a job's build dir: commit the copy (in the clone).
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
+    subprocess.run(["git", "-c", "user.name=pipeline-box", "-c", "user.email=pipeline-box@localhost", "commit",
+                    "--quiet", "--allow-empty", "--no-verify", "-m", "working tree"], cwd=dest, check=True)
     return dest
 
 

@@ -1,0 +1,121 @@
+"""The real `.gitlab-ci.yml`, executed by gitlab-ci-local on the local MLflow, registry and cluster.
+
+One stack (the session fixtures) and one project checkout for the whole module; the tests run in
+order and build on each other, as pipelines do: a good version goes live, the manual promote moves
+the alias to it, a broken version stops at its gate with the good one still live, and the schedule
+load-tests what is live.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.infra.pipeline_box import SERVICE, PipelineRun, checkout, port_forward, run_pipeline
+from tests.infra.stack import NAMESPACES, LocalStack
+
+MODEL = "credit-risk-e2e"
+PUSH_JOBS = {"preflight", "resolve", "build", "gate:load", "gate:signature", "gate:latency",
+             "deploy:staging", "deploy:production"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, mlflow_sqlite, oci_registry, k8s_cluster):
+    stack = LocalStack(tmp_path_factory.mktemp("stack"), mlflow=mlflow_sqlite, registry=oci_registry.registry,
+                       tools=oci_registry.tools, cluster=k8s_cluster).start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return checkout(tmp_path_factory.mktemp("pipeline") / "project")
+
+
+@pytest.fixture(scope="module")
+def good_version(stack):
+    """A candidate version with no alias yet: the pipeline names it (as a registry webhook would)."""
+    return stack.register_model(MODEL, alias=None)
+
+
+@pytest.fixture(scope="module")
+def first_run(stack, project, good_version) -> PipelineRun:
+    return run_pipeline(project, {**stack.variables(MODEL), "MODEL_SELECTOR": good_version.version})
+
+
+def live_version(stack, environment: str) -> dict:
+    """/version of the live Service, through the API server's service proxy (no kube-proxy here)."""
+    from kubernetes import client
+
+    with stack.cluster.api_client() as api_client:
+        response = client.CoreV1Api(api_client).connect_get_namespaced_service_proxy_with_path(
+            f"{SERVICE}:http", NAMESPACES[environment], "version", _preload_content=False)
+        return json.loads(response.data)
+
+
+def _tail(run: PipelineRun) -> str:
+    return run.output[-5000:]
+
+
+def test_push_pipeline_puts_the_new_version_live(stack, first_run, good_version):
+    assert first_run.returncode == 0, _tail(first_run)
+    assert set(first_run.passed) == PUSH_JOBS, _tail(first_run)
+    for environment in ("staging", "production"):
+        assert str(live_version(stack, environment)["model_version"]) == good_version.version
+    assert (first_run.reports("gate:latency") / "latency-junit.xml").is_file()
+
+
+def test_manual_promote_moves_the_alias(stack, project, first_run, good_version):
+    from mlflow import MlflowClient
+
+    assert first_run.returncode == 0, _tail(first_run)
+    run = run_pipeline(project, {**stack.variables(MODEL), "MODEL_SELECTOR": good_version.version}, "promote")
+    assert run.returncode == 0, _tail(run)
+    assert run.passed == ["promote"], _tail(run)
+    holder = MlflowClient(stack.mlflow.url).get_model_version_by_alias(MODEL, "production")
+    assert holder.version == good_version.version
+
+
+def test_broken_version_stops_at_the_load_gate_and_the_old_one_stays_live(stack, project, first_run,
+                                                                           good_version):
+    assert first_run.returncode == 0, _tail(first_run)
+    broken = register_broken_version(stack, good_version)
+    run = run_pipeline(project, {**stack.variables(MODEL), "MODEL_SELECTOR": broken})
+    assert run.returncode != 0, _tail(run)
+    assert "gate:load" in run.failed, _tail(run)
+    assert not {"deploy:staging", "deploy:production"} & set(run.passed), _tail(run)
+    for environment in ("staging", "production"):
+        assert str(live_version(stack, environment)["model_version"]) == good_version.version
+
+
+def test_scheduled_pipeline_runs_only_the_load_test(stack, project, first_run, tmp_path):
+    assert first_run.returncode == 0, _tail(first_run)
+    forward, url = port_forward(str(stack.cluster.kubeconfig), NAMESPACES["production"], tmp_path / "pf.log")
+    try:
+        run = run_pipeline(project, {**stack.variables(MODEL), "LOADTEST_URL": url}, source="schedule")
+    finally:
+        forward.stop()
+    assert run.returncode == 0, _tail(run)
+    assert run.passed == ["loadtest"], _tail(run)
+    assert (run.reports("loadtest") / "loadtest-junit.xml").is_file()
+
+
+def register_broken_version(stack, source) -> str:
+    """A copy of `source` without its estimator file: same signature and requirements, so only
+    loading it (`load_context`) fails — the load gate's job to catch."""
+    import mlflow
+
+    mlflow.set_tracking_uri(stack.mlflow.url)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{source.version}", dst_path=tmp))
+        estimators = list(model_dir.rglob("estimator.joblib"))
+        assert estimators, f"no estimator.joblib in {sorted(p.name for p in model_dir.rglob('*'))}"
+        for path in estimators:
+            path.unlink()
+        mlflow.set_experiment("credit-risk-e2e")
+        with mlflow.start_run(run_name="broken-load-context") as run:
+            mlflow.log_artifacts(str(model_dir), "model")
+        version = mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL)
+    return version.version
