@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    print("load average at start (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
         model = train_model(work)
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 server.stop()
         print_table(rows)
+        print("load average after the wrk runs (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         print(f"\nin-process predict p50: {in_process_p50_ms(model):.2f} ms (1 row)")
         pss = {}
         for workers in (1, 4):
