@@ -19,6 +19,7 @@ from mlflow.types import DataType, Schema
 from service.validation import FLOAT_LIMIT
 
 INT_LIMITS = {DataType.long: (-(2**63), 2**63 - 1), DataType.integer: (-(2**31), 2**31 - 1)}
+EXACT_INT = 2**53  # larger ints are left to the general path rather than rounded here
 DTYPES = {DataType.double: np.float64, DataType.float: np.float32, DataType.long: np.int64,
           DataType.integer: np.int32, DataType.boolean: np.bool_}
 
@@ -93,6 +94,6 @@ def _column(col_type: DataType, values: list[Any]) -> Any:
         return np.array(values, dtype=DTYPES[col_type])
     # double / float: ints are accepted as MLflow casts them; bools, nulls, NaN, ±inf, huge are not
     if not all((type(value) is float and math.isfinite(value) and -FLOAT_LIMIT <= value <= FLOAT_LIMIT)
-               or (type(value) is int and -FLOAT_LIMIT <= value <= FLOAT_LIMIT) for value in values):
+               or (type(value) is int and -EXACT_INT <= value <= EXACT_INT) for value in values):
         return None
     return np.array(values, dtype=DTYPES[col_type])

@@ -63,6 +63,7 @@ FALLBACK = {
     "bool in a double column": split([[True, *ROWS[0][1:]]]),
     "string in a double column": split([["1", *ROWS[0][1:]]]),
     "out of float32 range": split([[1e39, *ROWS[0][1:]]]),
+    "int too large to be exact in a double": split([[2**53 + 1, *ROWS[0][1:]]]),
     "int beyond int32": split([[1.0, 2.0, 3, 2**31, "x", True]]),
     "int in a bool column": split([[*ROWS[0][:5], 1]]),
     "ragged rows": split([ROWS[0], ROWS[1][:-1]]),
