@@ -9,6 +9,7 @@ the working tree, never in the repo itself.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -16,11 +17,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.infra.oci import ContainerTools
 from tests.infra.procs import CACHE_DIR, ManagedProcess, free_port, wait_until
 from tests.infra.stack import NAMESPACES, LocalStack, host_path_with_venv
 from tests.pipeline.gitlab_ci import GITLAB_CI_LOCAL, REPO
@@ -108,21 +109,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.infra.pipeline_box", description=__doc__)
     parser.add_argument("--once", action="store_true", help="stop the stack when the pipeline ends")
     args = parser.parse_args()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: the `finally` below stops the stack
     started = time.monotonic()
     BOX_DIR.mkdir(parents=True, exist_ok=True)
     for old in BOX_DIR.glob("run-*"):  # the previous run's reports are kept until the next run
         shutil.rmtree(old, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=BOX_DIR))
     # The builder's storage lives on between runs (layer cache: warm builds skip the pip installs).
-    stack = LocalStack(work / "stack")
+    stack = LocalStack(work / "stack", tools=ContainerTools(BOX_DIR / "containers"))
     forward = None
     try:
-        from tests.infra.oci import ContainerTools
-
-        stack.tools = ContainerTools(BOX_DIR / "containers")
         stack.start()
         version = stack.register_model()
         print(f"[box] stack up and {version.name} v{version.version} registered in "
@@ -136,19 +132,35 @@ def main() -> int:
         if run.returncode == 0:
             kubeconfig = stack.cluster.env["KUBECONFIG"]
             forward, url = port_forward(kubeconfig, NAMESPACES["production"], work / "port-forward.log")
+            body = _write_request(work / "request.json")
             print(f"[box] live service (production): curl {url}/version\n"
-                  f"      curl -X POST {url}/invocations -H 'Content-Type: application/json' -d @BODY.json\n"
+                  f"      curl -X POST {url}/invocations -H 'Content-Type: application/json' -d @{body}\n"
                   f"      export KUBECONFIG={kubeconfig}; kubectl -n {NAMESPACES['production']} get pods\n"
                   f"      MLflow UI: {stack.mlflow.url}", flush=True)
         if not args.once:
             print("[box] the stack stays up; Ctrl-C stops it", flush=True)
-            stop.wait()
+            signal.pause()
         return run.returncode
+    except KeyboardInterrupt:
+        return 130
     finally:
         if forward is not None:
             forward.stop()
         stack.stop()
         print(f"[box] stopped; work dir {work} (reports kept)", flush=True)
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def _write_request(path: Path) -> Path:
+    """A request body for the example model, to try the live service with curl."""
+    from examples.credit_risk.data import input_example
+
+    path.write_text(json.dumps({"dataframe_split": input_example().to_dict(orient="split", index=False)},
+                               default=str))
+    return path
 
 
 def _timings(timings: dict[str, float]) -> str:
