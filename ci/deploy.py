@@ -78,6 +78,7 @@ def deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None
     log.info("deployment %s/%s: image %s (model %s v%s)%s", target.namespace, target.deployment, target.image,
              target.model_name, target.model_version, " - created from " + str(target.overlay) if created else "")
     evidence = wait(kube, target.deployment, current["metadata"]["generation"], limits, started)
+    seen = time.monotonic()
     result = DeployResult(ok=evidence is None, message="", created=created)
     if evidence is None:
         smoke_result = smoke(kube, smoke_check, target.model_version) if smoke_check else {"skipped": True}
@@ -87,10 +88,9 @@ def deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None
             result.message = f"rolled out revision {result.revision} in {time.monotonic() - started:.1f}s"
             result.seconds = round(time.monotonic() - started, 2)
             return result
-        evidence = rollout.Evidence("SmokeFailed", smoke_result["error"])
+        evidence, seen = rollout.Evidence("SmokeFailed", smoke_result["error"]), time.monotonic()
     else:
         show_evidence(kube, evidence)
-    seen = time.monotonic()
     result.ok = False
     result.failure, result.evidence_seconds = str(evidence), round(seen - started, 2)
     result.undo = undo(kube, target.deployment, limits)
