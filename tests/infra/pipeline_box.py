@@ -74,9 +74,10 @@ def run_pipeline(checkout_dir: Path, variables: dict[str, str], *args: str, sour
     argv = [str(GITLAB_CI_LOCAL), "--force-shell-executor", "--shell-isolation",
             "--no-artifacts-to-source", "--no-color"]
     predefined = {"CI_PIPELINE_SOURCE": source, "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main"}
-    for name, value in {**predefined, **variables}.items():
+    path = host_path_with_venv()  # a job variable too: jobs must never pip-install into another Python
+    for name, value in {**predefined, "PATH": path, **variables}.items():
         argv += ["--variable", f"{name}={value}"]
-    env = {**os.environ, "PATH": host_path_with_venv(), "GCL_IGNORE_PREDEFINED_VARS": ",".join(predefined)}
+    env = {**os.environ, "PATH": path, "GCL_IGNORE_PREDEFINED_VARS": ",".join(predefined)}
     lines = []
     with subprocess.Popen([*argv, *args], cwd=checkout_dir, env=env, stdout=subprocess.PIPE,  # noqa: S603
                           stderr=subprocess.STDOUT, text=True) as process:
@@ -109,7 +110,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.infra.pipeline_box", description=__doc__)
     parser.add_argument("--once", action="store_true", help="stop the stack when the pipeline ends")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: the `finally` below stops the stack
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the `finally` below stops the stack
+        signal.signal(sig, _interrupt)
     started = time.monotonic()
     BOX_DIR.mkdir(parents=True, exist_ok=True)
     for old in BOX_DIR.glob("run-*"):  # the previous run's reports are kept until the next run
