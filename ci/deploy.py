@@ -25,6 +25,10 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 MODEL_NAME_KEY = "pyfunc-deploy.io/model-name"
 MODEL_VERSION_KEY = "pyfunc-deploy.io/model-version"
 PIPELINE_KEY = "pyfunc-deploy.io/pipeline-url"
+# Pod-template annotations the manifests hand to the container (downward API) as IMAGE_TAG and
+# IMAGE_DIGEST, so every pod's /version names the exact image it runs.
+IMAGE_TAG_KEY = "pyfunc-deploy.io/image-tag"
+IMAGE_DIGEST_KEY = "pyfunc-deploy.io/image-digest"
 LOG_LINES = 20
 EVENTS_SHOWN = 10
 
@@ -38,6 +42,7 @@ class Target:
     model_name: str
     model_version: str
     pipeline_url: str = ""
+    image_tag: str = ""
     overlay: Path | None = None  # applied when the Deployment does not exist yet
 
 
@@ -123,6 +128,12 @@ def _model_keys(target: Target) -> dict[str, str]:
     return {MODEL_NAME_KEY: target.model_name, MODEL_VERSION_KEY: target.model_version}
 
 
+def _pod_annotations(template: dict, target: Target) -> dict[str, str]:
+    digest = target.image.rpartition("@")[2] if "@" in target.image else ""
+    return _merged(template, "annotations", {**_model_keys(target), IMAGE_TAG_KEY: target.image_tag,
+                                             IMAGE_DIGEST_KEY: digest})
+
+
 def _deployment_annotations(deployment: dict, target: Target) -> dict[str, str]:
     cause = f"ci deploy: {target.model_name} v{target.model_version} {target.image}"
     extra = {CHANGE_CAUSE: cause + (f" {target.pipeline_url}" if target.pipeline_url else ""),
@@ -146,7 +157,7 @@ def _set_fields(deployment: dict, target: Target) -> None:
     template["spec"]["containers"][_container_index(deployment, target)]["image"] = target.image
     deployment["metadata"]["annotations"] = _deployment_annotations(deployment, target)
     template.setdefault("metadata", {})["labels"] = _merged(template, "labels", _model_keys(target))
-    template["metadata"]["annotations"] = _merged(template, "annotations", _model_keys(target))
+    template["metadata"]["annotations"] = _pod_annotations(template, target)
 
 
 def set_image_patch(deployment: dict, target: Target) -> list[dict]:
@@ -160,8 +171,7 @@ def set_image_patch(deployment: dict, target: Target) -> list[dict]:
         {"op": "add", "path": "/metadata/annotations", "value": _deployment_annotations(deployment, target)},
         {"op": "add", "path": "/spec/template/metadata/labels", "value": _merged(template, "labels",
                                                                                  _model_keys(target))},
-        {"op": "add", "path": "/spec/template/metadata/annotations",
-         "value": _merged(template, "annotations", _model_keys(target))},
+        {"op": "add", "path": "/spec/template/metadata/annotations", "value": _pod_annotations(template, target)},
     ]
 
 

@@ -57,6 +57,8 @@ def _overlay(manifests: Path | None) -> Path | None:
               help="kubeconfig context (GitLab agent: path/to/agent-project:agent-name) [default: current].")
 @click.option("--image", envvar="IMAGE_REF", required=True, show_envvar=True,
               help="Image to roll out, by digest (`ci build`'s image.env).")
+@click.option("--image-tag", envvar="IMAGE_TAG", default="", show_envvar=True,
+              help="The image's human-readable tag, shown by the pods' /version (`ci build`'s image.env).")
 @options.model_name
 @click.option("--model-version", envvar="MODEL_VERSION", required=True, show_envvar=True,
               help="The version the image serves; /version must name it after the rollout.")
@@ -83,7 +85,7 @@ def _overlay(manifests: Path | None) -> Path | None:
 @click.option("--service-port", default="http", show_default=True, help="Its port name or number.")
 @options.output_dir
 def deploy_command(namespace: str, deployment: str, container: str | None, kubeconfig: str | None,
-                   context: str | None, image: str,
+                   context: str | None, image: str, image_tag: str,
                    model_name: str, model_version: str, pipeline_url: str, manifests: Path | None,
                    timeout: float, readiness_timeout: float, max_restarts: int, smoke: bool,
                    smoke_input: Path | None, smoke_timeout: float, service: str | None, service_port: str,
@@ -93,7 +95,7 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
     undo`, wait for that, and exit 1. Refuses to start while another rollout is in progress.
     Writes deploy.json."""
     target = logic.Target(namespace=namespace, deployment=deployment, container=container or deployment,
-                          image=image, model_name=model_name, model_version=model_version,
+                          image=image, image_tag=image_tag, model_name=model_name, model_version=model_version,
                           pipeline_url=pipeline_url, overlay=_overlay(manifests))
     check = Smoke(service or deployment, service_port, _smoke_body(smoke_input, model_name, model_version),
                   timeout=smoke_timeout) if smoke else None

@@ -41,7 +41,7 @@ def test_overlay_renders_a_safe_rolling_deployment(environment: str) -> None:
     assert {"cpu", "memory"} <= set(container["resources"]["requests"]) <= set(container["resources"]["limits"])
     # preStop delay + the server's graceful timeout fit in the grace period
     pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     graceful = int(env.get("SERVICE_GRACEFUL_TIMEOUT_SECONDS", DEFAULT_GRACEFUL_TIMEOUT_SECONDS))
     assert pre_stop + graceful < pod["terminationGracePeriodSeconds"]
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] == 10001

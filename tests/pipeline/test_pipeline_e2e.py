@@ -63,7 +63,9 @@ def test_push_pipeline_puts_the_new_version_live(stack, first_run, good_version)
     assert first_run.returncode == 0, _tail(first_run)
     assert set(first_run.passed) == PUSH_JOBS, _tail(first_run)
     for environment in ("staging", "production"):
-        assert str(live_version(stack, environment)["model_version"]) == good_version.version
+        live = live_version(stack, environment)
+        assert str(live["model_version"]) == good_version.version
+        assert live["image_digest"].startswith("sha256:") and f"-v{good_version.version}-" in live["image_tag"]
     assert (first_run.reports("gate:latency") / "latency-junit.xml").is_file()
 
 
