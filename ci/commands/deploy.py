@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -12,9 +13,12 @@ from ci import kube
 from ci.build import REPO_ROOT
 from ci.cli import cli
 from ci.commands import options
-from ci.errors import CheckFailed, ConfigError
+from ci.errors import CheckFailed, CiError, ConfigError
+from ci.gitlab_api import GitLabApi
 from ci.outputs import write_json
 from ci.smoke import Smoke
+
+log = logging.getLogger("ci.deploy")
 
 
 def _smoke_body(smoke_input: Path | None, model_name: str, model_version: str) -> bytes:
@@ -104,6 +108,22 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
                                                         max_restarts=max_restarts), check)
     report = write_json(Path(output_dir) / "deploy.json", {**dataclasses.asdict(result), "image": image,
                                                            "namespace": namespace, "deployment": deployment})
+    _record_deployment(namespace, result.ok)
     if not result.ok:
         raise CheckFailed(f"{result.message}\nreport: {report}")
     click.echo(f"{namespace}/{deployment}: {result.message}; wrote {report}")
+
+
+def _record_deployment(namespace: str, ok: bool) -> None:
+    """Record the outcome with GitLab's deployments API (skipped without a GitLab URL/token). Bookkeeping
+    only: a failure to record is a warning, never a reason to fail or undo a deploy."""
+    gitlab = GitLabApi.connect(os.environ.get("CI_SERVER_URL"), os.environ.get("GITLAB_API_TOKEN"),
+                               os.environ.get("CI_PROJECT_ID"))
+    if gitlab is None:
+        return
+    try:
+        gitlab.record_deployment(os.environ.get("CI_ENVIRONMENT_NAME") or namespace,
+                                 os.environ.get("CI_COMMIT_SHA", ""), os.environ.get("CI_COMMIT_REF_NAME", ""),
+                                 status="success" if ok else "failed")
+    except CiError as exc:
+        log.warning("deployment not recorded in GitLab: %s", exc)

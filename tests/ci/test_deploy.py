@@ -20,6 +20,7 @@ from ci.kube import Kube
 from tests.ci.fake_model_images import load_fake_images
 from tests.infra.cluster import Cluster
 from tests.infra.procs import free_port
+from tests.infra.recording_http import RecordingServer, gitlab_routes
 
 pytestmark = pytest.mark.cluster
 
@@ -78,10 +79,28 @@ def v1_serving(k8s_cluster: Cluster, k8s_namespace: str, images: dict[str, str],
     return k8s_namespace
 
 
+@pytest.fixture
+def gitlab(monkeypatch: pytest.MonkeyPatch):
+    """A recording stand-in for GitLab: the deploy records its outcome through the deployments API."""
+    with RecordingServer(gitlab_routes("42")) as server:
+        for name, value in {"CI_SERVER_URL": server.url, "GITLAB_API_TOKEN": "glpat-deploy-token",
+                            "CI_PROJECT_ID": "42", "CI_ENVIRONMENT_NAME": "staging",
+                            "CI_COMMIT_SHA": "ab" * 20, "CI_COMMIT_REF_NAME": "main"}.items():
+            monkeypatch.setenv(name, value)
+        yield server
+
+
+def recorded_status(gitlab: RecordingServer) -> str:
+    [call] = gitlab.calls("POST", "/api/v4/projects/42/deployments")
+    assert call.json()["environment"] == "staging" and call.json()["ref"] == "main"
+    return call.json()["status"]
+
+
 def test_good_rollout_sets_image_annotations_and_smokes(
         k8s_cluster: Cluster, v1_serving: str, images: dict[str, str], tmp_path: Path, smoke_input: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, gitlab: RecordingServer) -> None:
     code, report = run_deploy(k8s_cluster, v1_serving, images["v2"], "2", tmp_path / "out", smoke_input)
+    assert recorded_status(gitlab) == "success"
 
     assert code == EXIT_OK, report
     assert report["ok"] and not report["created"] and report["revision"] == 2
@@ -105,10 +124,13 @@ def test_good_rollout_sets_image_annotations_and_smokes(
 ])
 def test_failed_rollout_is_undone_and_the_previous_version_serves(
         k8s_cluster: Cluster, v1_serving: str, images: dict[str, str], tmp_path: Path, smoke_input: Path,
-        caplog: pytest.LogCaptureFixture, image: str, version: str, reasons: set[str]) -> None:
+        caplog: pytest.LogCaptureFixture, image: str, version: str, reasons: set[str],
+        gitlab: RecordingServer) -> None:
     code, report = run_deploy(k8s_cluster, v1_serving, images[image], version, tmp_path / "out", smoke_input)
 
     assert code == EXIT_FAILED
+    assert recorded_status(gitlab) == "failed"
+    assert "glpat-deploy-token" not in caplog.text
     assert not report["ok"] and report["failure"].split(":")[0] in reasons, report
     assert report["undo"].startswith("back on revision 1"), report
     assert report["evidence_seconds"] < 60 and report["undo_seconds"] < 60, report
