@@ -19,10 +19,11 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from ci.errors import CheckFailed, ConfigError, ToolError
 from ci.outputs import write_dotenv, write_json
-from ci.tools import buildah, skopeo
+from ci.tools import buildah, docker, kaniko, skopeo
 
 log = logging.getLogger("ci.build")
 
@@ -34,6 +35,11 @@ CONTEXT_SERVICE = "service"
 CONTEXT_MODEL = "build/model"
 IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "401")
+# One seam per builder, each with `build(context, dockerfile=, tags=, build_args=, authfile=, env=)` and
+# `push(image, authfile=, env=) -> digest`: buildah is daemonless; docker needs an engine (or podman's API);
+# kaniko runs in its own image and pushes while it builds.
+BUILDERS = {"buildah": buildah, "docker": docker, "kaniko": kaniko}
+DEFAULT_BUILDER = "buildah"
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,8 @@ def prepare_context(service_dir: Path, context: Path) -> Path:
 @contextlib.contextmanager
 def registry_authfile(repository: str, credentials: Credentials) -> Iterator[Path | None]:
     """A private auth file for the repository's registry, removed afterwards; None means the tools'
-    own default (REGISTRY_AUTH_FILE, ~/.docker/config.json)."""
+    own default (REGISTRY_AUTH_FILE, ~/.docker/config.json). It is named config.json so its directory
+    is also a DOCKER_CONFIG for the docker CLI and kaniko."""
     if credentials.docker_config is not None:
         path = credentials.docker_config
         path = path / "config.json" if path.is_dir() else path
@@ -158,7 +165,7 @@ def registry_authfile(repository: str, credentials: Credentials) -> Iterator[Pat
         raise ConfigError("set both CI_REGISTRY_USER and CI_REGISTRY_PASSWORD, or neither")
     token = base64.b64encode(f"{credentials.user}:{credentials.password}".encode()).decode()
     with tempfile.TemporaryDirectory(prefix="registry-auth-") as tmp:
-        path = Path(tmp) / "auth.json"
+        path = Path(tmp) / "config.json"
         path.touch(mode=0o600)
         path.write_text(json.dumps({"auths": {repository.split("/")[0]: {"auth": token}}}))
         yield path
@@ -180,9 +187,13 @@ def _registry_errors(repository: str) -> Iterator[None]:
 
 def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
           credentials: Credentials = Credentials(), service_dir: Path = SERVICE_DIR,
-          source_url: str = "", env: Mapping[str, str] | None = None) -> BuildResult:
-    """Build (or retag) and push; return the tags and the digest the registry reports."""
+          source_url: str = "", builder: str = DEFAULT_BUILDER,
+          env: Mapping[str, str] | None = None) -> BuildResult:
+    """Build (or retag) and push with `builder` (a key of BUILDERS); return the tags and the digest the
+    registry reports."""
     started = time.monotonic()
+    if builder not in BUILDERS:
+        raise ConfigError(f"unknown image builder {builder!r}: choose one of {', '.join(BUILDERS)}")
     if not repository or ":" in repository.split("/")[-1] or "@" in repository:
         raise ConfigError(f"image repository {repository!r} must be REGISTRY/PATH without a tag")
     tag = image_tag(model, commit)
@@ -195,19 +206,19 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
             digest = existing["Digest"]
         else:
             digest = _build_and_push(model, repository, key_tag, commit, tracking_uri, service_dir,
-                                     source_url, authfile, env)
+                                     source_url, authfile, BUILDERS[builder], env)
         for target in targets:
             skopeo.copy(f"{repository}:{key_tag}", f"{repository}:{target}", authfile=authfile, env=env)
     result = BuildResult(repository=repository, tag=tag, tags=[*targets, key_tag], digest=digest,
                          rebuilt=existing is None, source_tag=key_tag,
                          seconds=round(time.monotonic() - started, 2))
-    log.info("image %s (%s) in %.1fs", result.reference, "built" if result.rebuilt else "retagged",
-             result.seconds)
+    log.info("image %s (%s) in %.1fs", result.reference,
+             f"built with {builder}" if result.rebuilt else "retagged", result.seconds)
     return result
 
 
 def _build_and_push(model: ModelRef, repository: str, key_tag: str, commit: str, tracking_uri: str,
-                    service_dir: Path, source_url: str, authfile: Path | None,
+                    service_dir: Path, source_url: str, authfile: Path | None, tool: ModuleType,
                     env: Mapping[str, str] | None) -> str:
     with tempfile.TemporaryDirectory(prefix="build-context-") as tmp:
         context = Path(tmp)
@@ -217,9 +228,8 @@ def _build_and_push(model: ModelRef, repository: str, key_tag: str, commit: str,
         build_args = {"MODEL_NAME": model.name, "MODEL_VERSION": model.version, "MODEL_RUN_ID": model.run_id,
                       "VCS_REF": commit, "SOURCE_URL": source_url}
         image = f"{repository}:{key_tag}"
-        buildah.bud(context, dockerfile=dockerfile, tags=[image], build_args=build_args, authfile=authfile,
-                    env=env)
-        return buildah.push(image, authfile=authfile, env=env)
+        tool.build(context, dockerfile=dockerfile, tags=[image], build_args=build_args, authfile=authfile, env=env)
+        return tool.push(image, authfile=authfile, env=env)
 
 
 def write_outputs(result: BuildResult, output_dir: Path) -> tuple[Path, Path]:

@@ -39,12 +39,16 @@ def _commit() -> str:
 @click.option("--docker-config", envvar="DOCKER_CONFIG", show_envvar=True,
               type=click.Path(exists=True, path_type=Path),
               help="Docker config dir or file with registry auths (instead of user/password).")
+@click.option("--builder", envvar="IMAGE_BUILDER", type=click.Choice(list(logic.BUILDERS)),
+              default=logic.DEFAULT_BUILDER, show_default=True, show_envvar=True,
+              help="buildah (daemonless), docker (a Docker engine, or podman's API via DOCKER_HOST) or kaniko "
+                   "(inside its executor image; KANIKO_EXECUTOR names the binary).")
 @click.option("--source-url", envvar="CI_PROJECT_URL", default="", show_envvar=True,
               help="Project URL for the image's org.opencontainers.image.source label.")
 @options.output_dir
 def build_command(tracking_uri: str, model_name: str, model_version: str, run_id: str,
                   image_repository: str, commit: str | None, service_dir: Path, registry_user: str | None,
-                  docker_config: Path | None, source_url: str, output_dir: str) -> None:
+                  docker_config: Path | None, builder: str, source_url: str, output_dir: str) -> None:
     """Build the serving image with the model baked in, push it, write image.env/image.json.
 
     Tags: <model>-v<version>-<short commit>, <model>-v<version>, <model>-latest and a source tag;
@@ -54,7 +58,7 @@ def build_command(tracking_uri: str, model_name: str, model_version: str, run_id
                                     docker_config=None if registry_user else docker_config)
     result = logic.build(logic.ModelRef(model_name, model_version, run_id), repository=image_repository,
                          commit=commit or _commit(), tracking_uri=tracking_uri, credentials=credentials,
-                         service_dir=service_dir, source_url=source_url)
+                         service_dir=service_dir, source_url=source_url, builder=builder)
     json_path, env_path = logic.write_outputs(result, Path(output_dir))
     click.echo(f"{result.reference} ({'built' if result.rebuilt else 'retagged'} in {result.seconds:.1f}s); "
                f"wrote {env_path} and {json_path}")

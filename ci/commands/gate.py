@@ -36,10 +36,11 @@ def gate() -> None:
               help="Seconds for /readyz to turn 200.")
 @click.option("--registry-user", envvar="CI_REGISTRY_USER", show_envvar=True,
               help="Registry user for the pull; the password is read from CI_REGISTRY_PASSWORD only.")
+@options.container_cli
 @options.output_dir
 def load_command(tracking_uri: str, model_name: str, model_version: str, image: str, ready_timeout: float,
-                 registry_user: str | None, output_dir: str) -> None:
-    """Run the image (podman, host network, read-only root, no tracking server): the model loads,
+                 registry_user: str | None, container_cli: str, output_dir: str) -> None:
+    """Run the image (podman or docker, host network, read-only root, no tracking server): the model loads,
     /readyz turns 200 in time, /version names the version, and the input example's prediction
     equals the model's own answer. A load failure names its cause and the fix. The verdict is
     recorded on the model version (`promote` requires it)."""
@@ -51,7 +52,8 @@ def load_command(tracking_uri: str, model_name: str, model_version: str, image: 
         model_dir = download_model(model, tracking_uri, Path(tmp) / "model")
         try:
             result = load.run_load_gate(image, model_dir=model_dir, expected_version=model_version,
-                                        port=load.free_port(), ready_timeout=ready_timeout, authfile=authfile)
+                                        port=load.free_port(), ready_timeout=ready_timeout, authfile=authfile,
+                                        cli=container_cli)
         except CheckFailed as exc:
             record_gate_result(model_name, model_version, "load", False,
                                {"image": image, "error": str(exc).splitlines()[0][:300]}, api=api)

@@ -18,7 +18,7 @@ candidate_url = click.option(
     help="Base URL of a running candidate service; takes precedence over --image.")
 candidate_image = click.option(
     "--image", envvar="IMAGE_REF", show_envvar=True,
-    help="The built image (`ci build`'s dotenv), run locally with podman for the duration of the gate.")
+    help="The built image (`ci build`'s dotenv), run locally (--container-cli) for the duration of the gate.")
 model_source = [
     click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
                  help="MLflow server: reads the candidate and records the verdict as a version tag."),
@@ -40,10 +40,11 @@ def model_options(fn):
 @gate.command("latency", epilog=THRESHOLDS_HELP)
 @candidate_url
 @candidate_image
+@options.container_cli
 @model_options
 @load_options
 @options.output_dir
-def latency_command(url, image, tracking_uri, model_uri, model_name, model_version, output_dir,
+def latency_command(url, image, container_cli, tracking_uri, model_uri, model_name, model_version, output_dir,
                     **load) -> None:
     """Load the candidate with Locust (requests from its input example) and check p95, p99, error rate
     and throughput. Writes latency-junit.xml, latency.html and latency.json; records the verdict on
@@ -51,7 +52,7 @@ def latency_command(url, image, tracking_uri, model_uri, model_name, model_versi
     settings, thresholds = load_settings(**load)
     api = api_or_none(tracking_uri)
     meta = model_meta.load(model_uri, model_name, model_version, api)
-    with candidate(url, None if url else image) as base:
+    with candidate(url, None if url else image, cli=container_cli) as base:
         result = latency.run_latency_gate(base, meta, settings, thresholds, Path(output_dir),
                                           context={"image": image if not url else None})
     click.echo(f"reports: {result.reports['junit']}, {result.reports['html']}, {result.reports['json']}")

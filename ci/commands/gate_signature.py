@@ -29,9 +29,10 @@ from ci.gates.candidate import candidate
                                      "ones on the candidate (--url or --image).")
 @candidate_url
 @candidate_image
+@options.container_cli
 @options.output_dir
 def signature_command(tracking_uri, model_uri, model_name, model_version, live_url, live_alias,
-                      allow_breaking, batching, url, image, output_dir) -> None:
+                      allow_breaking, batching, url, image, container_cli, output_dir) -> None:
     """Compare the candidate's signature with the live one: a removed or retyped input, a new required
     input or a changed output is breaking (exit 1); a new optional input is fine. The input example
     must validate. Writes signature.json and signature-junit.xml; records the verdict."""
@@ -40,7 +41,7 @@ def signature_command(tracking_uri, model_uri, model_name, model_version, live_u
     live = signature.find_live(api, model_name, live_url, live_alias)
     if batching:
         batched = {"SERVICE_BATCHING_ENABLED": "true"}
-        with candidate(url, None if url else image, settings=batched) as base:
+        with candidate(url, None if url else image, settings=batched, cli=container_cli) as base:
             result = signature.run_signature_gate(meta, live, allow_breaking=allow_breaking,
                                                   batching_url=base)
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ci.tools import podman
+
 tracking_uri = click.option(
     "--tracking-uri", envvar="MLFLOW_TRACKING_URI", required=True, show_envvar=True,
     help="MLflow tracking server URL. Credentials come from MLFLOW_TRACKING_TOKEN or "
@@ -26,3 +28,8 @@ registration_timeout = click.option(
 promote_target = click.option(
     "--to", "target", envvar="PROMOTE_TARGET", default="@production", show_default=True, show_envvar=True,
     help="What to move: an alias (@production) or a legacy stage (Production; the old holder is archived).")
+container_cli = click.option(
+    "--container-cli", envvar="CONTAINER_CLI", type=click.Choice(podman.CLIS), default=podman.DEFAULT_CLI,
+    show_default=True, show_envvar=True,
+    help="What runs the built image: podman (daemonless) or the docker CLI (a Docker engine, or podman's "
+         "API through DOCKER_HOST).")

@@ -1,5 +1,5 @@
 """The candidate service a gate measures: a URL that is already serving, or the built image run
-locally with podman (the exact image that will ship), stopped again when the gate is done."""
+locally with podman or docker (the exact image that will ship), stopped again when the gate is done."""
 from __future__ import annotations
 
 import contextlib
@@ -29,7 +29,7 @@ def _ready(url: str) -> bool:
 @contextlib.contextmanager
 def candidate(url: str | None, image: str | None, *, ready_timeout: float = 120.0,
               settings: Mapping[str, str] | None = None, authfile: Path | None = None,
-              env: Mapping[str, str] | None = None) -> Iterator[str]:
+              cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """Yield the base URL to measure; with `image`, run it on a free 127.0.0.1 port meanwhile, with
     `settings` (SERVICE_* variables) in its environment."""
     if bool(url) == bool(image):
@@ -40,15 +40,15 @@ def candidate(url: str | None, image: str | None, *, ready_timeout: float = 120.
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     name = f"gate-{uuid.uuid4().hex[:10]}"
-    podman.run_detached(image, name=name, authfile=authfile, env=env, environment={
+    podman.run_detached(image, name=name, authfile=authfile, cli=cli, env=env, environment={
         **NO_TRACKING_SERVER, **(settings or {}), "SERVICE_HOST": "127.0.0.1", "SERVICE_PORT": str(port)})
     try:
         deadline = time.monotonic() + ready_timeout
         while not _ready(base):
-            if time.monotonic() > deadline or not podman.state(name, env=env).running:
+            if time.monotonic() > deadline or not podman.state(name, cli=cli, env=env).running:
                 raise CheckFailed(f"{image} did not become ready on {base} (run `python -m ci gate load` "
-                                  f"for the cause)\n{tail(podman.logs(name, env=env), LOG_TAIL_LINES)}")
+                                  f"for the cause)\n{tail(podman.logs(name, cli=cli, env=env), LOG_TAIL_LINES)}")
             time.sleep(POLL_S)
         yield base
     finally:
-        podman.remove(name, env=env)
+        podman.remove(name, cli=cli, env=env)

@@ -101,7 +101,8 @@ def classify(logs: str, versions: Callable[[], Mapping[str, str]] | None = None)
     return "the model did not load for an unrecognised reason; read the log below"
 
 
-def runtime_versions(image: str, model_dir: Path, env: Mapping[str, str] | None) -> dict[str, str]:
+def runtime_versions(image: str, model_dir: Path, env: Mapping[str, str] | None,
+                     cli: str = podman.DEFAULT_CLI) -> dict[str, str]:
     """Python and cloudpickle versions of the model (its MLmodel/requirements) and of the image."""
     from mlflow.models import Model
 
@@ -111,7 +112,7 @@ def runtime_versions(image: str, model_dir: Path, env: Mapping[str, str] | None)
     requirements = requirements_file.read_text() if requirements_file.exists() else ""
     pinned = re.search(r"^cloudpickle==(\S+)", requirements, re.MULTILINE)
     probe = "import platform, cloudpickle; print(platform.python_version(), cloudpickle.__version__)"
-    ran = podman.run_once(image, ["python", "-c", probe], env=env)
+    ran = podman.run_once(image, ["python", "-c", probe], cli=cli, env=env)
     return {"model_runtime": f"Python {model_python}, cloudpickle {pinned.group(1) if pinned else '?'}",
             "image_runtime": "Python {}, cloudpickle {}".format(*(ran.split() + ["?", "?"])[:2])}
 
@@ -182,15 +183,16 @@ def free_port() -> int:
 
 def run_load_gate(image: str, *, model_dir: Path, expected_version: str, port: int,
                   ready_timeout: float = DEFAULT_READY_TIMEOUT, authfile: Path | None = None,
-                  env: Mapping[str, str] | None = None) -> LoadGateResult:
-    """Start `image` on 127.0.0.1:`port`, wait for /readyz, check /version and one prediction."""
+                  cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None) -> LoadGateResult:
+    """Start `image` on 127.0.0.1:`port` with `cli` (podman or docker), wait for /readyz, check /version
+    and one prediction."""
     name = f"load-gate-{uuid.uuid4().hex[:10]}"
     base = f"http://127.0.0.1:{port}"
     started = time.monotonic()
-    podman.run_detached(image, name=name, authfile=authfile, env=env, environment={
+    podman.run_detached(image, name=name, authfile=authfile, cli=cli, env=env, environment={
         **NO_TRACKING_SERVER, "SERVICE_HOST": "127.0.0.1", "SERVICE_PORT": str(port)})
     try:
-        ready_seconds = _wait_ready(image, name, base, started, ready_timeout, model_dir, env)
+        ready_seconds = _wait_ready(image, name, base, started, ready_timeout, model_dir, cli, env)
         body, want, rows = expected_answer(model_dir)
         status, info = _get_json(f"{base}/version")
         version = _version_of(info)
@@ -202,26 +204,26 @@ def run_load_gate(image: str, *, model_dir: Path, expected_version: str, port: i
             raise CheckFailed(f"prediction on the input example failed with HTTP {status}: {got}")
         diff = max_difference(got, want)
     finally:
-        podman.remove(name, env=env)
+        podman.remove(name, cli=cli, env=env)
     log.info("load gate passed: ready in %.1fs, version %s, %d rows equal", ready_seconds, version, rows)
     return LoadGateResult(image=image, ready_seconds=round(ready_seconds, 2), model_version=version,
                           rows=rows, max_abs_diff=diff)
 
 
 def _wait_ready(image: str, name: str, base: str, started: float, timeout: float, model_dir: Path,
-                env: Mapping[str, str] | None) -> float:
+                cli: str, env: Mapping[str, str] | None) -> float:
     while time.monotonic() - started < timeout:
         if _ready_status(f"{base}/readyz") == 200:
             return time.monotonic() - started
-        state = podman.state(name, env=env)
+        state = podman.state(name, cli=cli, env=env)
         if not state.running:
-            logs = podman.logs(name, env=env)
-            versions = lambda: runtime_versions(image, model_dir, env)  # noqa: E731
+            logs = podman.logs(name, cli=cli, env=env)
+            versions = lambda: runtime_versions(image, model_dir, env, cli)  # noqa: E731
             raise CheckFailed(f"the model in {image} did not load (container {state.status}, exit "
                               f"{state.exit_code}{', OOM-killed' if state.oom_killed else ''}).\n"
                               f"Cause: {classify(logs, versions)}\n--- container log ---\n"
                               f"{tail(logs, LOG_TAIL_LINES)}")
         time.sleep(POLL_SECONDS)
-    logs = podman.logs(name, env=env)
+    logs = podman.logs(name, cli=cli, env=env)
     raise CheckFailed(f"{image} was not ready within {timeout:.0f}s (/readyz never returned 200).\n"
                       f"Cause: {classify(logs)}\n--- container log ---\n{tail(logs, LOG_TAIL_LINES)}")

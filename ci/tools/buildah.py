@@ -8,8 +8,8 @@ from pathlib import Path
 from ci.tools import run_tool
 
 
-def bud(context: Path, *, dockerfile: Path, tags: Sequence[str], build_args: Mapping[str, str] | None = None,
-        authfile: Path | None = None, layers: bool = True, env: Mapping[str, str] | None = None) -> None:
+def build(context: Path, *, dockerfile: Path, tags: Sequence[str], build_args: Mapping[str, str] | None = None,
+          authfile: Path | None = None, layers: bool = True, env: Mapping[str, str] | None = None) -> None:
     """`buildah bud` the context; the first tag names the image, the others are extra local tags."""
     argv = ["buildah", "bud", "--file", str(dockerfile), "--layers=" + str(layers).lower()]
     for tag in tags:

@@ -1,12 +1,21 @@
-"""podman: run the exact image that will ship (the load gate), without a Docker engine."""
+"""podman (daemonless, the default) or the docker CLI: run the exact image that will ship (the load gate).
+
+The docker CLI takes the same run/inspect/logs/rm flags used here, so one seam serves both: `cli` names
+the program. Only auth and `rm --time` differ: docker reads registry auth from DOCKER_CONFIG and
+stops a container at once on `rm --force`."""
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci.tools import run_tool
+from ci.errors import ConfigError
+from ci.tools import docker, run_tool
+
+CLIS = ("podman", "docker")
+DEFAULT_CLI = "podman"
 
 
 @dataclass(frozen=True)
@@ -20,52 +29,70 @@ class ContainerState:
         return self.status == "running"
 
 
+def _checked(cli: str) -> str:
+    if cli not in CLIS:
+        raise ConfigError(f"unknown container CLI {cli!r}: choose one of {', '.join(CLIS)}")
+    return cli
+
+
+@contextlib.contextmanager
+def _auth(cli: str, authfile: Path | None) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """Extra argv and environment that hand `authfile` to the CLI."""
+    if cli == "podman" or authfile is None:
+        yield ([] if authfile is None else ["--authfile", str(authfile)]), {}
+    else:
+        with docker.config_env(authfile) as env:
+            yield [], env
+
+
 def run_detached(image: str, *, name: str, environment: Mapping[str, str] | None = None,
                  read_only: bool = True, tmpfs: Sequence[str] = ("/tmp",),  # noqa: S108 - in the container
-                 user: str | None = None, authfile: Path | None = None,
+                 user: str | None = None, authfile: Path | None = None, cli: str = DEFAULT_CLI,
                  env: Mapping[str, str] | None = None) -> str:
     """Start `image` in the background on the host network, shaped like the production pod
     (read-only root, writable /tmp only); return the container id. Values of `environment` are
-    passed through podman's own environment, so they never appear on its argv."""
-    argv = ["podman", "run", "--detach", "--name", name, "--network", "host", "--pull", "missing"]
+    passed through the CLI's own environment, so they never appear on its argv."""
+    argv = [_checked(cli), "run", "--detach", "--name", name, "--network", "host", "--pull", "missing"]
     if read_only:
         argv.append("--read-only")
     for path in tmpfs:
         argv += ["--tmpfs", path]
     if user is not None:
         argv += ["--user", user]
-    if authfile is not None:
-        argv += ["--authfile", str(authfile)]
     for key in environment or {}:
         argv += ["--env", key]
-    result = run_tool([*argv, image], env={**(env or {}), **(environment or {})}, timeout=600)
+    with _auth(cli, authfile) as (auth_argv, auth_env):
+        result = run_tool([*argv, *auth_argv, image], env={**(env or {}), **auth_env, **(environment or {})},
+                          timeout=600)
     return result.stdout.strip()
 
 
-def run_once(image: str, command: Sequence[str], *, env: Mapping[str, str] | None = None) -> str:
+def run_once(image: str, command: Sequence[str], *, cli: str = DEFAULT_CLI,
+             env: Mapping[str, str] | None = None) -> str:
     """Run `command` in a throw-away container of `image` (whatever its ENTRYPOINT); return stdout."""
-    argv = ["podman", "run", "--rm", "--network", "host", "--entrypoint", command[0], image, *command[1:]]
+    argv = [_checked(cli), "run", "--rm", "--network", "host", "--entrypoint", command[0], image, *command[1:]]
     result = run_tool(argv, env=env, timeout=300)
     return result.stdout
 
 
-def state(name: str, *, env: Mapping[str, str] | None = None) -> ContainerState:
-    result = run_tool(["podman", "inspect", "--type", "container", name], env=env)
+def state(name: str, *, cli: str = DEFAULT_CLI, env: Mapping[str, str] | None = None) -> ContainerState:
+    result = run_tool([_checked(cli), "inspect", "--type", "container", name], env=env)
     info = json.loads(result.stdout)[0]["State"]
     return ContainerState(status=info["Status"], exit_code=int(info.get("ExitCode", 0)),
                           oom_killed=bool(info.get("OOMKilled", False)))
 
 
-def logs(name: str, *, env: Mapping[str, str] | None = None) -> str:
-    result = run_tool(["podman", "logs", name], env=env, check=False)
+def logs(name: str, *, cli: str = DEFAULT_CLI, env: Mapping[str, str] | None = None) -> str:
+    result = run_tool([_checked(cli), "logs", name], env=env, check=False)
     return result.stdout + result.stderr
 
 
-def remove(name: str, *, env: Mapping[str, str] | None = None) -> None:
-    run_tool(["podman", "rm", "--force", "--time", "5", name], env=env, check=False)
+def remove(name: str, *, cli: str = DEFAULT_CLI, env: Mapping[str, str] | None = None) -> None:
+    grace = ["--time", "5"] if cli == "podman" else []
+    run_tool([_checked(cli), "rm", "--force", *grace, name], env=env, check=False)
 
 
-def image_size(image: str, *, env: Mapping[str, str] | None = None) -> int:
+def image_size(image: str, *, cli: str = DEFAULT_CLI, env: Mapping[str, str] | None = None) -> int:
     """Unpacked size in bytes of a local image."""
-    result = run_tool(["podman", "image", "inspect", "--format", "{{.Size}}", image], env=env)
+    result = run_tool([_checked(cli), "image", "inspect", "--format", "{{.Size}}", image], env=env)
     return int(result.stdout.strip())

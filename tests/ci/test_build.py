@@ -10,41 +10,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from ci.build import Credentials, ModelRef, build, source_tag, write_outputs
+from ci.build import Credentials, build, source_tag, write_outputs
 from ci.outputs import read_dotenv
 from ci.tools import skopeo
 
 pytestmark = pytest.mark.containers
-
-TINY_DOCKERFILE = """\
-FROM python:3.11-slim
-ARG MODEL_VERSION
-RUN echo "${MODEL_VERSION}" > /model-version
-ARG VCS_REF
-LABEL org.opencontainers.image.revision="${VCS_REF}"
-COPY build/model /opt/model
-COPY service /opt/service
-CMD ["python", "-c", "print(open('/model-version').read().strip())"]
-"""
-
-
-@pytest.fixture()
-def tiny_service(tmp_path: Path) -> Path:
-    service = tmp_path / "service"
-    service.mkdir()
-    (service / "Dockerfile").write_text(TINY_DOCKERFILE)
-    (service / "app.py").write_text("print('tiny')\n")
-    return service
-
-
-@pytest.fixture(scope="module")
-def model(credit_risk_versions) -> ModelRef:
-    version = credit_risk_versions["pyfunc"]
-    return ModelRef(version.name, version.version, version.run_id)
 
 
 def _digest(stack, image: str) -> str:

@@ -4,10 +4,15 @@
   `FROM python:3.11-slim` builds unchanged); `.address`, `.env` (give it to buildah/podman/skopeo and
   to `python -m ci build`), `.run(*argv)`, `.registries_conf` (skopeo 1.9 needs it as a flag).
 - `oci_auth_registry`: a second registry behind htpasswd; `.address`, `.username`, `.password`.
+- `docker_api`: `podman system service` on a private unix socket with the same storage, so the docker
+  CLI builds, pushes and runs (there is no Docker engine here) against both registries; `.env` adds
+  DOCKER_HOST and a private DOCKER_CONFIG to `oci_registry.env`.
 Both raise InfraError with the log tail when they cannot start: a test that needs them fails.
 """
 from __future__ import annotations
 
+import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +21,12 @@ from pathlib import Path
 import pytest
 
 from tests.infra.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
+from tests.infra.procs import InfraError, ManagedProcess, wait_until
+
+DOCKER_CLI_MISSING = (
+    "the docker CLI is not installed (`command -v docker` finds nothing): install the client binary only, "
+    "e.g. the static `docker/docker` from download.docker.com/linux/static/stable/x86_64/ into "
+    "/usr/local/bin; not Debian's docker.io, which brings a daemon. The tests run it against podman's API.")
 
 
 @dataclass
@@ -80,3 +91,39 @@ def oci_auth_registry(oci_registry: OciStack,
         yield AuthRegistry(registry, *credentials)
     finally:
         registry.stop()
+
+
+@dataclass
+class DockerApi:
+    socket_path: Path
+    env: dict[str, str]
+
+
+def _pings(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2)
+        sock.connect(str(path))
+        sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n")
+        status_line = sock.recv(64).split(b"\r\n")[0]
+        return b" 200 " in status_line
+
+
+@pytest.fixture(scope="session")
+def docker_api(oci_registry: OciStack, oci_auth_registry: AuthRegistry,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerApi]:
+    """The service reads registries.conf once: every registry must be trusted before it starts."""
+    if shutil.which("docker") is None:
+        raise InfraError(DOCKER_CLI_MISSING)
+    root = tmp_path_factory.mktemp("docker-api")
+    sock = root / "podman.sock"
+    (root / "config").mkdir()
+    (root / "config" / "config.json").write_text("{}")
+    service = ManagedProcess(["podman", "system", "service", "--time=0", f"unix://{sock}"],
+                             log=root / "service.log", env=oci_registry.env)
+    try:
+        wait_until(lambda: service.alive() and _pings(sock), 30, f"podman system service on {sock}",
+                   log=service.log)
+        yield DockerApi(sock, {**oci_registry.env, "DOCKER_HOST": f"unix://{sock}",
+                               "DOCKER_CONFIG": str(root / "config")})
+    finally:
+        service.stop()
