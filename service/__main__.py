@@ -41,11 +41,25 @@ class ServiceApplication(Application):
                           image_tag=os.environ.get("IMAGE_TAG"), image_digest=os.environ.get("IMAGE_DIGEST"))
 
 
+def prepare_metrics_dir() -> None:
+    """Give prometheus-client's multiprocess mode an existing, empty directory (a private one under
+    /tmp unless PROMETHEUS_MULTIPROC_DIR names one). Files left by an earlier run would be counted
+    again, so they are removed, as prometheus-client's docs ask. Runs before prometheus_client is
+    imported (by service.app): it picks its value store at import."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not configured:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
+        return
+    directory = Path(configured)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
-    # before prometheus_client is imported (by service.app): it picks its value store at import
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-"))
+    prepare_metrics_dir()
     logger.info("starting", extra={"workers": settings.workers or cpu_limit(), "port": settings.port,
                                    "batching": settings.batching_enabled})
     ServiceApplication(settings).run()

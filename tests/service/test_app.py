@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -79,6 +80,10 @@ def test_readyz_is_503_before_warm_up_and_while_draining(loaded_models):
     app = create_app(Settings(model_uri="x"), loaded_models["sklearn"])
     with TestClient(app) as client:
         readiness = app.state.readiness
+        deadline = time.monotonic() + 30
+        while not readiness.warmed and time.monotonic() < deadline:  # the warm-up task runs on its own
+            time.sleep(0.05)
+        assert client.get("/readyz").status_code == 200
         readiness.warmed = False
         assert client.get("/readyz").status_code == 503
         readiness.warmed = True

@@ -118,3 +118,16 @@ def test_sigterm_under_load_drains_without_failed_requests(model_dirs, tmp_path)
     assert failures == [], (len(failures), failures[:5], len(results))
     assert exit_code == 0
     assert "Shutting down: Master" in server.process.log.read_text()
+
+
+def test_a_named_metrics_dir_is_created_and_emptied_of_an_earlier_runs_files(tmp_path, monkeypatch):
+    from service.__main__ import prepare_metrics_dir
+
+    named = tmp_path / "missing" / "metrics"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(named))
+    prepare_metrics_dir()
+    assert named.is_dir()
+    (named / "counter_123.db").write_bytes(b"stale")
+    (named / "keep.txt").write_text("not ours")
+    prepare_metrics_dir()
+    assert sorted(p.name for p in named.iterdir()) == ["keep.txt"]
