@@ -43,12 +43,11 @@ ensure_venv() {
 base_packages=(postgresql-15 wrk)
 # Containers without a Docker engine (see shared/REAL-INFRA.md).
 container_packages=(docker-registry buildah podman skopeo runc mmdebstrap uidmap fuse-overlayfs)
-# The docker CLI alone (the builder tests drive it against podman's API): Debian's docker.io would
-# bring a daemon, so nothing is installed; the tests that need it fail and name what to install.
-check_docker_cli() {
+# The docker CLI (the builder tests drive it against `podman system service`, never a Docker engine).
+# Kept if one is on PATH; otherwise Debian's docker.io supplies it. Its dockerd is never started.
+ensure_docker_cli() {
   command -v docker >/dev/null && return 0
-  log "no docker CLI: tests/ci/test_builders.py will fail. Install the client binary only, e.g. the static"
-  log "  docker/docker from download.docker.com/linux/static/stable/x86_64/ into /usr/local/bin (not docker.io)"
+  apt_ensure docker.io
 }
 # A single-node Kubernetes cluster built from Debian's source package.
 cluster_packages=(golang-go golang-github-modern-go-reflect2-dev rsync etcd-server containerd
@@ -63,7 +62,7 @@ case "${1:-}" in
   test)
     apt_ensure "${base_packages[@]}" "${container_packages[@]}" "${cluster_packages[@]}"
     ensure_venv
-    check_docker_cli
+    ensure_docker_cli
     for step in "$here"/bootstrap.d/*.sh; do
       [ -e "$step" ] || continue
       log "step $(basename "$step")"
