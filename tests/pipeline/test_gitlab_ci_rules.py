@@ -83,7 +83,8 @@ def test_style_every_job_extends_the_base_and_runs_only_ci_commands():
     for name, job in jobs.items():
         if name.startswith("."):
             continue
-        assert job.get("extends") in (".python-job", ".deploy"), name
+        assert job.get("extends") in (".python-job", ".container-job", ".deploy"), name
+    assert pipeline[".container-job"]["extends"] == ".python-job"
     for name, job in pipeline.items():
         for line in (job.get("script", []) if isinstance(job, dict) else []):
             assert line.startswith("python -m ci "), f"{name}: {line}"
@@ -92,3 +93,28 @@ def test_style_every_job_extends_the_base_and_runs_only_ci_commands():
             assert variable in header, f"{variable} is not documented in the header comment"
     for name in DEPLOYS:
         assert pipeline[name]["environment"]["name"] and pipeline[name]["resource_group"]
+
+
+@pytest.mark.parametrize(("present", "installs"), [(("buildah", "podman", "skopeo"), False),
+                                                   (("buildah", "skopeo"), True)])
+def test_container_jobs_add_the_tools_only_when_the_image_lacks_them(tmp_path, present, installs):
+    """The one guard line in `.container-job`, run by bash with stand-ins for the tools and apt-get."""
+    pipeline = load_pipeline()
+    guard = pipeline[".container-job"]["before_script"][0]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "apt-calls"
+    for name in (*present, "apt-get"):
+        stub = bin_dir / name
+        stub.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+        stub.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin/env-free", "CONTAINER_TOOLS_PACKAGES":
+           pipeline["variables"]["CONTAINER_TOOLS_PACKAGES"]}
+    result = subprocess.run(["/bin/bash", "-c", guard], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    recorded = calls.read_text().splitlines() if calls.exists() else []
+    if installs:
+        assert recorded[0] == "update -qq"
+        assert recorded[1].endswith("buildah podman skopeo fuse-overlayfs")
+    else:
+        assert recorded == []
