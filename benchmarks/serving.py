@@ -7,7 +7,7 @@ turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POST
 1, 16 and 64. Prints rps, p50/p95/p99 (ms), errors, server CPU ms per request, the ratio to
 `mlflow models serve` (defaults), PSS of the server's process group and start-to-ready seconds;
 then the in-process `predict` p50, the PSS of 4 preloaded workers against 1, and (with --soak)
-errors at c=256.
+errors at c=256 for both service configurations.
 """
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ wrk.body = [==[%s]==]
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('RESULT {"requests": %%.0f, "seconds": %%.6f, "p50": %%.0f, "p95": %%.0f, '
-    .. '"p99": %%.0f, "errors": %%.0f, "non2xx": %%.0f}\\n', summary.requests, summary.duration / 1e6,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
+    .. '"p99": %%.0f, "errors": %%.0f, "timeouts": %%.0f, "non2xx": %%.0f}\\n', summary.requests,
+    summary.duration / 1e6, latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.timeout, e.status))
 end
 """
 CONCURRENCY = (1, 16, 64)
@@ -171,14 +171,17 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
         print(f"PSS, service with 1 worker: {pss[1]:.0f} MB; with 4 preloaded workers: {pss[4]:.0f} MB "
               f"({pss[4] / pss[1]:.2f}x)")
-        if args.soak:
-            server = start_service(model, work / "soak.log", workers=2)
-            try:
-                result = wrk(server.url, 256, args.soak, script)
-            finally:
-                server.stop()
-            print(f"soak c=256 {args.soak}s: {result['requests']} requests, "
-                  f"{result['errors'] + result['non2xx']} errors, p99 {result['p99'] / 1000:.1f} ms")
+        if args.soak:  # both configurations: overload shows how each queues
+            for name, settings in (("service (2 workers)", {}),
+                                   ("service (2 workers, batching)", {"batching_enabled": "true"})):
+                server = start_service(model, work / "soak.log", workers=2, **settings)
+                try:
+                    result = wrk(server.url, 256, args.soak, script)
+                finally:
+                    server.stop()
+                print(f"soak c=256 {args.soak}s, {name}: {result['requests']} requests, "
+                      f"{result['requests'] / result['seconds']:.0f} rps, {result['errors'] + result['non2xx']} "
+                      f"errors ({result['timeouts']} over wrk's 10 s timeout), p99 {result['p99'] / 1000:.1f} ms")
     return 0
 
 
