@@ -37,8 +37,10 @@ class ServiceApplication(Application):
         from service.app import create_app
         from service.loading import load_model
 
-        return create_app(self.settings, load_model(self.settings),
-                          image_tag=os.environ.get("IMAGE_TAG"), image_digest=os.environ.get("IMAGE_DIGEST"))
+        app = create_app(self.settings, load_model(self.settings),
+                         image_tag=os.environ.get("IMAGE_TAG"), image_digest=os.environ.get("IMAGE_DIGEST"))
+        app.state.readiness.prime()
+        return app
 
 
 def prepare_metrics_dir() -> None:
@@ -56,7 +58,16 @@ def prepare_metrics_dir() -> None:
         stale.unlink()
 
 
+# One worker per core already uses every core: a BLAS/OpenMP thread pool in each worker would only
+# oversubscribe them (and each pool's buffers cost memory per worker). It also keeps the master's
+# priming prediction from starting an OpenMP pool, which forked workers could deadlock on. Set
+# before numpy is imported; an explicit value in the environment wins.
+SINGLE_THREADED_MATH = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def main() -> None:
+    for variable in SINGLE_THREADED_MATH:
+        os.environ.setdefault(variable, "1")
     settings = Settings()
     configure_logging(settings.log_level)
     prepare_metrics_dir()

@@ -3,6 +3,7 @@ not ready again once draining on shutdown starts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from service.core import Predictor
@@ -43,6 +44,15 @@ class Readiness:
                 return
         self.warmed = True
         logger.info("warm-up done; ready")
+
+    def prime(self) -> None:
+        """One prediction in the Gunicorn master, before fork: the modules and caches the first
+        request imports and fills then live in pages the workers share instead of in each worker.
+        A failure here is left to each worker's warm-up to report."""
+        if self.serving_example is None:
+            return
+        with contextlib.suppress(Exception):  # the workers' warm-up reports it and stays not-ready
+            self.predictor.invoke(self.serving_example.encode(), JSON)
 
     def start_draining(self) -> None:
         self.draining = True

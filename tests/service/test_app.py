@@ -94,6 +94,16 @@ def test_readyz_is_503_before_warm_up_and_while_draining(loaded_models):
         assert client.get("/healthz").status_code == 200
 
 
+def test_priming_in_the_master_leaves_a_failure_to_the_workers_warm_up(toy_models):
+    model = toy_models["frame"]
+    boom = '{"dataframe_records": [{"x": 1, "label": "boom"}]}'
+    broken = type(model)(model.pyfunc, model.identity, boom, 0.1)
+    app = create_app(Settings(model_uri="x"), broken)
+    app.state.readiness.prime()  # does not raise
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 503
+
+
 def test_warm_up_failure_keeps_readyz_at_503(toy_models):
     model = toy_models["frame"]
     boom = '{"dataframe_records": [{"x": 1, "label": "boom"}]}'
