@@ -51,14 +51,11 @@ def _overlay(manifests: Path | None) -> Path | None:
 
 
 @cli.command("deploy")
-@click.option("--namespace", envvar="KUBE_NAMESPACE", required=True, show_envvar=True, help="Target namespace.")
-@click.option("--deployment", envvar="KUBE_DEPLOYMENT", default="pyfunc-model", show_default=True,
-              show_envvar=True, help="Deployment name; also the container and Service name unless set.")
+@options.namespace(required=True, help_text="Target namespace.")
+@options.deployment
 @click.option("--container", help="Container whose image is set [default: the Deployment's name].")
-@click.option("--kubeconfig", envvar="KUBECONFIG", show_envvar=True,
-              help="kubeconfig file(s) [default: ~/.kube/config, or the in-cluster account].")
-@click.option("--context", envvar="KUBE_CONTEXT", show_envvar=True,
-              help="kubeconfig context (GitLab agent: path/to/agent-project:agent-name) [default: current].")
+@options.kubeconfig
+@options.kube_context
 @click.option("--image", envvar="IMAGE_REF", required=True, show_envvar=True,
               help="Image to roll out, by digest (`ci build`'s image.env).")
 @click.option("--image-tag", envvar="IMAGE_TAG", default="", show_envvar=True,
@@ -85,8 +82,8 @@ def _overlay(manifests: Path | None) -> Path | None:
               help="JSON request body for /invocations [default: the version's serving input example].")
 @click.option("--smoke-timeout", envvar="SMOKE_TIMEOUT_SECONDS", type=click.FloatRange(min=1), default=60,
               show_default=True, show_envvar=True, help="Time for /version to name the new version.")
-@click.option("--service", help="Service the smoke goes through [default: the Deployment's name].")
-@click.option("--service-port", default="http", show_default=True, help="Its port name or number.")
+@options.service
+@options.service_port
 @options.output_dir
 def deploy_command(namespace: str, deployment: str, container: str | None, kubeconfig: str | None,
                    context: str | None, image: str, image_tag: str,

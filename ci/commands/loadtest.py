@@ -2,6 +2,7 @@
 logic is `ci.loadtest`. The Locust options are defined here once and shared with `gate latency`."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -16,7 +17,9 @@ from ci.commands import options
 from ci.commands.gating import api_or_none
 from ci.errors import CheckFailed, ConfigError
 from ci.gitlab_api import GitLabApi
+from ci.mlflow_api import redact
 from ci.reports import text
+from ci.tools import kubectl
 
 THRESHOLDS_HELP = f"""\b
 Thresholds (a miss exits 1, printing each figure beside its threshold):
@@ -69,14 +72,21 @@ def live_model(url: str, api, model_uri: str | None) -> model_meta.ModelMeta:
     try:
         info = requests.get(f"{url.rstrip('/')}/version", timeout=30).json()
     except (requests.RequestException, ValueError) as exc:
-        raise CheckFailed(f"the live service at {url} does not answer /version "
+        raise CheckFailed(f"the live service at {redact(url)} does not answer /version "
                           f"({type(exc).__name__})") from None
     return model_meta.load(None, info.get("model_name"), str(info.get("model_version") or ""), api)
 
 
 @cli.command("loadtest", epilog=THRESHOLDS_HELP)
-@click.option("--url", envvar="LOADTEST_URL", required=True, show_envvar=True,
-              help="Base URL of the live service (a route, or a port-forward of the Service).")
+@click.option("--url", envvar="LOADTEST_URL", show_envvar=True,
+              help="Base URL of the live service (a route, an Ingress) [default: the Service through the API "
+                   "server's proxy, with kubectl].")
+@options.namespace(required=False, help_text="Namespace of the live Service, reached when there is no --url.")
+@options.deployment
+@options.service
+@options.service_port
+@options.kubeconfig
+@options.kube_context
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
               help="MLflow server, to read the live version's input example.")
 @click.option("--model-uri", envvar="LOADTEST_MODEL_URI", show_envvar=True,
@@ -88,14 +98,22 @@ def live_model(url: str, api, model_uri: str | None) -> model_meta.ModelMeta:
 @click.option("--environment", envvar="CI_ENVIRONMENT_NAME", default="production", show_default=True,
               show_envvar=True, help="Environment name, for the alert and the issue title.")
 @options.output_dir
-def loadtest_command(url, tracking_uri, model_uri, alert_webhook, environment, output_dir, **load) -> None:
-    """Load-test the live environment with the latency gate's load and thresholds. On a miss: alert
-    the webhook, open or update a GitLab issue (CI_SERVER_URL + GITLAB_API_TOKEN + CI_PROJECT_ID),
-    exit 1. Writes loadtest-junit.xml, loadtest.html and loadtest.json."""
+def loadtest_command(url, namespace, deployment, service, service_port, kubeconfig, context, tracking_uri,
+                     model_uri, alert_webhook, environment, output_dir, **load) -> None:
+    """Load-test the live environment with the latency gate's load and thresholds: at --url, or at the
+    Service in --namespace through the API server's proxy (`kubectl proxy`; no Ingress needed). On a
+    miss: alert the webhook, open or update a GitLab issue (CI_SERVER_URL + GITLAB_API_TOKEN +
+    CI_PROJECT_ID), exit 1. Writes loadtest-junit.xml, loadtest.html and loadtest.json."""
     settings, thresholds = load_settings(**load)
-    meta = live_model(url, api_or_none(tracking_uri), model_uri)
-    result = logic.measure(url, meta.serving_example, settings, thresholds, Path(output_dir), "loadtest",
-                           context={"model": meta.source, "environment": environment})
+    if not url and not namespace:
+        raise ConfigError("no live service to load-test: set LOADTEST_URL (--url), or KUBE_NAMESPACE "
+                          "(--namespace) to reach the Service through the API server's proxy")
+    live = contextlib.nullcontext(url) if url else kubectl.service_proxy(
+        namespace, service or deployment, service_port, kubeconfig=kubeconfig, context=context)
+    with live as base_url:  # a proxy lives as long as the run; the reports and the issue need no cluster
+        meta = live_model(base_url, api_or_none(tracking_uri), model_uri)
+        result = logic.measure(base_url, meta.serving_example, settings, thresholds, Path(output_dir),
+                               "loadtest", context={"model": meta.source, "environment": environment})
     click.echo(text(result.checks))
     click.echo(f"reports: {result.reports['junit']}, {result.reports['html']}, {result.reports['json']}")
     if result.passed:

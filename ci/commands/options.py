@@ -33,3 +33,26 @@ container_cli = click.option(
     show_default=True, show_envvar=True,
     help="What runs the built image: podman (daemonless) or the docker CLI (a Docker engine, or podman's "
          "API through DOCKER_HOST).")
+
+# Kubernetes: `deploy` rolls out to these, `loadtest` reaches the live Service through them.
+deployment = click.option(
+    "--deployment", envvar="KUBE_DEPLOYMENT", default="pyfunc-model", show_default=True, show_envvar=True,
+    help="Deployment name; also the container and Service name unless set.")
+service = click.option(
+    "--service", envvar="KUBE_SERVICE", show_envvar=True,
+    help="The Service in front of the Deployment (the deploy's smoke and the load test go through it) "
+         "[default: the Deployment's name].")
+service_port = click.option(
+    "--service-port", default="http", show_default=True, help="The Service's port, by name or number.")
+kubeconfig = click.option(
+    "--kubeconfig", envvar="KUBECONFIG", show_envvar=True,
+    help="kubeconfig file(s) [default: ~/.kube/config, or the in-cluster account].")
+kube_context = click.option(
+    "--context", envvar="KUBE_CONTEXT", show_envvar=True,
+    help="kubeconfig context (GitLab agent: path/to/agent-project:agent-name) [default: current].")
+
+
+def namespace(required: bool, help_text: str):
+    """--namespace/KUBE_NAMESPACE: required by `deploy`; the load test needs it only without a URL."""
+    return click.option("--namespace", envvar="KUBE_NAMESPACE", required=required, show_envvar=True,
+                        help=help_text)

@@ -1,6 +1,11 @@
 """`python -m ci loadtest` (the scheduled job) against the real service: a miss alerts the webhook
-and opens a GitLab issue, both received by a local recording server; a pass sends nothing."""
+and opens a GitLab issue, both received by a local recording server; a pass sends nothing. Without a
+URL it needs a namespace and kubectl (the cluster runs are in test_loadtest_proxy.py)."""
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +15,7 @@ from tests.ci import gate_models
 from tests.ci.served import serving
 from tests.infra.recording_http import RecordingServer, gitlab_routes
 
+REPO = Path(__file__).resolve().parents[2]
 SHORT_RUN = ["--users", "4", "--rate", "20", "--warmup", "2s", "--duration", "8s", "--min-rps", "10"]
 TOKEN = "glpat-loadtest-secret"
 
@@ -69,3 +75,35 @@ def test_bad_duration_is_a_usage_error(tmp_path, capsys):
     assert main(["loadtest", "--url", "http://127.0.0.1:9", "--model-uri", str(tmp_path), "--duration",
                  "soon"]) == 2
     assert "duration 'soon'" in capsys.readouterr().err
+
+
+def _loadtest_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The real entry point, without the URL and Kubernetes variables of the caller's environment."""
+    clean = {name: value for name, value in os.environ.items()
+             if name not in ("LOADTEST_URL", "KUBE_NAMESPACE", "KUBECONFIG", "KUBE_CONTEXT")}
+    return subprocess.run([sys.executable, "-m", "ci", "loadtest", *args], env={**clean, **env}, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_neither_url_nor_namespace_is_a_usage_error(tmp_path):
+    result = _loadtest_cli({}, "--model-uri", str(tmp_path), "--output-dir", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "set LOADTEST_URL (--url), or KUBE_NAMESPACE (--namespace)" in result.stderr
+
+
+def test_no_kubectl_is_a_usage_error_that_says_so(tmp_path):
+    result = _loadtest_cli({"KUBE_NAMESPACE": "pyfunc-production", "PATH": str(tmp_path)},
+                           "--model-uri", str(tmp_path), "--output-dir", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "`kubectl` is not installed on this runner" in result.stderr
+
+
+def test_a_proxy_that_cannot_start_shows_kubectls_words(tmp_path):
+    """A context the kubeconfig lacks: kubectl exits at once and its own message is the error."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [],
+                                      "contexts": []}))
+    result = _loadtest_cli({"KUBE_NAMESPACE": "pyfunc-production", "KUBECONFIG": str(kubeconfig),
+                            "KUBE_CONTEXT": "no-such-context"}, "--model-uri", str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    assert "`kubectl proxy` failed (exit 1)" in result.stderr and "no-such-context" in result.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.pipeline_box import SERVICE, PipelineRun, checkout, port_forward, run_pipeline
+from tests.infra.pipeline_box import SERVICE, PipelineRun, checkout, run_pipeline
 from tests.infra.stack import NAMESPACES, LocalStack
 
 MODEL = "credit-risk-e2e"
@@ -92,16 +92,19 @@ def test_broken_version_stops_at_the_load_gate_and_the_old_one_stays_live(stack,
         assert str(live_version(stack, environment)["model_version"]) == good_version.version
 
 
-def test_scheduled_pipeline_runs_only_the_load_test(stack, project, first_run, tmp_path):
+def test_scheduled_pipeline_runs_only_the_load_test(stack, project, first_run, good_version):
+    """As a real schedule: nobody port-forwards for the job and there is no LOADTEST_URL; the job reaches
+    the production Service by itself, through the API server's proxy (its KUBECONFIG, kubectl on PATH)."""
     assert first_run.returncode == 0, _tail(first_run)
-    forward, url = port_forward(str(stack.cluster.kubeconfig), NAMESPACES["production"], tmp_path / "pf.log")
-    try:
-        run = run_pipeline(project, {**stack.variables(MODEL), "LOADTEST_URL": url}, source="schedule")
-    finally:
-        forward.stop()
+    variables = stack.variables(MODEL)
+    assert "KUBECONFIG" in variables and "LOADTEST_URL" not in variables
+    run = run_pipeline(project, variables, source="schedule")
     assert run.returncode == 0, _tail(run)
     assert run.passed == ["loadtest"], _tail(run)
     assert (run.reports("loadtest") / "loadtest-junit.xml").is_file()
+    summary = json.loads((run.reports("loadtest") / "loadtest.json").read_text())
+    assert summary["url"].endswith(f"/api/v1/namespaces/{NAMESPACES['production']}/services/{SERVICE}:http/proxy")
+    assert summary["model"] == f"{MODEL} version {good_version.version}"  # what the live /version named
 
 
 def register_broken_version(stack, source) -> str:
