@@ -1,7 +1,7 @@
 """Benchmark (not a test): our image against `mlflow models generate-dockerfile` for the same model,
 both built by buildah on the same stand-in base, side by side.
 
-    $VENV/bin/python -m tests.ci.bench_image [--runs 3]
+    $VENV/bin/python -m benchmarks.image [--runs 3]
 
 Prints build time cold (empty layer cache) and warm (a new model version, service unchanged), image
 size unpacked and compressed (what a node pulls), and container start-to-ready (median of runs).
