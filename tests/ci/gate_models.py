@@ -1,8 +1,8 @@
 """Tiny pyfunc models for the gate tests, saved to directories the real service can serve.
 
 `predict` behaviour is chosen by `model_config`: `sleep_ms` delays every call (fails a latency
-threshold); `fail_after_calls` raises after that many calls (the service's warm-up prediction
-succeeds, so it turns ready, then every request is a 500).
+threshold); `fail_after_calls` raises after that many calls (with WARM_UP_CALLS the service's
+warm-up predictions succeed, so it turns ready, then every request is a 500).
 """
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 PIP_REQUIREMENTS = ["mlflow==3.17.2", "pandas==3.1.1"]
+# Predictions the service makes before it turns ready: the master's priming one, then each worker's
+# warm-up (the worker counts on from its forked copy of the model).
+WARM_UP_CALLS = 2
 
 
 class ScoreModel(mlflow.pyfunc.PythonModel):

@@ -20,7 +20,7 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("latency-models")
     return {"normal": gate_models.save(root / "normal"),
             "sleepy": gate_models.save(root / "sleepy", sleep_ms=180),
-            "failing": gate_models.save(root / "failing", fail_after_calls=1)}
+            "failing": gate_models.save(root / "failing", fail_after_calls=gate_models.WARM_UP_CALLS)}
 
 
 def gate(url, model_dir, reports, *extra):

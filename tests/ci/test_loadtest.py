@@ -31,7 +31,7 @@ def recorder(monkeypatch):
 
 
 def test_miss_alerts_the_webhook_and_opens_an_issue(recorder, tmp_path, capsys):
-    model = gate_models.save(tmp_path / "failing", fail_after_calls=1)
+    model = gate_models.save(tmp_path / "failing", fail_after_calls=gate_models.WARM_UP_CALLS)
     with serving(model, tmp_path) as url:
         code = main(["loadtest", "--url", url, "--model-uri", str(model), "--output-dir", str(tmp_path / "r"),
                      "--environment", "production", *SHORT_RUN])
