@@ -95,26 +95,33 @@ def test_style_every_job_extends_the_base_and_runs_only_ci_commands():
         assert pipeline[name]["environment"]["name"] and pipeline[name]["resource_group"]
 
 
-@pytest.mark.parametrize(("present", "installs"), [(("buildah", "podman", "skopeo"), False),
-                                                   (("buildah", "skopeo"), True)])
-def test_container_jobs_add_the_tools_only_when_the_image_lacks_them(tmp_path, present, installs):
-    """The one guard line in `.container-job`, run by bash with stand-ins for the tools and apt-get."""
+GUARDS = {  # job -> (tools it needs, the apt-get install line's tail)
+    ".container-job": (("buildah", "podman", "skopeo"), "buildah podman skopeo fuse-overlayfs"),
+    "loadtest": (("kubectl",), "kubernetes-client"),
+}
+
+
+@pytest.mark.parametrize("job", sorted(GUARDS))
+@pytest.mark.parametrize("all_present", [True, False])
+def test_jobs_add_their_tools_only_when_the_image_lacks_them(tmp_path, job, all_present):
+    """The guard line that starts the job's before_script, run by bash with stand-ins for the tools
+    and apt-get."""
     pipeline = load_pipeline()
-    guard = pipeline[".container-job"]["before_script"][0]
+    guard = pipeline[job]["before_script"][0]
+    tools, packages = GUARDS[job]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "apt-calls"
-    for name in (*present, "apt-get"):
+    for name in (*(tools if all_present else tools[:-1]), "apt-get"):
         stub = bin_dir / name
         stub.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
         stub.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin/env-free", "CONTAINER_TOOLS_PACKAGES":
-           pipeline["variables"]["CONTAINER_TOOLS_PACKAGES"]}
+    env = {"PATH": str(bin_dir), "CONTAINER_TOOLS_PACKAGES": pipeline["variables"]["CONTAINER_TOOLS_PACKAGES"]}
     result = subprocess.run(["/bin/bash", "-c", guard], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     recorded = calls.read_text().splitlines() if calls.exists() else []
-    if installs:
-        assert recorded[0] == "update -qq"
-        assert recorded[1].endswith("buildah podman skopeo fuse-overlayfs")
-    else:
+    if all_present:
         assert recorded == []
+    else:
+        assert recorded[0] == "update -qq"
+        assert recorded[1].endswith(packages)
