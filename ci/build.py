@@ -35,9 +35,9 @@ CONTEXT_SERVICE = "service"
 CONTEXT_MODEL = "build/model"
 IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "401")
-# One seam per builder, each with `build(context, dockerfile=, tags=, build_args=, authfile=, env=)` and
-# `push(image, authfile=, env=) -> digest`: buildah is daemonless; docker needs an engine (or podman's API);
-# kaniko runs in its own image and pushes while it builds.
+# One seam per builder, each with `build_and_push(context, dockerfile=, image=, build_args=, authfile=, env=)
+# -> digest`: buildah is daemonless; docker needs an engine (or podman's API); kaniko runs in its own
+# image and pushes while it builds.
 BUILDERS = {"buildah": buildah, "docker": docker, "kaniko": kaniko}
 DEFAULT_BUILDER = "buildah"
 
@@ -228,8 +228,8 @@ def _build_and_push(model: ModelRef, repository: str, key_tag: str, commit: str,
         build_args = {"MODEL_NAME": model.name, "MODEL_VERSION": model.version, "MODEL_RUN_ID": model.run_id,
                       "VCS_REF": commit, "SOURCE_URL": source_url}
         image = f"{repository}:{key_tag}"
-        tool.build(context, dockerfile=dockerfile, tags=[image], build_args=build_args, authfile=authfile, env=env)
-        return tool.push(image, authfile=authfile, env=env)
+        return tool.build_and_push(context, dockerfile=dockerfile, image=image, build_args=build_args,
+                                   authfile=authfile, env=env)
 
 
 def write_outputs(result: BuildResult, output_dir: Path) -> tuple[Path, Path]:
