@@ -24,9 +24,9 @@ from tests.infra.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_s
 from tests.infra.procs import InfraError, ManagedProcess, wait_until
 
 DOCKER_CLI_MISSING = (
-    "the docker CLI is not installed (`command -v docker` finds nothing): install the client binary only, "
-    "e.g. the static `docker/docker` from download.docker.com/linux/static/stable/x86_64/ into "
-    "/usr/local/bin; not Debian's docker.io, which brings a daemon. The tests run it against podman's API.")
+    "the docker CLI is not installed (`command -v docker` finds nothing): run `bash tests/infra/bootstrap.sh "
+    "test` (it installs Debian's docker.io when no docker CLI is on PATH; its daemon is never started). The "
+    "tests run the client against podman's API.")
 
 
 @dataclass
