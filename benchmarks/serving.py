@@ -6,8 +6,8 @@ Trains the plain sklearn credit-risk example into a throw-away MLflow store, sta
 turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POSTs) at concurrency
 1, 16 and 64. Prints rps, p50/p95/p99 (ms), errors, server CPU ms per request, the ratio to
 `mlflow models serve` (defaults), PSS of the server's process group and start-to-ready seconds;
-then the in-process `predict` p50, the PSS of 4 preloaded workers against 1, and (with --soak)
-errors at c=256 for both service configurations.
+then the c=1 p50 against the in-process `predict` p50 (in alternating slices), the PSS of 4
+preloaded workers against 1, and (with --soak) errors at c=256 for both service configurations.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -104,18 +105,33 @@ def measure(name: str, server: ServerProcess, duration: int, script: Path) -> li
     return rows
 
 
-def in_process_p50_ms(model_dir: Path, repeats: int = 2000) -> float:
-    import mlflow.pyfunc
+def in_process_p50_ms(model: Any, seconds: float) -> float:
+    """p50 of `model.predict` on the benchmark's row, called in a loop for `seconds`."""
     import pandas as pd
 
-    model = mlflow.pyfunc.load_model(str(model_dir))
     frame = pd.DataFrame([[34.0, 48000.0, "employed", 2]], columns=COLUMNS)
     samples = []
-    for _ in range(repeats):
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
         started = time.perf_counter()
         model.predict(frame)
         samples.append(time.perf_counter() - started)
     return 1000 * statistics.median(samples)
+
+
+def c1_against_in_process(server: ServerProcess, model_dir: Path, script: Path, rounds: int = 6,
+                          seconds: int = 2) -> tuple[float, float]:
+    """Median c=1 p50 and median in-process `predict` p50 (ms), measured in alternating slices so a
+    shared machine's drifting speed hits both alike."""
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(str(model_dir))
+    in_process_p50_ms(model, 1)  # warm
+    served, local = [], []
+    for _ in range(rounds):
+        served.append(wrk(server.url, 1, seconds, script)["p50"] / 1000)
+        local.append(in_process_p50_ms(model, seconds))
+    return statistics.median(served), statistics.median(local)
 
 
 def print_table(rows: list[dict]) -> None:
@@ -160,7 +176,14 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
         print_table(rows)
         print("load average after the wrk runs (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-        print(f"\nin-process predict p50: {in_process_p50_ms(model):.2f} ms (1 row)")
+        server = start_service(model, work / "c1.log", workers=2)
+        try:
+            wrk(server.url, 16, 2, script)
+            served, local = c1_against_in_process(server, model, script)
+        finally:
+            server.stop()
+        print(f"\nc=1, alternating 2 s slices: service p50 {served:.2f} ms, in-process predict p50 {local:.2f} ms "
+              f"(1 row): {served - local:+.2f} ms")
         pss = {}
         for workers in (1, 4):
             server = start_service(model, work / f"pss{workers}.log", workers=workers)

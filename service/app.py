@@ -61,8 +61,24 @@ def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | 
             "service_version": __version__, "mlflow_version": mlflow.__version__}
 
 
+class ModelServer(FastAPI):
+    """FastAPI with one fast lane: `POST /invocations` goes to `invocations_lane` (the same handler,
+    behind the same request-context middleware) before FastAPI's middleware stack, routing and
+    dependency solving, which cost ~0.3 ms of a 1-row request. The route stays declared, so
+    OpenAPI documents it and a mounted app still reaches it."""
+
+    invocations_lane: Any = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (self.invocations_lane is not None and scope["type"] == "http" and scope["path"] == "/invocations"
+                and scope["method"] == "POST"):
+            await self.invocations_lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = None,
-               image_digest: str | None = None) -> FastAPI:
+               image_digest: str | None = None) -> ModelServer:
     """The ASGI app for `model`; warm-up runs at start-up and /readyz turns 200 once it passed."""
     predictor = Predictor(model, settings.max_rows)
     metrics = Metrics()
@@ -79,7 +95,7 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
         yield
         warm_up.cancel()
 
-    app = FastAPI(title="pyfunc-deploy model server", version=__version__, lifespan=lifespan)
+    app = ModelServer(title="pyfunc-deploy model server", version=__version__, lifespan=lifespan)
     app.state.readiness = readiness
     app.state.settings = settings
 
@@ -97,10 +113,17 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
 
     @app.post("/invocations", openapi_extra=invocations_operation(predictor.schema, settings.max_rows))
     async def invocations(request: Request) -> Response:
-        body = await read_body(request, settings.max_body_bytes)
-        prediction = await invoke(body, request.headers.get("content-type"))
+        try:
+            body = await read_body(request, settings.max_body_bytes)
+            prediction = await invoke(body, request.headers.get("content-type"))
+        except ServiceError as error:
+            return await service_error(request, error)
         request.state.rows = prediction.rows
         return Response(prediction.body, media_type=JSON)
+
+    async def invocations_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        response = await invocations(Request(scope, receive))
+        await response(scope, receive, send)
 
     @app.get("/healthz")
     @app.get("/ping", include_in_schema=False)
@@ -125,4 +148,5 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     app.add_middleware(RequestContext, metrics=metrics, model_version=identity.version)
+    app.invocations_lane = RequestContext(invocations_asgi, metrics=metrics, model_version=identity.version)
     return app

@@ -21,6 +21,7 @@ from service.core import Prediction, Predictor
 from service.errors import ServiceError
 from service.metrics import Metrics
 from service.settings import Settings
+from service.turns import LoopTurns
 
 logger = logging.getLogger("service")
 Invoker = Callable[[bytes, "str | None"], Awaitable[Prediction]]
@@ -32,10 +33,12 @@ def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics) -> 
     if settings.batching_enabled:
         return MicroBatcher(predictor, metrics, settings.batch_max_rows, settings.batch_max_wait_ms).invoke
 
+    turns = LoopTurns()
+
     async def invoke(body: bytes, content_type: str | None) -> Prediction:
-        # CPU-bound and one worker per core: predicting on the loop beats a thread hop under the GIL
         parsed = predictor.parse(body, content_type)
-        predictions = predictor.predict(parsed.data, parsed.params)
+        await turns.take()
+        predictions = predictor.predict(parsed.data, parsed.params, enforced=parsed.validated)
         metrics.batch_rows.observe(parsed.rows)
         metrics.batch_requests.observe(1)
         return Prediction(codec.serialise(predictions), parsed.rows)
@@ -46,7 +49,7 @@ def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics) -> 
 def _batch_key(item: codec.ModelInput) -> Any:
     if not isinstance(item.data, pd.DataFrame) or item.params:
         return None
-    return tuple(item.data.columns), tuple(item.data.dtypes)
+    return tuple(item.data.columns), tuple(item.data.dtypes), item.validated
 
 
 def _split(predictions: Any, sizes: list[int]) -> list[Any] | None:
@@ -125,10 +128,10 @@ class MicroBatcher:
         sizes = [item.rows for item in inputs]
         try:
             if len(inputs) == 1:
-                parts = [self.predictor.predict(inputs[0].data, inputs[0].params)]
-            else:
+                parts = [self.predictor.predict(inputs[0].data, inputs[0].params, inputs[0].validated)]
+            else:  # one batch key: all fast-path frames (enforced) or none
                 data = pd.concat([item.data for item in inputs], ignore_index=True)
-                parts = _split(self.predictor.predict(data, None), sizes)
+                parts = _split(self.predictor.predict(data, None, inputs[0].validated), sizes)
         except ServiceError as error:
             if len(inputs) == 1:
                 return [error]

@@ -40,7 +40,8 @@ class ModelInput:
     params: dict[str, Any] | None
     rows: int
     validated: bool = False
-    """True when the fast path built the frame and already checked it against the signature."""
+    """True when the fast path built the frame, checked it against the signature and shaped it as
+    MLflow's schema enforcement would (columns in signature order, signature dtypes)."""
 
 
 def media_type(content_type: str | None) -> str:

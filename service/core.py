@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,20 @@ from service.fastpath import FastParser
 from service.loading import LoadedModel
 
 logger = logging.getLogger("service")
+# Flavors whose PyFuncModel.predict only enforces the signature before calling the flavor's predict
+# (no type hints, no params, no tracing context): for a frame the fast path built, which is already
+# what that enforcement returns, the flavor's predict is called directly (~0.5 ms less per request).
+ENFORCE_ONLY_FLAVORS = frozenset({"mlflow.sklearn", "mlflow.xgboost", "mlflow.lightgbm", "mlflow.catboost"})
+
+
+def flavor_predict(pyfunc: Any) -> Callable[[Any], Any] | None:
+    """The flavor's own predict behind `pyfunc`, or None where PyFuncModel.predict does more than
+    enforce the signature (any other flavor, or a model that takes params)."""
+    if getattr(pyfunc, "loader_module", None) not in ENFORCE_ONLY_FLAVORS:
+        return None
+    if pyfunc.metadata.get_params_schema() is not None:
+        return None
+    return getattr(pyfunc, "_predict_fn", None)
 
 
 @dataclass
@@ -31,6 +46,7 @@ class Predictor:
         self.schema = model.pyfunc.metadata.get_input_schema()
         self.max_rows = max_rows
         self.fast = FastParser(self.schema)
+        self.flavor_predict = flavor_predict(model.pyfunc)
 
     def parse(self, body: bytes, content_type: str | None) -> codec.ModelInput:
         """Parse and validate one request on its own; raises a 4xx ServiceError naming the field."""
@@ -39,9 +55,12 @@ class Predictor:
             validation.validate(parsed.data, self.schema)
         return parsed
 
-    def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
-        """Call the model; any exception becomes a ModelError whose id is in the log line."""
+    def predict(self, data: Any, params: dict[str, Any] | None, enforced: bool = False) -> Any:
+        """Call the model; any exception becomes a ModelError whose id is in the log line.
+        `enforced`: `data` is already what MLflow's schema enforcement would make of it."""
         try:
+            if enforced and params is None and self.flavor_predict is not None:
+                return self.flavor_predict(data)
             return self.model.pyfunc.predict(data, params=params)
         except Exception as exc:  # noqa: BLE001 - whatever the model raises is a server fault
             error = ModelError()
@@ -53,4 +72,5 @@ class Predictor:
 
     def invoke(self, body: bytes, content_type: str | None) -> Prediction:
         parsed = self.parse(body, content_type)
-        return Prediction(codec.serialise(self.predict(parsed.data, parsed.params)), parsed.rows)
+        predictions = self.predict(parsed.data, parsed.params, enforced=parsed.validated)
+        return Prediction(codec.serialise(predictions), parsed.rows)

@@ -1,11 +1,12 @@
 """A fast parse for the common request: `dataframe_split` / `dataframe_records` JSON whose columns
 are exactly the signature's scalar columns, every value of the right Python type, no nulls.
 
-The frame is built column by column with the dtype MLflow's casting would give, and the checks of
-`service.validation` are done in the same pass. Anything else (an `index`, a missing, unknown or
-repeated column, a null, an int in a string column, a value out of range, a tensor or optional
-column...) returns None and the request takes the general path, which parses it exactly as
-`mlflow models serve` does and words the error. So this path only ever accepts, never refuses.
+The frame is built column by column, in the signature's order, with the dtype MLflow's casting would
+give: exactly the frame MLflow's schema enforcement hands the model (so `service.core` can skip that
+enforcement), and the checks of `service.validation` are done in the same pass. Anything else (an
+`index`, a missing, unknown or repeated column, a null, an int in a string column, a value out of
+range, a tensor or optional column...) returns None and the request takes the general path, which
+parses it exactly as `mlflow models serve` does and words the error. So this path only ever accepts, never refuses.
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ class FastParser:
             if array is None:
                 return None
             arrays[name] = array
-        return pd.DataFrame(arrays, copy=False)
+        return pd.DataFrame({name: arrays[name] for name in self.types}, copy=False)
 
 
 def _column(col_type: DataType, values: list[Any]) -> Any:

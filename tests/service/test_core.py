@@ -106,3 +106,21 @@ def test_model_failure_is_a_5xx_with_an_error_id_in_the_log_and_no_payload(toy_m
     assert error.status == 500 and len(error.error_id) == 32
     assert any(getattr(record, "error_id", None) == error.error_id for record in caplog.records)
     assert SECRET not in caplog.text and SECRET not in json.dumps(error.body())
+
+
+def test_plain_flavors_skip_mlflows_second_schema_enforcement_with_the_same_answers(predictor, loaded_models,
+                                                                                   monkeypatch):
+    """A fast-path frame already is what MLflow's enforcement returns: sklearn's predict is called
+    directly; anything else still goes through PyFuncModel.predict, and so does every pyfunc model."""
+    split = {"dataframe_split": {"columns": COLUMNS, "data": ROWS}}
+    instances = {"instances": RECORDS}  # general path
+    expected = predictions(predictor, split)
+    assert predictor.flavor_predict is not None
+    assert Predictor(loaded_models["pyfunc"], 100).flavor_predict is None
+
+    calls = []
+    real = predictor.model.pyfunc.predict
+    monkeypatch.setattr(predictor.model.pyfunc, "predict", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert predictions(predictor, split) == expected and calls == []
+    assert predictions(predictor, instances) == expected and calls == [1]
+    assert predictions(predictor, {**split, "params": {"k": 1}}) == expected and calls == [1, 1]

@@ -1,11 +1,13 @@
 """The fast parse path accepts only what the general (MLflow) path accepts, and builds the very
-same frame: same columns, order, values and dtypes. Everything unusual falls back."""
+frame MLflow's schema enforcement hands the model: same columns, signature order, values and dtypes.
+Everything unusual falls back."""
 from __future__ import annotations
 
 import json
 
 import pandas as pd
 import pytest
+from mlflow.models.utils import _enforce_schema
 from mlflow.types import ColSpec, DataType, Schema
 
 from service import codec, validation
@@ -48,7 +50,9 @@ def test_fast_path_builds_the_frame_mlflow_builds(name):
     fast, slow = both(ACCEPTED[name])
     assert fast.validated and not slow.validated
     validation.validate(slow.data, SCHEMA)  # the general path accepts it too
-    pd.testing.assert_frame_equal(fast.data, slow.data, check_dtype=True, check_column_type=True)
+    enforced = _enforce_schema(slow.data, SCHEMA)  # what PyFuncModel.predict passes to the flavor
+    assert list(fast.data.columns) == NAMES
+    pd.testing.assert_frame_equal(fast.data, enforced, check_dtype=True, check_column_type=True)
     assert (fast.params, fast.rows) == (slow.params, slow.rows)
 
 
@@ -107,6 +111,6 @@ def test_the_example_model_takes_the_fast_path_with_the_same_predictions(loaded_
     parsed = predictor.parse(body, JSON)
     assert parsed.validated
     slow = codec.parse(body, JSON, predictor.schema, 100)
-    pd.testing.assert_frame_equal(parsed.data, slow.data)
-    assert codec.serialise(predictor.predict(parsed.data, None)) == \
+    pd.testing.assert_frame_equal(parsed.data, _enforce_schema(slow.data, predictor.schema))
+    assert codec.serialise(predictor.predict(parsed.data, None, enforced=True)) == \
         codec.serialise(predictor.predict(slow.data, None))
