@@ -31,6 +31,8 @@ class ServiceApplication(Application):
         self.cfg.set("workers", settings.workers or cpu_limit())
         self.cfg.set("keepalive", settings.keepalive_seconds)
         self.cfg.set("graceful_timeout", settings.graceful_timeout_seconds)
+        self.cfg.set("max_requests", settings.max_requests)
+        self.cfg.set("max_requests_jitter", settings.max_requests // 10)
         self.cfg.set("logconfig_dict", logging_config(settings.log_level))
 
     def load(self):

@@ -147,6 +147,7 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
     async def metrics_endpoint() -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
-    app.add_middleware(RequestContext, metrics=metrics, model_version=identity.version)
-    app.invocations_lane = RequestContext(invocations_asgi, metrics=metrics, model_version=identity.version)
+    context = {"metrics": metrics, "model_version": identity.version, "readiness": readiness}
+    app.add_middleware(RequestContext, **context)
+    app.invocations_lane = RequestContext(invocations_asgi, **context)
     return app

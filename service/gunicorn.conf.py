@@ -13,12 +13,6 @@ preload_app = True
 # Read-only root file system: no control socket (gunicorn >= 25), heartbeat files in /tmp.
 control_socket_disable = True
 worker_tmp_dir = "/tmp"  # noqa: S108 - the pod's writable emptyDir
-# Recycle workers now and then (leaks in model code), staggered so they do not restart together.
-# A recycle closes the worker's idle keep-alive connections, and a client whose next request crosses
-# that close sees a reset: 100k requests was one recycle per worker per minute at full load on 2
-# cores (the benchmark's c=256 soak counted 69 such errors), so recycle ten times less often.
-max_requests = 1_000_000
-max_requests_jitter = 100_000
 # A worker silent for this long (a predict stuck forever) is killed and replaced.
 timeout = 60
 accesslog = None

@@ -1,5 +1,7 @@
 """Request id, access log and request metrics, as one plain ASGI middleware (no per-request
-task or body copy, unlike Starlette's BaseHTTPMiddleware).
+task or body copy, unlike Starlette's BaseHTTPMiddleware). While the worker is on its way out,
+answers carry `Connection: close`: a client then opens a new connection (to another worker or
+pod) instead of sending its next request into a connection about to be closed under it.
 
 Probes and /metrics are neither access-logged nor timed: they would drown the signal.
 """
@@ -14,11 +16,13 @@ from typing import Any
 
 from service.errors import ModelError, error_response_body
 from service.metrics import Metrics
+from service.readiness import Readiness
 
 access_logger = logging.getLogger("service.access")
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/ping", "/health", "/metrics"})
 KNOWN_ROUTES = QUIET_PATHS | {"/invocations", "/version", "/docs", "/openapi.json"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+CONNECTION_CLOSE = (b"connection", b"close")
 
 
 def request_id_from(scope: dict[str, Any]) -> str:
@@ -33,10 +37,11 @@ def request_id_from(scope: dict[str, Any]) -> str:
 
 
 class RequestContext:
-    def __init__(self, app: Any, metrics: Metrics, model_version: str | None) -> None:
+    def __init__(self, app: Any, metrics: Metrics, model_version: str | None, readiness: Readiness) -> None:
         self.app = app
         self.metrics = metrics
         self.model_version = model_version
+        self.readiness = readiness
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -54,6 +59,8 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
+                if self.readiness.closing:
+                    message["headers"].append(CONNECTION_CLOSE)
             await send(message)
 
         try:

@@ -1,5 +1,6 @@
 """Readiness: not ready until a warm-up prediction on the model's own input example passed, and
-not ready again once draining on shutdown starts."""
+not ready again once draining on shutdown starts. Also whether this worker is on its way out
+(draining or recycled), when answers ask clients to close their connection."""
 from __future__ import annotations
 
 import asyncio
@@ -18,6 +19,7 @@ class Readiness:
         self.serving_example = serving_example
         self.warmed = False
         self.draining = False
+        self.closing = False
         self.failed = False
 
     @property
@@ -55,4 +57,8 @@ class Readiness:
             self.predictor.invoke(self.serving_example.encode(), JSON)
 
     def start_draining(self) -> None:
-        self.draining = True
+        self.draining = self.closing = True
+
+    def start_closing(self) -> None:
+        """This worker leaves soon but the pod stays ready (a recycle): only ask for closes."""
+        self.closing = True

@@ -14,6 +14,7 @@ DEFAULT_BATCH_MAX_WAIT_MS = 2.0
 DEFAULT_DRAIN_SECONDS = 0.0
 DEFAULT_KEEPALIVE_SECONDS = 75  # longer than the usual 60 s idle timeout of cloud load balancers
 DEFAULT_GRACEFUL_TIMEOUT_SECONDS = 20  # fits terminationGracePeriodSeconds=30 minus a 5 s preStop
+DEFAULT_MAX_REQUESTS = 1_000_000
 DEFAULT_LOG_LEVEL = "INFO"
 
 
@@ -69,6 +70,10 @@ class Settings(BaseSettings):
     graceful_timeout_seconds: int = Field(DEFAULT_GRACEFUL_TIMEOUT_SECONDS, ge=1)
     """Time for in-flight requests after SIGTERM; drain + this must fit in
     terminationGracePeriodSeconds minus the preStop delay."""
+
+    max_requests: int = Field(DEFAULT_MAX_REQUESTS, ge=0)
+    """Recycle a worker after this many requests, plus up to 10% so workers do not recycle together
+    (a guard against leaks in model code); 0 never recycles."""
 
     log_level: str = DEFAULT_LOG_LEVEL
     """Level of the `service` loggers."""

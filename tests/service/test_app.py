@@ -76,7 +76,7 @@ def test_model_exception_is_500_with_error_id(toy_models):
     assert answer.json()["error_code"] == "INTERNAL_ERROR" and len(answer.json()["error_id"]) == 32
 
 
-def test_readyz_is_503_before_warm_up_and_while_draining(loaded_models):
+def test_readyz_is_503_before_warm_up_and_while_draining_and_closing_asks_for_connection_close(loaded_models):
     app = create_app(Settings(model_uri="x"), loaded_models["sklearn"])
     with TestClient(app) as client:
         readiness = app.state.readiness
@@ -88,9 +88,14 @@ def test_readyz_is_503_before_warm_up_and_while_draining(loaded_models):
         assert client.get("/readyz").status_code == 503
         readiness.warmed = True
         assert client.get("/readyz").status_code == 200
+        assert "connection" not in client.post("/invocations", json=ONE_ROW).headers
+        readiness.start_closing()  # a recycle: still ready, but connections are asked to close
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/invocations", json=ONE_ROW).headers["connection"] == "close"
         readiness.start_draining()
         answer = client.get("/readyz")
         assert answer.status_code == 503 and answer.json()["message"] == "draining"
+        assert answer.headers["connection"] == "close"
         assert client.get("/healthz").status_code == 200
 
 
