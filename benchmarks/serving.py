@@ -7,7 +7,7 @@ turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POST
 1, 16 and 64. Prints rps, p50/p95/p99 (ms), errors, server CPU ms per request, the ratio to
 `mlflow models serve` (defaults), PSS of the server's process group and start-to-ready seconds;
 then the c=1 p50 against the in-process `predict` p50 (in alternating slices), the PSS of 4
-preloaded workers against 1, and (with --soak) errors at c=256 for both service configurations.
+preloaded workers against 1 (`benchmarks.memory`), and (with --soak) errors at c=256 for both service configurations.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -184,16 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         print(f"\nc=1, alternating 2 s slices: service p50 {served:.2f} ms, in-process predict p50 {local:.2f} ms "
               f"(1 row): {served - local:+.2f} ms")
-        pss = {}
-        for workers in (1, 4):
-            server = start_service(model, work / f"pss{workers}.log", workers=workers)
-            try:
-                wrk(server.url, 16, 2, script)
-                pss[workers] = pss_mb(server)
-            finally:
-                server.stop()
-        print(f"PSS, service with 1 worker: {pss[1]:.0f} MB; with 4 preloaded workers: {pss[4]:.0f} MB "
-              f"({pss[4] / pss[1]:.2f}x)")
+        # in a fresh process: this one maps the model's libraries and would take a share of their pages
+        subprocess.run([sys.executable, "-m", "benchmarks.memory", str(model)], check=True)
         if args.soak:  # both configurations: overload shows how each queues
             for name, settings in (("service (2 workers)", {}),
                                    ("service (2 workers, batching)", {"batching_enabled": "true"})):
