@@ -64,7 +64,7 @@ def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | 
 class ModelServer(FastAPI):
     """FastAPI with one fast lane: `POST /invocations` goes to `invocations_lane` (the same handler,
     behind the same request-context middleware) before FastAPI's middleware stack, routing and
-    dependency solving, which cost ~0.3 ms of a 1-row request. The route stays declared, so
+    dependency solving (~0.17 ms of a 1-row request, measured in process). The route stays declared, so
     OpenAPI documents it and a mounted app still reaches it."""
 
     invocations_lane: Any = None

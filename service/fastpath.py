@@ -6,7 +6,8 @@ give: exactly the frame MLflow's schema enforcement hands the model (so `service
 enforcement), and the checks of `service.validation` are done in the same pass. Anything else (an
 `index`, a missing, unknown or repeated column, a null, an int in a string column, a value out of
 range, a tensor or optional column...) returns None and the request takes the general path, which
-parses it exactly as `mlflow models serve` does and words the error. So this path only ever accepts, never refuses.
+parses it exactly as `mlflow models serve` does and words the error. So this path only ever
+accepts, never refuses.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Gunicorn configuration for the model server (loaded by `python -m service`).
 
-Bind address, worker count and the timeouts that depend on the deployment come from the
-`SERVICE_*` settings and are set by the entry point; this file holds what does not change.
+Bind address, worker count, worker recycling and the timeouts that depend on the deployment come
+from the `SERVICE_*` settings and are set by the entry point; this file holds what does not change.
 """
 import gc
 
