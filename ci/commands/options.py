@@ -43,7 +43,8 @@ service = click.option(
     help="The Service in front of the Deployment (the deploy's smoke and the load test go through it) "
          "[default: the Deployment's name].")
 service_port = click.option(
-    "--service-port", default="http", show_default=True, help="The Service's port, by name or number.")
+    "--service-port", envvar="KUBE_SERVICE_PORT", show_envvar=True, default="http", show_default=True,
+    help="The Service's port, by name or number.")
 kubeconfig = click.option(
     "--kubeconfig", envvar="KUBECONFIG", show_envvar=True,
     help="kubeconfig file(s) [default: ~/.kube/config, or the in-cluster account].")
