@@ -117,14 +117,13 @@ def measure(url: str, serving_example: dict | None, load: Load, thresholds: Thre
     return LoadResult(shown, passed, stats, checks, paths, seconds)
 
 
-def report_miss(result: LoadResult, subject: str, webhook_url: str | None, gitlab: GitLabApi | None,
-                details_url: str | None = None) -> list[str]:
-    """On a missed threshold: alert the webhook and open or update the GitLab issue. Returns what was
-    done, one line each; a step that is not configured says so instead of failing the job."""
+def report_miss(problems: list[str], subject: str, target: str, webhook_url: str | None,
+                gitlab: GitLabApi | None, details_url: str | None = None) -> list[str]:
+    """On a missed threshold, or a live service the load test could not reach: alert the webhook and
+    open or update the GitLab issue. Returns what was done, one line each; a step that is not
+    configured says so instead of failing the job."""
     title = f"Load test failed: {subject}"
-    lines = [check.detail for check in result.checks if not check.passed]
-    if details_url:
-        lines.append(f"reports: {details_url}")
+    lines = [*problems, *([f"reports: {details_url}"] if details_url else [])]
     done = []
     if webhook_url:
         alerts.send(webhook_url, alerts.body(title, lines))
@@ -132,7 +131,7 @@ def report_miss(result: LoadResult, subject: str, webhook_url: str | None, gitla
     else:
         done.append("alert skipped: ALERT_WEBHOOK_URL not set")
     if gitlab is not None:
-        description = "\n".join([f"The scheduled load test against {result.url} missed:", "",
+        description = "\n".join([f"The scheduled load test against {target} failed:", "",
                                  *(f"- {line}" for line in lines)])
         done.append(gitlab.open_or_update_issue(title, description, ISSUE_LABELS))
     else:

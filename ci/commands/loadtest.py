@@ -110,19 +110,29 @@ def loadtest_command(url, namespace, deployment, service, service_port, kubeconf
                           "(--namespace) to reach the Service through the API server's proxy")
     live = contextlib.nullcontext(url) if url else kubectl.service_proxy(
         namespace, service or deployment, service_port, kubeconfig=kubeconfig, context=context)
-    with live as base_url:  # a proxy lives as long as the run; the reports and the issue need no cluster
-        meta = live_model(base_url, api_or_none(tracking_uri), model_uri)
-        result = logic.measure(base_url, meta.serving_example, settings, thresholds, Path(output_dir),
-                               "loadtest", context={"model": meta.source, "environment": environment})
+    target = redact(url) if url else f"Service {service or deployment} in namespace {namespace}"
+    try:
+        with live as base_url:  # a proxy lives as long as the run; the reports and the issue need no cluster
+            meta = live_model(base_url, api_or_none(tracking_uri), model_uri)
+            result = logic.measure(base_url, meta.serving_example, settings, thresholds, Path(output_dir),
+                                   "loadtest", context={"model": meta.source, "environment": environment})
+    except CheckFailed as unreachable:  # a Service gone or not answering is what the schedule watches for
+        _report([f"the load test could not run: {unreachable}"], environment, target, alert_webhook, None)
+        raise
     click.echo(text(result.checks))
     click.echo(f"reports: {result.reports['junit']}, {result.reports['html']}, {result.reports['json']}")
     if result.passed:
         click.echo("load test passed")
         return
-    gitlab = GitLabApi.connect(os.environ.get("CI_SERVER_URL"), os.environ.get("GITLAB_API_TOKEN"),
-                               os.environ.get("CI_PROJECT_ID"))
-    for line in logic.report_miss(result, f"{environment} ({meta.source})", alert_webhook, gitlab,
-                                  os.environ.get("CI_JOB_URL")):
-        click.echo(line)
+    _report([check.detail for check in result.checks if not check.passed], f"{environment} ({meta.source})",
+            result.url, alert_webhook, os.environ.get("CI_JOB_URL"))
     raise CheckFailed("load test missed a threshold (" +
                       ", ".join(check.name for check in result.checks if not check.passed) + ")")
+
+
+def _report(problems: list[str], subject: str, target: str, alert_webhook: str | None,
+            details_url: str | None) -> None:
+    gitlab = GitLabApi.connect(os.environ.get("CI_SERVER_URL"), os.environ.get("GITLAB_API_TOKEN"),
+                               os.environ.get("CI_PROJECT_ID"))
+    for line in logic.report_miss(problems, subject, target, alert_webhook, gitlab, details_url):
+        click.echo(line)

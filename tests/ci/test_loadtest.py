@@ -51,10 +51,28 @@ def test_miss_alerts_the_webhook_and_opens_an_issue(recorder, tmp_path, capsys):
     assert issue.headers["private-token"] == TOKEN
     assert issue.json()["title"] == f"Load test failed: production ({model})"
     assert issue.json()["labels"] == "loadtest,performance"
-    assert f"against {url} missed" in issue.json()["description"]
+    assert f"against {url} failed" in issue.json()["description"]
     for name in ("loadtest-junit.xml", "loadtest.html", "loadtest.json"):
         assert (tmp_path / "r" / name).is_file()
     assert json.loads((tmp_path / "r" / "loadtest.json").read_text())["environment"] == "production"
+
+
+def test_a_live_service_that_does_not_answer_alerts_and_opens_an_issue(recorder, tmp_path, capsys):
+    """Down or gone is the worst miss: the schedule alerts on it too, then exits 1."""
+    with serving(gate_models.save(tmp_path / "normal"), tmp_path) as url:
+        pass  # the service ran on this port and has stopped: nothing answers there now
+    code = main(["loadtest", "--url", url, "--output-dir", str(tmp_path / "r"), "--environment", "production",
+                 *SHORT_RUN])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"the live service at {url} does not answer /version" in captured.err
+    assert "alert sent to 127.0.0.1" in captured.out and "opened issue #1" in captured.out
+    [hook] = recorder.calls("POST", "/hooks/send")
+    assert hook.json()["markdown"]["content"].startswith("### Load test failed: production")
+    assert "could not run: the live service" in hook.json()["markdown"]["content"]
+    [issue] = recorder.calls("POST", "/api/v4/projects/42/issues")
+    assert f"against {url} failed" in issue.json()["description"]
+    assert not (tmp_path / "r" / "loadtest.json").exists()
 
 
 def test_pass_sends_nothing(recorder, tmp_path, capsys):
