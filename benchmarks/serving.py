@@ -7,7 +7,8 @@ turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POST
 1, 16 and 64. Prints rps, p50/p95/p99 (ms), errors, server CPU ms per request, the ratio to
 `mlflow models serve` (defaults), PSS of the server's process group and start-to-ready seconds;
 then the c=1 p50 against the in-process `predict` p50 (in alternating slices), the PSS of 4
-preloaded workers against 1 (`benchmarks.memory`), and (with --soak) errors at c=256 for both service configurations.
+preloaded workers against 1 (`benchmarks.memory`), and (with --soak) errors at c=256 for both
+service configurations, and for batching with workers recycled during the soak.
 """
 from __future__ import annotations
 
@@ -187,14 +188,18 @@ def main(argv: list[str] | None = None) -> int:
               f"(1 row): {served - local:+.2f} ms")
         # in a fresh process: this one maps the model's libraries and would take a share of their pages
         subprocess.run([sys.executable, "-m", "benchmarks.memory", str(model)], check=True)
-        if args.soak:  # both configurations: overload shows how each queues
+        if args.soak:  # both configurations: overload shows how each queues; then recycles under it
             for name, settings in (("service (2 workers)", {}),
-                                   ("service (2 workers, batching)", {"batching_enabled": "true"})):
+                                   ("service (2 workers, batching)", {"batching_enabled": "true"}),
+                                   ("service (2 workers, batching, recycled every ~20k requests)",
+                                    {"batching_enabled": "true", "max_requests": 20_000})):
                 server = start_service(model, work / "soak.log", workers=2, **settings)
                 try:
                     result = wrk(server.url, 256, args.soak, script)
                 finally:
                     server.stop()
+                recycles = server.process.log.read_text().count('"recycling the worker"')
+                name += f" [{recycles} recycles]" if "max_requests" in settings else ""
                 print(f"soak c=256 {args.soak}s, {name}: {result['requests']} requests, "
                       f"{result['requests'] / result['seconds']:.0f} rps, {result['errors'] + result['non2xx']} "
                       f"errors ({result['timeouts']} over wrk's 10 s timeout), p99 {result['p99'] / 1000:.1f} ms")
