@@ -3,10 +3,10 @@ workers, after a short load.
 
     $VENV/bin/python -m benchmarks.memory MODEL_DIR    (benchmarks.serving runs it for its model)
 
-It runs in a process of its own that imports no model library: PSS splits a shared page among
-every process mapping it, so a benchmark process holding numpy, pandas and scikit-learn itself
-takes part of the server's pages off the 1-worker figure (1.32x instead of 1.27x in one check).
-A pod holds only the server.
+Run it while no other process maps the model's libraries: PSS splits a shared page among every
+process mapping it, so a benchmark (or test) process holding numpy, pandas and scikit-learn takes
+part of the server's pages off the 1-worker figure (1.31-1.32x instead of 1.27x). A pod holds only
+the server. `benchmarks.serving` runs it first, with the model trained in a child process.
 """
 from __future__ import annotations
 

@@ -63,6 +63,15 @@ def train_model(work: Path) -> Path:
         os.chdir(cwd)
 
 
+def train_model_apart(work: Path) -> Path:
+    """`train_model` in a child process, so that this one never maps numpy, pandas or scikit-learn
+    before `benchmarks.memory` has run: PSS splits a shared page among every process mapping it."""
+    code = ("import sys; from pathlib import Path; from benchmarks.serving import train_model; "
+            "print('MODEL_DIR=' + str(train_model(Path(sys.argv[1]))))")
+    out = subprocess.run([sys.executable, "-c", code, str(work)], capture_output=True, text=True, check=True).stdout
+    return Path(next(line for line in out.splitlines() if line.startswith("MODEL_DIR="))[len("MODEL_DIR="):])
+
+
 def group(server: ServerProcess) -> list[psutil.Process]:
     root = psutil.Process(server.process.pid)
     return [root, *root.children(recursive=True)]
@@ -158,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     print("load average at start (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
-        model = train_model(work)
+        model = train_model_apart(work)
+        # first, and in a fresh process: later this one maps the model's libraries (the in-process
+        # predict) and would take a share of their pages off the server's PSS
+        subprocess.run([sys.executable, "-m", "benchmarks.memory", str(model)], check=True)
         script = work / "post.lua"
         script.write_text(WRK_SCRIPT % BODY)
         servers = [
@@ -186,8 +198,6 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         print(f"\nc=1, alternating 2 s slices: service p50 {served:.2f} ms, in-process predict p50 {local:.2f} ms "
               f"(1 row): {served - local:+.2f} ms")
-        # in a fresh process: this one maps the model's libraries and would take a share of their pages
-        subprocess.run([sys.executable, "-m", "benchmarks.memory", str(model)], check=True)
         if args.soak:  # both configurations: overload shows how each queues; then recycles under it
             for name, settings in (("service (2 workers)", {}),
                                    ("service (2 workers, batching)", {"batching_enabled": "true"}),
