@@ -25,7 +25,7 @@ from service.turns import LoopTurns
 
 logger = logging.getLogger("service")
 Invoker = Callable[[bytes, "str | None"], Awaitable[Prediction]]
-Pending = tuple[codec.ModelInput, asyncio.Future]
+Pending = tuple[codec.ModelInput, Any, asyncio.Future]  # the input, its batch key, its answer
 
 
 def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics) -> Invoker:
@@ -47,9 +47,13 @@ def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics) -> 
 
 
 def _batch_key(item: codec.ModelInput) -> Any:
+    """Inputs with equal keys concatenate into one frame; None: not batchable. Computed once per
+    request (a frame's `dtypes` costs ~60 us)."""
     if not isinstance(item.data, pd.DataFrame) or item.params:
         return None
-    return tuple(item.data.columns), tuple(item.data.dtypes), item.validated
+    if item.validated:
+        return "signature"  # every fast-path frame has the signature's columns, order and dtypes
+    return tuple(item.data.columns), tuple(item.data.dtypes)
 
 
 def _split(predictions: Any, sizes: list[int]) -> list[Any] | None:
@@ -82,20 +86,21 @@ class MicroBatcher:
 
     async def invoke(self, body: bytes, content_type: str | None) -> Prediction:
         parsed = self.predictor.parse(body, content_type)
-        if not self.splittable or _batch_key(parsed) is None or parsed.rows >= self.max_rows:
+        key = _batch_key(parsed)
+        if not self.splittable or key is None or parsed.rows >= self.max_rows:
             outcome = self._predict([parsed])[0]
         else:
-            outcome = await self._enqueue(parsed)
+            outcome = await self._enqueue(parsed, key)
         if isinstance(outcome, ServiceError):
             raise outcome
         return Prediction(codec.serialise(outcome), parsed.rows)
 
-    def _enqueue(self, parsed: codec.ModelInput) -> asyncio.Future:
+    def _enqueue(self, parsed: codec.ModelInput, key: Any) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         if not self.pending:
             self.opened = time.monotonic()
-        self.pending.append((parsed, future))
+        self.pending.append((parsed, key, future))
         self.rows += parsed.rows
         if self.rows >= self.max_rows:
             self._flush()
@@ -115,11 +120,11 @@ class MicroBatcher:
 
     def _flush(self) -> None:
         batch, self.pending, self.rows, self.scheduled = self.pending, [], 0, False
-        key = _batch_key(batch[0][0])
-        groups = [[item for item in batch if _batch_key(item[0]) == key]]
-        groups += [[item] for item in batch if _batch_key(item[0]) != key]
+        key = batch[0][1]
+        groups = [[item for item in batch if item[1] == key]]
+        groups += [[item] for item in batch if item[1] != key]
         for group in groups:
-            for (_, future), outcome in zip(group, self._predict([item for item, _ in group]), strict=True):
+            for (_, _, future), outcome in zip(group, self._predict([item for item, _, _ in group]), strict=True):
                 if not future.done():
                     future.set_result(outcome)
 
