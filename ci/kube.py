@@ -9,11 +9,13 @@ server fails the job in seconds with its URL, not after urllib3's default minute
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ci.errors import CheckFailed, ConfigError
 
+log = logging.getLogger("ci.kube")
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 30.0
 RETRIES = 2
@@ -100,21 +102,40 @@ class Kube:
                                   "deploy or a `kubectl` edit): re-run the job") from exc
             raise
 
-    def apply(self, objects: Iterable[dict]) -> list[str]:
+    def apply(self, objects: Iterable[dict], dry_run: bool = False) -> list[str]:
         """Server-side apply each object into this namespace (what `kubectl apply --server-side`
-        does); returns "Kind/name" of each."""
+        does); returns "Kind/name" of each. An apiVersion this server does not serve yet (policy/v1
+        before Kubernetes 1.21) is applied in the version it serves for that group and kind."""
         from kubernetes.dynamic import DynamicClient
 
         dynamic = _dynamic(self, DynamicClient)
         applied = []
         for obj in objects:
-            obj = {**obj, "metadata": {**obj["metadata"], "namespace": self.namespace}}
             kind, name = obj["kind"], obj["metadata"]["name"]
-            resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=kind)
+            resource = self._served(dynamic, obj["apiVersion"], kind)
+            obj = {**obj, "apiVersion": resource.group_version,
+                   "metadata": {**obj["metadata"], "namespace": self.namespace}}
             self.call(f"apply {kind}/{name}", _raw(resource.server_side_apply), body=obj, name=name,
-                      namespace=self.namespace, field_manager=FIELD_MANAGER, force_conflicts=True)
+                      namespace=self.namespace, field_manager=FIELD_MANAGER, force_conflicts=True,
+                      dry_run="All" if dry_run else None)
             applied.append(f"{kind}/{name}")
         return applied
+
+    def _served(self, dynamic, api_version: str, kind: str):
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        try:
+            return dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            group = api_version.rpartition("/")[0]
+            served = [r for r in dynamic.resources.search(group=group, kind=kind) if "/" not in r.name]
+        if not served:
+            raise CheckFailed(f"the Kubernetes API server at {self.url} serves no {kind} in {api_version} "
+                              "or another version of its group: is the cluster too old or too new for "
+                              "the manifests?")
+        chosen = next((r for r in served if r.preferred), served[0])
+        log.info("%s %s is not served by this cluster: applied as %s", api_version, kind, chosen.group_version)
+        return chosen
 
     # -- the service, through the API server's proxy ---------------------------------------------
 
