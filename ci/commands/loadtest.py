@@ -15,7 +15,7 @@ from ci import model_meta
 from ci.cli import cli
 from ci.commands import options
 from ci.commands.gating import api_or_none
-from ci.errors import CheckFailed, ConfigError
+from ci.errors import CheckFailed, ConfigError, ToolError
 from ci.gitlab_api import GitLabApi
 from ci.mlflow_api import redact
 from ci.reports import text
@@ -116,8 +116,9 @@ def loadtest_command(url, namespace, deployment, service, service_port, kubeconf
             meta = live_model(base_url, api_or_none(tracking_uri), model_uri)
             result = logic.measure(base_url, meta.serving_example, settings, thresholds, Path(output_dir),
                                    "loadtest", context={"model": meta.source, "environment": environment})
-    except CheckFailed as unreachable:  # a Service gone or not answering is what the schedule watches for
-        _report([f"the load test could not run: {unreachable}"], environment, target, alert_webhook, None)
+    except (CheckFailed, ToolError) as unreachable:  # a Service gone or not answering: what the schedule is for
+        _report([f"the load test could not run: {unreachable}"], environment, target, alert_webhook,
+                os.environ.get("CI_JOB_URL"))
         raise
     click.echo(text(result.checks))
     click.echo(f"reports: {result.reports['junit']}, {result.reports['html']}, {result.reports['json']}")
