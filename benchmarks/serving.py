@@ -92,9 +92,10 @@ def pss_mb(server: ServerProcess) -> float:
     return sum(proc.memory_full_info().pss for proc in group(server)) / 2**20
 
 
-def wrk(url: str, concurrency: int, duration: int, script: Path) -> dict:
+def wrk(url: str, concurrency: int, duration: int, script: Path, cpu: int | None = None) -> dict:
     threads = 1 if concurrency < 4 else 2
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{duration}s",
+    pinned = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    out = subprocess.run([*pinned, "wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{duration}s",
                           "--timeout", "10s", "-s", str(script), f"{url}/invocations"],
                          capture_output=True, text=True, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
@@ -133,15 +134,25 @@ def in_process_p50_ms(model: Any, seconds: float) -> float:
 def c1_against_in_process(server: ServerProcess, model_dir: Path, script: Path, rounds: int = 6,
                           seconds: int = 2) -> tuple[float, float]:
     """Median c=1 p50 and median in-process `predict` p50 (ms), measured in alternating slices so a
-    shared machine's drifting speed hits both alike."""
+    shared machine's drifting speed hits both alike, and on the same CPU (the server's processes and
+    this one pinned to CPU 0, wrk to CPU 1): unpinned, one run could put the server on the busier
+    core for its whole length and the difference moved by +-0.2 ms from run to run."""
     import mlflow.pyfunc
 
     model = mlflow.pyfunc.load_model(str(model_dir))
-    in_process_p50_ms(model, 1)  # warm
-    served, local = [], []
-    for _ in range(rounds):
-        served.append(wrk(server.url, 1, seconds, script)["p50"] / 1000)
-        local.append(in_process_p50_ms(model, seconds))
+    measured_cpu, client_cpu = 0, 1 % (os.cpu_count() or 1)
+    for proc in group(server):
+        proc.cpu_affinity([measured_cpu])
+    original = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {measured_cpu})
+    try:
+        in_process_p50_ms(model, 1)  # warm
+        served, local = [], []
+        for _ in range(rounds):
+            served.append(wrk(server.url, 1, seconds, script, cpu=client_cpu)["p50"] / 1000)
+            local.append(in_process_p50_ms(model, seconds))
+    finally:
+        os.sched_setaffinity(0, original)
     return statistics.median(served), statistics.median(local)
 
 
