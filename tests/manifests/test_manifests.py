@@ -3,11 +3,9 @@ with the server's shutdown timings, and are accepted by the real API server (a s
 of what `ci deploy` applies), in current API versions."""
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ci import kube
 from ci.tools import kubectl
@@ -19,9 +17,8 @@ ENVIRONMENTS = ["staging", "production"]
 
 
 def render(environment: str) -> dict[str, dict]:
-    text = subprocess.run(["kubectl", "kustomize", str(OVERLAYS / environment)], capture_output=True,
-                          text=True, check=True, timeout=60).stdout
-    return {doc["kind"]: doc for doc in yaml.safe_load_all(text) if doc}
+    """The overlay's objects by kind, rendered the way `ci deploy` renders them."""
+    return {doc["kind"]: doc for doc in kubectl.kustomize(OVERLAYS / environment)}
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
