@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ci.build import ModelRef, build
+from ci.build import build
+from ci.model_ref import ModelRef
 from ci.tools import podman
 from tests.infra.mlflow_server import MlflowServer
 from tests.infra.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage

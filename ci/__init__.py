@@ -1,0 +1,1 @@
+"""pyfunc-deploy's pipeline steps, run as `python -m ci <command>` (see `ci.cli`)."""

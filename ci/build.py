@@ -7,28 +7,27 @@ instead of rebuilt, so a pipeline re-run or a docs-only commit costs seconds.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import json
 import logging
-import re
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
+from ci.artifacts import download_model
+from ci.credentials import NO_CREDENTIALS, Credentials, registry_authfile
 from ci.errors import CheckFailed, ConfigError, ToolError
+from ci.model_ref import ModelRef, image_tag, moving_tags, slug
 from ci.outputs import write_dotenv, write_json
+from ci.project import SERVICE_DIR
 from ci.tools import buildah, docker, kaniko, skopeo
 
 log = logging.getLogger("ci.build")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVICE_DIR = REPO_ROOT / "service"
 # Layout of the build context (what service/Dockerfile copies from): the repository's service/
 # directory and the downloaded model at build/model/.
 CONTEXT_SERVICE = "service"
@@ -40,22 +39,6 @@ AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "401")
 # image and pushes while it builds.
 BUILDERS = {"buildah": buildah, "docker": docker, "kaniko": kaniko}
 DEFAULT_BUILDER = "buildah"
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    name: str
-    version: str
-    run_id: str = ""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Either a user/password pair (CI_REGISTRY_USER/PASSWORD) or a docker config file; repr hides it."""
-
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    docker_config: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -76,22 +59,6 @@ class BuildResult:
     def dotenv(self) -> dict[str, str]:
         return {"IMAGE_REPOSITORY": self.repository, "IMAGE_TAG": self.tag, "IMAGE_DIGEST": self.digest,
                 "IMAGE_REF": self.reference, "IMAGE_REBUILT": str(self.rebuilt).lower()}
-
-
-def slug(name: str) -> str:
-    """A model name as an OCI tag fragment: lower case, [a-z0-9._-], no leading separator."""
-    cleaned = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip(".-_")
-    if not cleaned:
-        raise ConfigError(f"model name {name!r} has no character usable in an image tag")
-    return cleaned[:80]
-
-
-def image_tag(model: ModelRef, commit: str) -> str:
-    return f"{slug(model.name)}-v{model.version}-{commit[:8]}"
-
-
-def moving_tags(model: ModelRef) -> list[str]:
-    return [f"{slug(model.name)}-v{model.version}", f"{slug(model.name)}-latest"]
 
 
 def service_hash(service_dir: Path) -> str:
@@ -115,27 +82,6 @@ def source_tag(model: ModelRef, service_dir: Path) -> str:
     return f"{slug(model.name)}-v{model.version}-src{key[:12]}"
 
 
-def download_model(model: ModelRef, tracking_uri: str, destination: Path) -> Path:
-    """Download `models:/name/version` into `destination` (which must not exist yet)."""
-    import mlflow.artifacts
-    from mlflow.exceptions import MlflowException
-
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="model-", dir=destination.parent) as tmp:
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{model.name}/{model.version}", dst_path=tmp, tracking_uri=tracking_uri)
-        except MlflowException as exc:
-            raise CheckFailed(f"cannot download model {model.name} version {model.version} from "
-                              f"{tracking_uri}: {exc.message}. Check the version exists and the "
-                              "MLFLOW_TRACKING_* credentials.") from exc
-        shutil.move(local, destination)
-    if not (destination / "MLmodel").is_file():
-        raise CheckFailed(f"model {model.name} version {model.version} has no MLmodel file: "
-                          "it is not an MLflow model")
-    return destination
-
-
 def prepare_context(service_dir: Path, context: Path) -> Path:
     """Copy the service source next to the downloaded model; return the Dockerfile path in it."""
     shutil.copytree(service_dir, context / CONTEXT_SERVICE,
@@ -144,31 +90,6 @@ def prepare_context(service_dir: Path, context: Path) -> Path:
     if not dockerfile.is_file():
         raise ConfigError(f"{service_dir / 'Dockerfile'} is missing")
     return dockerfile
-
-
-@contextlib.contextmanager
-def registry_authfile(repository: str, credentials: Credentials) -> Iterator[Path | None]:
-    """A private auth file for the repository's registry, removed afterwards; None means the tools'
-    own default (REGISTRY_AUTH_FILE, ~/.docker/config.json). It is named config.json so its directory
-    is also a DOCKER_CONFIG for the docker CLI and kaniko."""
-    if credentials.docker_config is not None:
-        path = credentials.docker_config
-        path = path / "config.json" if path.is_dir() else path
-        if not path.is_file():
-            raise ConfigError(f"docker config {path} does not exist")
-        yield path
-        return
-    if not credentials.user and not credentials.password:
-        yield None
-        return
-    if not (credentials.user and credentials.password):
-        raise ConfigError("set both CI_REGISTRY_USER and CI_REGISTRY_PASSWORD, or neither")
-    token = base64.b64encode(f"{credentials.user}:{credentials.password}".encode()).decode()
-    with tempfile.TemporaryDirectory(prefix="registry-auth-") as tmp:
-        path = Path(tmp) / "config.json"
-        path.touch(mode=0o600)
-        path.write_text(json.dumps({"auths": {repository.split("/")[0]: {"auth": token}}}))
-        yield path
 
 
 @contextlib.contextmanager
@@ -186,7 +107,7 @@ def _registry_errors(repository: str) -> Iterator[None]:
 
 
 def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
-          credentials: Credentials = Credentials(), service_dir: Path = SERVICE_DIR,
+          credentials: Credentials = NO_CREDENTIALS, service_dir: Path = SERVICE_DIR,
           source_url: str = "", builder: str = DEFAULT_BUILDER,
           env: Mapping[str, str] | None = None) -> BuildResult:
     """Build (or retag) and push with `builder` (a key of BUILDERS); return the tags and the digest the
@@ -230,6 +151,12 @@ def _build_and_push(model: ModelRef, repository: str, key_tag: str, commit: str,
         image = f"{repository}:{key_tag}"
         return tool.build_and_push(context, dockerfile=dockerfile, image=image, build_args=build_args,
                                    authfile=authfile, env=env)
+
+
+def build_and_report(model: ModelRef, output_dir: Path, **build_options) -> tuple[BuildResult, tuple[Path, Path]]:
+    """`build`, then its reports (`write_outputs`)."""
+    result = build(model, **build_options)
+    return result, write_outputs(result, output_dir)
 
 
 def write_outputs(result: BuildResult, output_dir: Path) -> tuple[Path, Path]:

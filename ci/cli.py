@@ -1,4 +1,5 @@
-"""`python -m ci <command>`: the only place that parses arguments and chooses exit codes.
+"""`python -m ci <command>`: the command group, every command registered here in one place, and the
+only place that turns errors into exit codes.
 
 Every command calls a logic module that returns a value or raises `ci.errors.CiError`.
 """
@@ -9,6 +10,7 @@ import sys
 
 import click
 
+from ci.commands import build, deploy, gate, loadtest, registry
 from ci.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CiError
 
 EXIT_CODES_HELP = f"""\b
@@ -27,13 +29,12 @@ def cli(verbose: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-def _register_commands() -> None:
-    """Command modules add themselves to `cli`; imported here so `--help` lists them all."""
-    import ci.commands  # noqa: F401
+for command in (registry.resolve, registry.preflight, build.build_command, gate.gate, deploy.deploy_command,
+                registry.promote, registry.rollback, loadtest.loadtest_command):
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:
-    _register_commands()
     try:
         cli.main(args=argv, prog_name="python -m ci", standalone_mode=False)
     except CiError as exc:

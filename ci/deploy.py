@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ci import rollout
+from ci import job, rollout
 from ci.errors import CheckFailed, ConfigError
 from ci.kube import Kube
+from ci.outputs import write_json
+from ci.project import OVERLAYS_DIR
 from ci.smoke import Smoke, smoke
 from ci.tools import kubectl
 
@@ -68,7 +70,28 @@ class DeployResult:
     smoke: dict = field(default_factory=dict)
 
 
+def default_overlay(manifests: Path | None) -> Path | None:
+    """`manifests`, else manifests/overlays/$CI_ENVIRONMENT_NAME when that directory exists."""
+    if manifests is not None:
+        return manifests
+    environment = job.environment()
+    candidate = OVERLAYS_DIR / environment
+    return candidate if environment and candidate.is_dir() else None
+
+
+def deploy_and_report(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None,
+                      output_dir: Path) -> tuple[DeployResult, Path]:
+    """`deploy`, then deploy.json and GitLab's deployment record (bookkeeping: never fails the deploy)."""
+    result = deploy(kube, target, limits, smoke_check)
+    report = write_json(Path(output_dir) / "deploy.json", {**asdict(result), "image": target.image,
+                                                           "namespace": target.namespace,
+                                                           "deployment": target.deployment})
+    job.record_deployment(target.namespace, result.ok)
+    return result, report
+
+
 def deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None) -> DeployResult:
+    """Set the image (creating the Deployment from the overlay the first time), watch, smoke, undo."""
     started = time.monotonic()
     current = kube.deployment(target.deployment)
     created = current is None

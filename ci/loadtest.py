@@ -1,127 +1,92 @@
-"""One Locust measurement against a URL, judged against latency, error-rate and throughput thresholds.
-
-Shared by the latency gate (the candidate image, before deploy) and the scheduled load test (the
-live environment), so both measure the same way and a threshold means the same thing in both.
-The load is a fixed request rate by default, not as-fast-as-possible: on a shared 2-core runner a
-closed loop measures the runner's CPU, while a fixed rate measures the service's latency at load.
-"""
+"""The scheduled load test of the live environment: reach the Service, measure it as the latency gate
+measures a candidate, and on a miss — or when it cannot be reached at all, which is what the schedule
+is for — alert the chat webhook and open or update a GitLab issue."""
 from __future__ import annotations
 
-import json
-import re
-import tempfile
-import time
-from dataclasses import asdict, dataclass
+import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ci import alerts, reports
-from ci.errors import ConfigError
-from ci.gitlab_api import GitLabApi
-from ci.mlflow_api import redact
-from ci.reports import Check
-from ci.tools import locust
+import requests
 
-LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtests" / "locustfile.py"
-DEFAULT_P95_MS = 100.0
-DEFAULT_P99_MS = 250.0
-DEFAULT_MAX_ERROR_RATE = 0.001
-DEFAULT_MIN_RPS = 20.0
-DEFAULT_USERS = 16
-DEFAULT_DURATION = "60s"
-DEFAULT_WARMUP = "10s"
-DEFAULT_RATE = 40.0  # requests/s in all: twice the default minimum, well inside a 2-core runner
-DEFAULT_BATCH_SIZES = "1,4,16"
+from ci import alerts, job, model_meta, reports
+from ci.errors import CheckFailed, CiError, ToolError
+from ci.gitlab_api import GitLabApi
+from ci.load_measure import Load, LoadResult, Thresholds, measure, report_details
+from ci.mlflow_api import MlflowApi, redact
+from ci.tools import kubectl
+
+NAME = "loadtest"
 ISSUE_LABELS = ["loadtest", "performance"]
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    p95_ms: float = DEFAULT_P95_MS
-    p99_ms: float = DEFAULT_P99_MS
-    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
-    min_rps: float = DEFAULT_MIN_RPS
+class LiveService:
+    """Where the live service is: a URL, or a Service reached through the API server's proxy."""
+
+    url: str | None = None
+    namespace: str | None = None
+    service: str = ""
+    port: str = "http"
+    kubeconfig: str | None = None
+    context: str | None = None
+
+    def describe(self) -> str:
+        return redact(self.url) if self.url else f"Service {self.service} in namespace {self.namespace}"
+
+    def reach(self):
+        """A context manager yielding a base URL (a `kubectl proxy` lives as long as it)."""
+        if self.url:
+            return contextlib.nullcontext(self.url)
+        return kubectl.service_proxy(self.namespace, self.service, self.port, kubeconfig=self.kubeconfig,
+                                     context=self.context)
 
 
-@dataclass(frozen=True)
-class Load:
-    users: int = DEFAULT_USERS
-    duration_s: float = 60.0
-    warmup_s: float = 10.0
-    rate: float = DEFAULT_RATE  # 0: every user sends as soon as it has its answer
-    batch_sizes: str = DEFAULT_BATCH_SIZES
+@dataclass
+class Outcome:
+    result: LoadResult | None  # None when the load test could not run
+    actions: list[str] = field(default_factory=list)  # alert and issue, one line each
+    error: CiError | None = None  # why it could not run
 
 
-@dataclass(frozen=True)
-class LoadResult:
-    url: str
-    passed: bool
-    stats: locust.LocustStats
-    checks: list[Check]
-    reports: dict[str, str]
-    seconds: float
+def live_model(url: str, api: MlflowApi | None, model_uri: str | None) -> model_meta.ModelMeta:
+    """The live service's model, from `model_uri` or from what its /version reports."""
+    if model_uri:
+        return model_meta.load(model_uri, None, None, api)
+    try:
+        info = requests.get(f"{url.rstrip('/')}/version", timeout=30).json()
+    except (requests.RequestException, ValueError) as exc:
+        raise CheckFailed(f"the live service at {redact(url)} does not answer /version "
+                          f"({type(exc).__name__})") from None
+    return model_meta.load(None, info.get("model_name"), str(info.get("model_version") or ""), api)
 
 
-def parse_duration(text: str) -> float:
-    """`60s`, `2m`, `1m30s` or plain seconds (`90`), as Locust and LOADTEST_DURATION write them."""
-    match = re.fullmatch(r"\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text or "")
-    if not text or not text.strip() or not match:
-        raise ConfigError(f"duration {text!r}: write seconds (90), or 60s, 2m, 1m30s")
-    hours, minutes, seconds = match.groups()
-    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
-
-
-def evaluate(stats: locust.LocustStats, thresholds: Thresholds) -> list[Check]:
-    """Each figure beside its threshold."""
-    return [
-        Check("p95", stats.p95_ms <= thresholds.p95_ms,
-              f"p95 latency {stats.p95_ms:.0f} ms (threshold <= {thresholds.p95_ms:g} ms)"),
-        Check("p99", stats.p99_ms <= thresholds.p99_ms,
-              f"p99 latency {stats.p99_ms:.0f} ms (threshold <= {thresholds.p99_ms:g} ms)"),
-        Check("error_rate", stats.requests > 0 and stats.error_rate <= thresholds.max_error_rate,
-              f"error rate {stats.error_rate:.4f} = {stats.failures}/{stats.requests} requests "
-              f"(threshold <= {thresholds.max_error_rate:g})"),
-        Check("throughput", stats.rps >= thresholds.min_rps,
-              f"throughput {stats.rps:.1f} req/s (threshold >= {thresholds.min_rps:g} req/s)"),
-    ]
-
-
-def measure(url: str, serving_example: dict | None, load: Load, thresholds: Thresholds, reports_dir: Path,
-            name: str, context: dict | None = None) -> LoadResult:
-    """Run Locust against `url`; write `<name>-junit.xml`, `<name>.html` and `<name>.json` in
-    `reports_dir`; return the verdict. `context` (model, image, ...) is added to the JSON summary."""
-    if not serving_example:
-        raise ConfigError("the model has no serving input example to build requests from: log it with "
-                          "`input_example=` (MLflow writes serving_input_example.json)")
-    if load.users < 1 or load.duration_s <= 0:
-        raise ConfigError("load test needs at least 1 user and a positive duration")
-    reports_dir = Path(reports_dir)
-    html = reports_dir / f"{name}.html"
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
-        payload = Path(tmp) / "serving_input_example.json"
-        payload.write_text(json.dumps(serving_example))
-        env = {"LOADTEST_PAYLOAD_FILE": str(payload), "LOADTEST_BATCH_SIZES": load.batch_sizes,
-               "LOADTEST_USER_RPS": str(load.rate / load.users)}
-        stats = locust.run(LOCUSTFILE, url.rstrip("/"), users=load.users, duration_s=load.duration_s,
-                           warmup_s=load.warmup_s, csv_prefix=Path(tmp) / name, html=html, env=env)
-    seconds = time.monotonic() - started
-    checks = evaluate(stats, thresholds)
-    passed = all(check.passed for check in checks)
-    paths = {"junit": str(reports_dir / f"{name}-junit.xml"), "html": str(html),
-             "json": str(reports_dir / f"{name}.json")}
-    reports.write_junit(Path(paths["junit"]), name, checks, seconds)
-    shown = redact(url)  # a URL with user:password@ goes into reports, issues and alerts without it
-    reports.write_summary(Path(paths["json"]), name, passed, checks, url=shown, stats=asdict(stats),
-                          error_rate=stats.error_rate, thresholds=asdict(thresholds), load=asdict(load),
-                          reports=paths, **(context or {}))
-    return LoadResult(shown, passed, stats, checks, paths, seconds)
+def run_loadtest(live: LiveService, load: Load, thresholds: Thresholds, output_dir: Path, *,
+                 api: MlflowApi | None, model_uri: str | None, alert_webhook: str | None,
+                 environment: str) -> Outcome:
+    """Measure the live service, write loadtest.json/-junit.xml/.html, report a miss or an outage."""
+    try:
+        with live.reach() as base_url:  # the reports and the issue need no cluster
+            meta = live_model(base_url, api, model_uri)
+            result = measure(base_url, meta.serving_example, load, thresholds, output_dir, NAME)
+    except (CheckFailed, ToolError) as unreachable:
+        actions = report_miss([f"the load test could not run: {unreachable}"], environment, live.describe(),
+                              alert_webhook, job.gitlab(), job.job_url())
+        return Outcome(None, actions, unreachable)
+    reports.write(output_dir, NAME, result.passed, result.checks, result.seconds,
+                  **report_details(result, load, thresholds, output_dir, NAME),
+                  model=meta.source, environment=environment)
+    if result.passed:
+        return Outcome(result)
+    actions = report_miss([check.detail for check in result.checks if not check.passed],
+                          f"{environment} ({meta.source})", result.url, alert_webhook, job.gitlab(), job.job_url())
+    return Outcome(result, actions)
 
 
 def report_miss(problems: list[str], subject: str, target: str, webhook_url: str | None,
                 gitlab: GitLabApi | None, details_url: str | None = None) -> list[str]:
-    """On a missed threshold, or a live service the load test could not reach: alert the webhook and
-    open or update the GitLab issue. Returns what was done, one line each; a step that is not
-    configured says so instead of failing the job."""
+    """Alert the webhook and open or update the GitLab issue. Returns what was done, one line each; a
+    step that is not configured says so instead of failing the job."""
     title = f"Load test failed: {subject}"
     lines = [*problems, *([f"reports: {details_url}"] if details_url else [])]
     done = []

@@ -1,11 +1,12 @@
-"""A model's contract as the gates need it: signature and input example, without loading the model.
+"""A model's contract as the gates, the smoke check and the load test read it: signature and input
+example, from the MLmodel file and the two example files, without loading the model.
 
-Why not `mlflow.pyfunc.load_model`: the gate jobs run in the pipeline's Python image, which has none
-of the model's requirements; the MLmodel file and the two example files are all a gate reads.
+Why not `mlflow.pyfunc.load_model`: these jobs need only the contract, and loading would need the
+model's requirements in the job's own Python. (The load gate is the exception today: it computes the
+expected answer in-process, see `ci.gates.load.expected_answer`.)
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tempfile
@@ -27,14 +28,6 @@ class ModelMeta:
     example: Any  # the input example as MLflow loads it (a DataFrame for tabular models) | None
     serving_example: dict | None  # the request body MLflow wrote for the example: {"dataframe_split": ...}
     example_error: str | None = None  # why the example could not be read against the signature
-
-    @property
-    def signature_digest(self) -> str | None:
-        """sha256 of the signature's canonical JSON, computed as the service's /version does."""
-        if self.signature is None:
-            return None
-        canonical = json.dumps(self.signature.to_dict(), sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def from_files(source: str, texts: dict[str, str]) -> ModelMeta:

@@ -18,7 +18,8 @@ from packaging.version import InvalidVersion, Version
 
 from ci.errors import ConfigError
 from ci.mlflow_api import MlflowApi, NotFound
-from ci.registry import REGISTRATION_TIMEOUT_S, resolve
+from ci.registry.resolution import resolve
+from ci.registry.versions import REGISTRATION_TIMEOUT_S
 
 IMAGE_PYTHON = "3.11"
 IMAGE_REQUIREMENTS = (Path("service/requirements.txt"), Path("requirements.txt"))

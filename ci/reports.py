@@ -49,6 +49,14 @@ def write_summary(path: Path, gate: str, passed: bool, checks: list[Check], **de
     return write_json(path, {"gate": gate, "passed": passed, "checks": checks, **details})
 
 
+def write(output_dir: Path, name: str, passed: bool, checks: list[Check], seconds: float = 0.0,
+          **details: Any) -> list[Path]:
+    """`<name>.json` and `<name>-junit.xml` in `output_dir`: what every gate and the load test leave."""
+    output_dir = Path(output_dir)
+    return [write_summary(output_dir / f"{name}.json", name, passed, checks, **details),
+            write_junit(output_dir / f"{name}-junit.xml", name, checks, seconds)]
+
+
 def text(checks: list[Check]) -> str:
     """One line per check, for the job log and the merge-request note."""
     return "\n".join(f"{'PASS' if check.passed else 'FAIL'}  {check.detail}" for check in checks)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from ci.errors import ConfigError
 from ci.kube import Kube
 
 log = logging.getLogger("ci.deploy")
@@ -26,6 +29,24 @@ class Smoke:
     body: bytes  # the request for /invocations (MLflow's serving input example)
     timeout: float = 60.0
     consecutive: int = 3
+
+
+def request_body(smoke_input: Path | None, model_name: str, model_version: str) -> bytes:
+    """The request the smoke sends: a file, or the version's serving input example from MLflow."""
+    if smoke_input is not None:
+        return smoke_input.read_bytes()
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not tracking_uri:
+        raise ConfigError("the smoke test needs the input example: set MLFLOW_TRACKING_URI, pass "
+                          "--smoke-input FILE, or --no-smoke")
+    from ci import model_meta
+    from ci.mlflow_api import MlflowApi
+
+    meta = model_meta.from_registry(MlflowApi(tracking_uri), model_name, model_version)
+    if meta.serving_example is None:
+        raise ConfigError(f"{meta.source} has no serving input example: log the model with `input_example=`, "
+                          "pass --smoke-input FILE, or --no-smoke")
+    return json.dumps(meta.serving_example).encode()
 
 
 def smoke(kube: Kube, check: Smoke, expected_version: str) -> dict:

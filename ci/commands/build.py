@@ -1,28 +1,19 @@
-"""`python -m ci build`: wiring only; the logic is `ci.build`."""
+"""`python -m ci build`: options for `ci.build.build_and_report`."""
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import click
 
 from ci import build as logic
-from ci.cli import cli
+from ci import job
 from ci.commands import options
-from ci.errors import ConfigError
+from ci.credentials import Credentials
+from ci.model_ref import ModelRef
+from ci.project import SERVICE_DIR
 
 
-def _commit() -> str:
-    """The checkout's commit when CI_COMMIT_SHA is not set (a local run)."""
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=logic.REPO_ROOT).stdout.strip()
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise ConfigError("no commit: set CI_COMMIT_SHA or pass --commit") from exc
-
-
-@cli.command("build")
+@click.command("build")
 @options.tracking_uri
 @options.model_name
 @click.option("--model-version", envvar="MODEL_VERSION", required=True, show_envvar=True,
@@ -33,9 +24,8 @@ def _commit() -> str:
               show_envvar=True, help="REGISTRY/PATH the image is pushed to (no tag).")
 @click.option("--commit", envvar="CI_COMMIT_SHA", show_envvar=True, help="Source commit [default: HEAD].")
 @click.option("--service-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=logic.SERVICE_DIR, show_default=True, help="Service source with its Dockerfile.")
-@click.option("--registry-user", envvar="CI_REGISTRY_USER", show_envvar=True,
-              help="Registry user; the password is read from CI_REGISTRY_PASSWORD only.")
+              default=SERVICE_DIR, show_default=True, help="Service source with its Dockerfile.")
+@options.registry_user
 @click.option("--docker-config", envvar="DOCKER_CONFIG", show_envvar=True,
               type=click.Path(exists=True, path_type=Path),
               help="Docker config dir or file with registry auths (instead of user/password).")
@@ -54,11 +44,10 @@ def build_command(tracking_uri: str, model_name: str, model_version: str, run_id
     Tags: <model>-v<version>-<short commit>, <model>-v<version>, <model>-latest and a source tag;
     when the source tag exists (same model version, same service source) it retags instead.
     """
-    credentials = logic.Credentials(user=registry_user, password=os.environ.get("CI_REGISTRY_PASSWORD"),
-                                    docker_config=None if registry_user else docker_config)
-    result = logic.build(logic.ModelRef(model_name, model_version, run_id), repository=image_repository,
-                         commit=commit or _commit(), tracking_uri=tracking_uri, credentials=credentials,
-                         service_dir=service_dir, source_url=source_url, builder=builder)
-    json_path, env_path = logic.write_outputs(result, Path(output_dir))
+    result, (json_path, env_path) = logic.build_and_report(
+        ModelRef(model_name, model_version, run_id), Path(output_dir), repository=image_repository,
+        commit=job.commit_sha(commit), tracking_uri=tracking_uri,
+        credentials=Credentials.from_job(registry_user, docker_config), service_dir=service_dir,
+        source_url=source_url, builder=builder)
     click.echo(f"{result.reference} ({'built' if result.rebuilt else 'retagged'} in {result.seconds:.1f}s); "
                f"wrote {env_path} and {json_path}")

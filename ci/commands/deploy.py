@@ -1,56 +1,18 @@
-"""`python -m ci deploy`: wiring only; the logic is `ci.deploy` (rollout), `ci.smoke` and `ci.kube`."""
+"""`python -m ci deploy`: options for `ci.deploy.deploy_and_report` (rollout, smoke, undo)."""
 from __future__ import annotations
 
-import dataclasses
-import logging
-import os
 from pathlib import Path
 
 import click
 
 from ci import deploy as logic
 from ci import kube
-from ci.build import REPO_ROOT
-from ci.cli import cli
 from ci.commands import options
-from ci.errors import CheckFailed, CiError, ConfigError
-from ci.gitlab_api import GitLabApi
-from ci.outputs import write_json
-from ci.smoke import Smoke
-
-log = logging.getLogger("ci.deploy")
+from ci.errors import CheckFailed
+from ci.smoke import Smoke, request_body
 
 
-def _smoke_body(smoke_input: Path | None, model_name: str, model_version: str) -> bytes:
-    """The request the smoke sends: a file, or the version's serving input example from MLflow."""
-    if smoke_input is not None:
-        return smoke_input.read_bytes()
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if not tracking_uri:
-        raise ConfigError("the smoke test needs the input example: set MLFLOW_TRACKING_URI, pass "
-                          "--smoke-input FILE, or --no-smoke")
-    import json
-
-    from ci import model_meta
-    from ci.mlflow_api import MlflowApi
-
-    meta = model_meta.from_registry(MlflowApi(tracking_uri), model_name, model_version)
-    if meta.serving_example is None:
-        raise ConfigError(f"{meta.source} has no serving input example: log the model with `input_example=`, "
-                          "pass --smoke-input FILE, or --no-smoke")
-    return json.dumps(meta.serving_example).encode()
-
-
-def _overlay(manifests: Path | None) -> Path | None:
-    """--manifests, else manifests/overlays/$CI_ENVIRONMENT_NAME when that directory exists."""
-    if manifests is not None:
-        return manifests
-    environment = os.environ.get("CI_ENVIRONMENT_NAME", "")
-    candidate = REPO_ROOT / "manifests" / "overlays" / environment
-    return candidate if environment and candidate.is_dir() else None
-
-
-@cli.command("deploy")
+@click.command("deploy")
 @options.namespace(required=True, help_text="Target namespace.")
 @options.deployment
 @click.option("--container", help="Container whose image is set [default: the Deployment's name].")
@@ -97,30 +59,12 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
     Writes deploy.json."""
     target = logic.Target(namespace=namespace, deployment=deployment, container=container or deployment,
                           image=image, image_tag=image_tag, model_name=model_name, model_version=model_version,
-                          pipeline_url=pipeline_url, overlay=_overlay(manifests))
-    check = Smoke(service or deployment, service_port, _smoke_body(smoke_input, model_name, model_version),
+                          pipeline_url=pipeline_url, overlay=logic.default_overlay(manifests))
+    check = Smoke(service or deployment, service_port, request_body(smoke_input, model_name, model_version),
                   timeout=smoke_timeout) if smoke else None
-    client = kube.connect(namespace, kubeconfig=kubeconfig, context=context)
-    result = logic.deploy(client, target, logic.Limits(timeout=timeout, readiness=readiness_timeout,
-                                                        max_restarts=max_restarts), check)
-    report = write_json(Path(output_dir) / "deploy.json", {**dataclasses.asdict(result), "image": image,
-                                                           "namespace": namespace, "deployment": deployment})
-    _record_deployment(namespace, result.ok)
+    result, report = logic.deploy_and_report(
+        kube.connect(namespace, kubeconfig=kubeconfig, context=context), target,
+        logic.Limits(timeout=timeout, readiness=readiness_timeout, max_restarts=max_restarts), check, Path(output_dir))
     if not result.ok:
         raise CheckFailed(f"{result.message}\nreport: {report}")
     click.echo(f"{namespace}/{deployment}: {result.message}; wrote {report}")
-
-
-def _record_deployment(namespace: str, ok: bool) -> None:
-    """Record the outcome with GitLab's deployments API (skipped without a GitLab URL/token). Bookkeeping
-    only: a failure to record is a warning, never a reason to fail or undo a deploy."""
-    gitlab = GitLabApi.connect(os.environ.get("CI_SERVER_URL"), os.environ.get("GITLAB_API_TOKEN"),
-                               os.environ.get("CI_PROJECT_ID"))
-    if gitlab is None:
-        return
-    try:
-        gitlab.record_deployment(os.environ.get("CI_ENVIRONMENT_NAME") or namespace,
-                                 os.environ.get("CI_COMMIT_SHA", ""), os.environ.get("CI_COMMIT_REF_NAME", ""),
-                                 status="success" if ok else "failed")
-    except CiError as exc:
-        log.warning("deployment not recorded in GitLab: %s", exc)

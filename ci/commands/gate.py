@@ -1,25 +1,46 @@
-"""`python -m ci gate <name>`: the checks between build and deploy. Wiring only; the logic is in
-`ci.gates.*`. Each gate writes `gate-<name>.json` and exits 1 when it does not pass."""
+"""`python -m ci gate load|signature|latency`: each parses its options, calls its gate function (a
+`GateResult`), hands the result to the one recorder and exits 1 when it did not pass."""
 from __future__ import annotations
 
-import dataclasses
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
-from ci.build import Credentials, ModelRef, download_model, registry_authfile
-from ci.cli import cli
+from ci import model_meta, reports
 from ci.commands import options
+from ci.credentials import Credentials
 from ci.errors import CheckFailed
-from ci.gates import load
+from ci.gates import latency, load, signature
+from ci.gates.candidate import candidate
+from ci.gates.record import record
+from ci.gates.result import GateResult
+from ci.load_measure import load_settings
 from ci.mlflow_api import MlflowApi
-from ci.outputs import write_json
-from ci.registry import record_gate_result
+from ci.model_ref import ModelRef
 
 
-@cli.group("gate")
+def _finish(result: GateResult, output_dir: str, api: MlflowApi | None, model: ModelRef | None) -> None:
+    """Print the checks, record, and exit 1 on a miss naming each failed check (a load failure's cause
+    and fix are in its check's detail)."""
+    click.echo(reports.text(result.checks))
+    for line in record(result, Path(output_dir), api=api, model=model):
+        click.echo(line)
+    if not result.passed:
+        failed = result.failed_checks
+        raise CheckFailed(f"{result.gate} gate failed ({', '.join(c.name for c in failed)}):\n"
+                          + "\n".join(check.detail for check in failed))
+    click.echo(f"{result.gate} gate passed")
+
+
+def _api(tracking_uri: str | None) -> MlflowApi | None:
+    return MlflowApi(tracking_uri) if tracking_uri else None
+
+
+def _model(name: str | None, version: str | None) -> ModelRef | None:
+    return ModelRef(name, version) if name and version else None
+
+
+@click.group("gate")
 def gate() -> None:
     """Gates on the built image; exit 1 when one does not pass."""
 
@@ -34,31 +55,70 @@ def gate() -> None:
 @click.option("--ready-timeout", envvar="LOAD_GATE_READY_TIMEOUT", type=float,
               default=load.DEFAULT_READY_TIMEOUT, show_default=True, show_envvar=True,
               help="Seconds for /readyz to turn 200.")
-@click.option("--registry-user", envvar="CI_REGISTRY_USER", show_envvar=True,
-              help="Registry user for the pull; the password is read from CI_REGISTRY_PASSWORD only.")
+@options.registry_user
 @options.container_cli
 @options.output_dir
 def load_command(tracking_uri: str, model_name: str, model_version: str, image: str, ready_timeout: float,
                  registry_user: str | None, container_cli: str, output_dir: str) -> None:
     """Run the image (podman or docker, host network, read-only root, no tracking server): the model loads,
     /readyz turns 200 in time, /version names the version, and the input example's prediction
-    equals the model's own answer. A load failure names its cause and the fix. The verdict is
-    recorded on the model version (`promote` requires it)."""
+    equals the model's own answer. A load failure names its cause and the fix. Writes load.json and
+    load-junit.xml; records the verdict on the model version (`promote` requires it)."""
     model = ModelRef(model_name, model_version)
-    api = MlflowApi(tracking_uri)
-    credentials = Credentials(user=registry_user, password=os.environ.get("CI_REGISTRY_PASSWORD"))
-    with tempfile.TemporaryDirectory(prefix="gate-load-") as tmp, \
-            registry_authfile(image.split("@")[0], credentials) as authfile:
-        model_dir = download_model(model, tracking_uri, Path(tmp) / "model")
-        try:
-            result = load.run_load_gate(image, model_dir=model_dir, expected_version=model_version,
-                                        port=load.free_port(), ready_timeout=ready_timeout, authfile=authfile,
-                                        cli=container_cli)
-        except CheckFailed as exc:
-            record_gate_result(model_name, model_version, "load", False,
-                               {"image": image, "error": str(exc).splitlines()[0][:300]}, api=api)
-            raise
-    record_gate_result(model_name, model_version, "load", True, dataclasses.asdict(result), api=api)
-    report = write_json(Path(output_dir) / "gate-load.json", dataclasses.asdict(result))
-    click.echo(f"load gate passed: ready in {result.ready_seconds:.1f}s, model version "
-               f"{result.model_version}, {result.rows} rows equal; wrote {report}")
+    result = load.load_gate(image, model, tracking_uri, ready_timeout=ready_timeout,
+                            credentials=Credentials.from_job(registry_user), cli=container_cli)
+    _finish(result, output_dir, MlflowApi(tracking_uri), model)
+
+
+@gate.command("signature")
+@options.candidate_model
+@click.option("--live-url", envvar=["LIVE_URL", "PRODUCTION_URL"], show_envvar=True,
+              help="The live service; its /version names the live model [unset or not answering: the alias].")
+@click.option("--live-alias", envvar="PROMOTE_ALIAS", default="production", show_default=True,
+              show_envvar=True,
+              help="Registry alias of the live version, used when no live service answers.")
+@click.option("--allow-breaking", envvar="SIGNATURE_ALLOW_BREAKING", is_flag=True, show_envvar=True,
+              help="Let a breaking change through (after the clients are updated).")
+@click.option("--batching/--no-batching", envvar="SERVICE_BATCHING_ENABLED", default=False, show_default=True,
+              show_envvar=True, help="The service batches requests: check batched answers equal unbatched "
+                                     "ones on the candidate (--url or --image).")
+@options.candidate_url
+@options.candidate_image
+@options.container_cli
+@options.output_dir
+def signature_command(tracking_uri, model_uri, model_name, model_version, live_url, live_alias,
+                      allow_breaking, batching, url, image, container_cli, output_dir) -> None:
+    """Compare the candidate's signature with the live one: a removed or retyped input, a new required
+    input or a changed output is breaking (exit 1); a new optional input is fine. The input example
+    must validate. Writes signature.json and signature-junit.xml; records the verdict."""
+    api = _api(tracking_uri)
+    meta = model_meta.load(model_uri, model_name, model_version, api)
+    live = signature.find_live(api, model_name, live_url, live_alias)
+    if batching:
+        batched = {"SERVICE_BATCHING_ENABLED": "true"}
+        with candidate(url, None if url else image, settings=batched, cli=container_cli) as base:
+            result = signature.signature_gate(meta, live, allow_breaking=allow_breaking, batching_url=base)
+    else:
+        result = signature.signature_gate(meta, live, allow_breaking=allow_breaking)
+    _finish(result, output_dir, api, _model(model_name, model_version))
+
+
+@gate.command("latency", epilog=options.THRESHOLDS_HELP)
+@options.candidate_url
+@options.candidate_image
+@options.container_cli
+@options.candidate_model
+@options.load_options
+@options.output_dir
+def latency_command(url, image, container_cli, tracking_uri, model_uri, model_name, model_version, output_dir,
+                    **load_shape) -> None:
+    """Load the candidate with Locust (requests from its input example) and check p95, p99, error rate
+    and throughput. Writes latency-junit.xml, latency.html and latency.json; records the verdict on
+    the model version; exit 1 on a miss."""
+    settings, thresholds = load_settings(**load_shape)
+    api = _api(tracking_uri)
+    meta = model_meta.load(model_uri, model_name, model_version, api)
+    with candidate(url, None if url else image, cli=container_cli) as base:
+        result = latency.latency_gate(base, meta, settings, thresholds, Path(output_dir),
+                                      context={"image": image if not url else None})
+    _finish(result, output_dir, api, _model(model_name, model_version))

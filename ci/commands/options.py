@@ -2,8 +2,11 @@
 a job would set, so `.gitlab-ci.yml` script lines stay one short command."""
 from __future__ import annotations
 
+import functools
+
 import click
 
+from ci import load_measure as measure
 from ci.tools import podman
 
 tracking_uri = click.option(
@@ -57,3 +60,70 @@ def namespace(required: bool, help_text: str):
     """--namespace/KUBE_NAMESPACE: required by `deploy`; the load test needs it only without a URL."""
     return click.option("--namespace", envvar="KUBE_NAMESPACE", required=required, show_envvar=True,
                         help=help_text)
+
+registry_user = click.option(
+    "--registry-user", envvar="CI_REGISTRY_USER", show_envvar=True,
+    help="Registry user; the password is read from CI_REGISTRY_PASSWORD only.")
+
+# The candidate a gate measures, and which model version it is.
+candidate_url = click.option(
+    "--url", envvar="CANDIDATE_URL", show_envvar=True,
+    help="Base URL of a running candidate service; takes precedence over --image.")
+candidate_image = click.option(
+    "--image", envvar="IMAGE_REF", show_envvar=True,
+    help="The built image (`ci build`'s dotenv), run locally (--container-cli) for the duration of the gate.")
+
+
+def _stack(fn, decorators):
+    return functools.reduce(lambda f, decorate: decorate(f), reversed(decorators), fn)
+
+
+def candidate_model(fn):
+    """--tracking-uri, --model-uri, --model-name, --model-version: the candidate's contract, and where
+    the gate's verdict is recorded."""
+    return _stack(fn, [
+        click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
+                     help="MLflow server: reads the candidate and records the verdict as a version tag."),
+        click.option("--model-uri", envvar="CANDIDATE_MODEL_URI", show_envvar=True,
+                     help="Candidate model directory or models:/NAME/VERSION "
+                          "[default: MODEL_NAME + MODEL_VERSION]."),
+        click.option("--model-name", envvar="MODEL_NAME", show_envvar=True, help="Registered model name."),
+        click.option("--model-version", envvar="MODEL_VERSION", show_envvar=True,
+                     help="Candidate version (the resolve job's dotenv)."),
+    ])
+
+
+THRESHOLDS_HELP = f"""\b
+Thresholds (a miss exits 1, printing each figure beside its threshold):
+  p95 <= {measure.DEFAULT_P95_MS:g} ms, p99 <= {measure.DEFAULT_P99_MS:g} ms, error rate <= \
+{measure.DEFAULT_MAX_ERROR_RATE:g}, throughput >= {measure.DEFAULT_MIN_RPS:g} req/s.
+Warm-up: users are spawned over --warmup and the statistics reset when all run.
+"""
+
+
+def load_options(fn):
+    """Thresholds and load shape, shared by `gate latency` and `loadtest`; `measure.load_settings`
+    turns them into a `Load` and `Thresholds`."""
+    return _stack(fn, [
+        click.option("--p95-ms", envvar="LATENCY_P95_MS", type=float, default=measure.DEFAULT_P95_MS,
+                     show_default=True, show_envvar=True, help="Highest acceptable p95 latency."),
+        click.option("--p99-ms", envvar="LATENCY_P99_MS", type=float, default=measure.DEFAULT_P99_MS,
+                     show_default=True, show_envvar=True, help="Highest acceptable p99 latency."),
+        click.option("--max-error-rate", envvar="LATENCY_MAX_ERROR_RATE", type=click.FloatRange(0, 1),
+                     default=measure.DEFAULT_MAX_ERROR_RATE, show_default=True, show_envvar=True,
+                     help="Highest acceptable fraction of failed requests (non-2xx or no answer)."),
+        click.option("--min-rps", envvar="LATENCY_MIN_RPS", type=float, default=measure.DEFAULT_MIN_RPS,
+                     show_default=True, show_envvar=True, help="Lowest acceptable throughput (req/s)."),
+        click.option("--users", envvar="LOADTEST_USERS", type=click.IntRange(min=1),
+                     default=measure.DEFAULT_USERS, show_default=True, show_envvar=True,
+                     help="Concurrent Locust users."),
+        click.option("--duration", envvar="LOADTEST_DURATION", default=measure.DEFAULT_DURATION,
+                     show_default=True, show_envvar=True, help="Measured time after warm-up (60s, 2m)."),
+        click.option("--warmup", envvar="LOADTEST_WARMUP", default=measure.DEFAULT_WARMUP, show_default=True,
+                     show_envvar=True, help="Ramp-up time, excluded from the figures."),
+        click.option("--rate", envvar="LOADTEST_RATE", type=click.FloatRange(min=0),
+                     default=measure.DEFAULT_RATE, show_default=True, show_envvar=True,
+                     help="Requests per second in all, spread over the users; 0 = as fast as answered."),
+        click.option("--batch-sizes", envvar="LOADTEST_BATCH_SIZES", default=measure.DEFAULT_BATCH_SIZES,
+                     show_default=True, show_envvar=True, help="Rows per request, drawn at random."),
+    ])

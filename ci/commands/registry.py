@@ -1,27 +1,21 @@
-"""`python -m ci resolve | promote | rollback | preflight`: the registry commands.
-
-Thin: parse options, call `ci.registry` / `ci.preflight`, write the reports, print one line each.
-"""
+"""`python -m ci resolve | promote | rollback | preflight`: options for `ci.registry` and
+`ci.preflight`, one line printed each."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 
+from ci import job
 from ci import preflight as preflight_logic
-from ci import registry as logic
-from ci.cli import cli
 from ci.commands import options
 from ci.errors import CheckFailed
 from ci.mlflow_api import MlflowApi
-from ci.outputs import write_dotenv, write_json
-
-MODEL_ENV = "model.env"
-MODEL_JSON = "model.json"
+from ci.outputs import write_json
+from ci.registry import promotion, resolution
 
 
-@cli.command()
+@click.command()
 @options.tracking_uri
 @options.model_name
 @options.selector
@@ -37,18 +31,16 @@ def resolve(tracking_uri: str, model_name: str, selector: str | None, registrati
     and IMAGE_TAG (<model>-v<version>-<commit>). Fails (1) for an unknown model, a model without
     versions, an alias or stage that names nothing, or a version that never becomes READY.
     """
-    commit = logic.short_commit(commit_sha)
-    model = logic.resolve(model_name, selector, api=MlflowApi(tracking_uri),
-                          registration_timeout=registration_timeout)
-    variables = logic.dotenv_variables(model, commit)
-    out = Path(output_dir)
-    write_json(out / MODEL_JSON, {**asdict(model), "image_tag": variables["IMAGE_TAG"], "commit": commit})
-    write_dotenv(out / MODEL_ENV, variables)
+    commit = job.short_commit(commit_sha)
+    model = resolution.resolve(model_name, selector, api=MlflowApi(tracking_uri),
+                               registration_timeout=registration_timeout)
+    variables = resolution.write_outputs(model, commit, Path(output_dir))
     click.echo(f"{model.name} {model.selector} -> version {model.version} ({model.resolved_by}), "
-               f"run {model.run_id}, image tag {variables['IMAGE_TAG']}; wrote {out / MODEL_ENV}")
+               f"run {model.run_id}, image tag {variables['IMAGE_TAG']}; "
+               f"wrote {Path(output_dir) / resolution.MODEL_ENV}")
 
 
-@cli.command()
+@click.command()
 @options.tracking_uri
 @options.model_name
 @click.option("--version", "version", envvar="MODEL_VERSION", required=True, show_envvar=True,
@@ -60,7 +52,7 @@ def resolve(tracking_uri: str, model_name: str, selector: str | None, registrati
 def promote(tracking_uri: str, model_name: str, version: str, target: str, force: bool,
             output_dir: str) -> None:
     """Point an alias (or the legacy stage) at a READY version whose gates passed; audit it."""
-    result = logic.promote(model_name, version, target, force=force, api=MlflowApi(tracking_uri))
+    result = promotion.promote(model_name, version, target, force=force, api=MlflowApi(tracking_uri))
     write_json(Path(output_dir) / "promote.json", result)
     if not result.changed:
         click.echo(f"{model_name} {result.target} already points to version {version}; nothing to do")
@@ -70,20 +62,20 @@ def promote(tracking_uri: str, model_name: str, version: str, target: str, force
                f"{result.to_version}{forced}")
 
 
-@cli.command()
+@click.command()
 @options.tracking_uri
 @options.model_name
 @options.promote_target
 @options.output_dir
 def rollback(tracking_uri: str, model_name: str, target: str, output_dir: str) -> None:
     """Point the alias (or stage) back at the version it held before, from the audit entries."""
-    result = logic.rollback(model_name, target, api=MlflowApi(tracking_uri))
+    result = promotion.rollback(model_name, target, api=MlflowApi(tracking_uri))
     write_json(Path(output_dir) / "rollback.json", result)
     click.echo(f"{model_name} {result.target}: rolled back from version {result.from_version} "
                f"to {result.to_version}; the next pipeline redeploys it")
 
 
-@cli.command()
+@click.command()
 @options.tracking_uri
 @options.model_name
 @options.selector

@@ -1,81 +1,39 @@
 """Model-load gate: run the exact image that will ship and prove the model in it loads and answers.
 
 The container runs shaped like the production pod (read-only root, writable /tmp, the image's
-non-root user) with no tracking server reachable, because a pod must start without one. When the
-model does not load, the log is matched against the failure classes met in practice and the error
-names the cause and the fix, not only a traceback.
+non-root user) with no tracking server reachable, because a pod must start without one. The
+expected answer is the model's own prediction on its input example, computed in this job's Python
+(`expected_answer`). When the model does not load, `load_failures` names the cause and the fix.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
-import math
-import re
-import socket
+import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ci.artifacts import download_model
+from ci.credentials import NO_CREDENTIALS, Credentials, registry_authfile
 from ci.errors import CheckFailed
+from ci.gates.answers import max_difference
+from ci.gates.candidate import LOG_TAIL_LINES, POLL_S, free_port, ready_status, start
+from ci.gates.load_failures import classify, runtime_versions
+from ci.gates.result import GateResult
+from ci.model_ref import ModelRef
+from ci.reports import Check
 from ci.tools import podman, tail
 
 log = logging.getLogger("ci.gates.load")
 
+GATE = "load"
 DEFAULT_READY_TIMEOUT = 120.0
-POLL_SECONDS = 0.25
-# The container gets a tracking URI that answers nothing, and MLflow fails fast on it.
-NO_TRACKING_SERVER = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-                      "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
-REL_TOLERANCE = 1e-9
-LOG_TAIL_LINES = 25
-
-
-@dataclass(frozen=True)
-class FailureClass:
-    name: str
-    pattern: re.Pattern[str]
-    cause: str  # may use the pattern's named groups
-    fix: str
-
-
-FAILURE_CLASSES = (
-    FailureClass(
-        "code-paths", re.compile(r"ModuleNotFoundError: No module named '(?P<module>[\w.]+)'"),
-        "the model's Python code refers to module `{module}`, which is not in the image: the wrapper "
-        "was pickled by reference to a module that was not shipped with the model",
-        "log the model with `code_paths=[\"path/to/{module}.py\"]` (or `infer_code_paths=True`); if "
-        "`{module}` is a library, add it to the model's pip_requirements and service/requirements.txt"),
-    FailureClass(
-        "artifact-key", re.compile(r"load_context[\s\S]*KeyError: '(?P<key>[^']+)'"),
-        "`load_context` asks for artifact `{key}`, which the model was not logged with",
-        "log the model with `artifacts={{\"{key}\": <path>}}`, or read the key the model has"),
-    FailureClass(
-        "python-version", re.compile(
-            r"code\(\) argument \d+ must be|code expected at most|unsupported pickle protocol|"
-            r"cloudpickle[\s\S]*(TypeError|AttributeError|ValueError)|bad marshal data|"
-            r"(?P<bad>_make_function|_function_setstate|_class_setstate)"),
-        "the model was pickled by another Python or cloudpickle version than the image runs "
-        "(model: {model_runtime}; image: {image_runtime})",
-        "retrain/log the model with the image's Python and cloudpickle, or pin the image's Python to the "
-        "model's (the `python_env.yaml` of the model version)"),
-    FailureClass(
-        "read-only-fs", re.compile(r"PermissionError: \[Errno 13\][^\n]*|\[Errno 30\] Read-only file system"
-                                   r"[^\n]*"),
-        "the model writes to the file system while loading, and the pod's root file system is read-only "
-        "and not owned by the service user ({match})",
-        "write only under /tmp (an emptyDir in the pod), or do that work before logging the model"),
-    FailureClass(
-        "tracking-server", re.compile(
-            r"(Max retries exceeded|Connection refused|API request to [^\n]* failed)[^\n]*"),
-        "the model calls the MLflow tracking server while loading; a pod must start without it "
-        "({match})",
-        "log what `load_context` downloads as model `artifacts` so it is baked into the image"),
-)
 
 
 @dataclass(frozen=True)
@@ -87,36 +45,6 @@ class LoadGateResult:
     max_abs_diff: float
 
 
-def classify(logs: str, versions: Callable[[], Mapping[str, str]] | None = None) -> str:
-    """Cause and fix for a failed load, from the container's log; `versions` is asked only for a
-    version mismatch (it runs the image once more)."""
-    for failure in FAILURE_CLASSES:
-        match = failure.pattern.search(logs)
-        if match:
-            values = {"match": match.group(0).strip()[:200], "model_runtime": "unknown",
-                      "image_runtime": "unknown", **{k: v for k, v in match.groupdict().items() if v}}
-            if failure.name == "python-version" and versions is not None:
-                values.update(versions())
-            return (f"{failure.name}: {failure.cause.format(**values)}.\nFix: {failure.fix.format(**values)}")
-    return "the model did not load for an unrecognised reason; read the log below"
-
-
-def runtime_versions(image: str, model_dir: Path, env: Mapping[str, str] | None,
-                     cli: str = podman.DEFAULT_CLI) -> dict[str, str]:
-    """Python and cloudpickle versions of the model (its MLmodel/requirements) and of the image."""
-    from mlflow.models import Model
-
-    meta = Model.load(str(model_dir))
-    model_python = str(meta.flavors.get("python_function", {}).get("python_version", "unknown"))
-    requirements_file = model_dir / "requirements.txt"
-    requirements = requirements_file.read_text() if requirements_file.exists() else ""
-    pinned = re.search(r"^cloudpickle==(\S+)", requirements, re.MULTILINE)
-    probe = "import platform, cloudpickle; print(platform.python_version(), cloudpickle.__version__)"
-    ran = podman.run_once(image, ["python", "-c", probe], cli=cli, env=env)
-    return {"model_runtime": f"Python {model_python}, cloudpickle {pinned.group(1) if pinned else '?'}",
-            "image_runtime": "Python {}, cloudpickle {}".format(*(ran.split() + ["?", "?"])[:2])}
-
-
 def _get_json(url: str, body: bytes | None = None) -> tuple[int, object]:
     request = urllib.request.Request(  # noqa: S310 - loopback only
         url, data=body, headers={"Content-Type": "application/json"})
@@ -125,16 +53,6 @@ def _get_json(url: str, body: bytes | None = None) -> tuple[int, object]:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
-
-
-def _ready_status(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
 
 
 def expected_answer(model_dir: Path) -> tuple[bytes, object, int]:
@@ -154,43 +72,19 @@ def expected_answer(model_dir: Path) -> tuple[bytes, object, int]:
     return body_path.read_bytes(), json.loads(out.getvalue()), len(example)
 
 
-def max_difference(got: object, want: object, where: str = "predictions") -> float:
-    """Largest absolute numeric difference; raise CheckFailed at the first structural mismatch."""
-    if isinstance(want, dict) and isinstance(got, dict) and got.keys() == want.keys():
-        return max((max_difference(got[k], want[k], f"{where}.{k}") for k in want), default=0.0)
-    if isinstance(want, list) and isinstance(got, list) and len(got) == len(want):
-        pairs = enumerate(zip(got, want, strict=True))
-        return max((max_difference(g, w, f"{where}[{i}]") for i, (g, w) in pairs), default=0.0)
-    if isinstance(want, int | float) and isinstance(got, int | float) and not isinstance(want, bool):
-        if math.isclose(got, want, rel_tol=REL_TOLERANCE, abs_tol=1e-12):
-            return abs(got - want)
-    elif got == want:
-        return 0.0
-    raise CheckFailed(f"the image's answer differs from the model's own at {where}: "
-                      f"got {json.dumps(got)[:120]}, expected {json.dumps(want)[:120]}")
-
-
 def _version_of(payload: object) -> str | None:
     value = payload.get("model_version") if isinstance(payload, dict) else None
     return None if value is None else str(value)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_load_gate(image: str, *, model_dir: Path, expected_version: str, port: int,
                   ready_timeout: float = DEFAULT_READY_TIMEOUT, authfile: Path | None = None,
                   cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None) -> LoadGateResult:
     """Start `image` on 127.0.0.1:`port` with `cli` (podman or docker), wait for /readyz, check /version
-    and one prediction."""
-    name = f"load-gate-{uuid.uuid4().hex[:10]}"
+    and one prediction; CheckFailed names what went wrong."""
     base = f"http://127.0.0.1:{port}"
     started = time.monotonic()
-    podman.run_detached(image, name=name, authfile=authfile, cli=cli, env=env, environment={
-        **NO_TRACKING_SERVER, "SERVICE_HOST": "127.0.0.1", "SERVICE_PORT": str(port)})
+    name = start(image, port, prefix="load-gate", authfile=authfile, cli=cli, env=env)
     try:
         ready_seconds = _wait_ready(image, name, base, started, ready_timeout, model_dir, cli, env)
         body, want, rows = expected_answer(model_dir)
@@ -213,7 +107,7 @@ def run_load_gate(image: str, *, model_dir: Path, expected_version: str, port: i
 def _wait_ready(image: str, name: str, base: str, started: float, timeout: float, model_dir: Path,
                 cli: str, env: Mapping[str, str] | None) -> float:
     while time.monotonic() - started < timeout:
-        if _ready_status(f"{base}/readyz") == 200:
+        if ready_status(base) == 200:
             return time.monotonic() - started
         state = podman.state(name, cli=cli, env=env)
         if not state.running:
@@ -223,7 +117,27 @@ def _wait_ready(image: str, name: str, base: str, started: float, timeout: float
                               f"{state.exit_code}{', OOM-killed' if state.oom_killed else ''}).\n"
                               f"Cause: {classify(logs, versions)}\n--- container log ---\n"
                               f"{tail(logs, LOG_TAIL_LINES)}")
-        time.sleep(POLL_SECONDS)
+        time.sleep(POLL_S)
     logs = podman.logs(name, cli=cli, env=env)
     raise CheckFailed(f"{image} was not ready within {timeout:.0f}s (/readyz never returned 200).\n"
                       f"Cause: {classify(logs)}\n--- container log ---\n{tail(logs, LOG_TAIL_LINES)}")
+
+
+def load_gate(image: str, model: ModelRef, tracking_uri: str, *, ready_timeout: float = DEFAULT_READY_TIMEOUT,
+              credentials: Credentials = NO_CREDENTIALS, cli: str = podman.DEFAULT_CLI) -> GateResult:
+    """The gate: download the version, run its image, compare; a failure is a failed check, not raised."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="gate-load-") as tmp, \
+            registry_authfile(image.split("@")[0], credentials) as authfile:
+        model_dir = download_model(model, tracking_uri, Path(tmp) / "model")
+        try:
+            result = run_load_gate(image, model_dir=model_dir, expected_version=model.version, port=free_port(),
+                                   ready_timeout=ready_timeout, authfile=authfile, cli=cli)
+        except CheckFailed as exc:
+            return GateResult(GATE, [Check("load", False, str(exc))],
+                              {"image": image, "error": str(exc).splitlines()[0][:300]}, {"image": image},
+                              seconds=time.monotonic() - started)
+    detail = (f"ready in {result.ready_seconds:.1f}s, model version {result.model_version}, "
+              f"{result.rows} rows equal the model's own answer")
+    figures = dataclasses.asdict(result)
+    return GateResult(GATE, [Check("load", True, detail)], figures, figures, seconds=time.monotonic() - started)

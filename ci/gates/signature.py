@@ -7,13 +7,15 @@ batches requests, rows scored together must get the same answers as rows scored 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ci.errors import CheckFailed
-from ci.gates.load import max_difference
+from ci.gates.answers import max_difference
+from ci.gates.result import GateResult
 from ci.mlflow_api import MlflowApi, NotFound
 from ci.model_meta import ModelMeta, from_registry, safe_reason
 from ci.reports import Check
@@ -41,15 +43,6 @@ class Live:
 
     meta: ModelMeta | None
     found_by: str
-
-
-@dataclass(frozen=True)
-class SignatureGateResult:
-    passed: bool
-    candidate: str
-    live: str
-    changes: list[Change]
-    checks: list[Check]
 
 
 def _type(spec) -> str:
@@ -197,8 +190,8 @@ def find_live(api: MlflowApi | None, name: str | None, live_url: str | None, ali
     return Live(from_registry(api, name, str(version)), f"registry alias @{alias} ({name} version {version})")
 
 
-def run_signature_gate(candidate: ModelMeta, live: Live, *, allow_breaking: bool = False,
-                       batching_url: str | None = None) -> SignatureGateResult:
+def signature_gate(candidate: ModelMeta, live: Live, *, allow_breaking: bool = False,
+                   batching_url: str | None = None) -> GateResult:
     """Compare, validate the example and (with `batching_url`) check batched answers; never raises
     for a failed check: the result says which ones failed."""
     checks = [check_example(candidate)]
@@ -223,5 +216,6 @@ def run_signature_gate(candidate: ModelMeta, live: Live, *, allow_breaking: bool
             checks.append(Check("compatibility", True, f"compatible with {live.found_by}: {listed}"))
     if batching_url:
         checks.append(check_batching(batching_url, candidate.serving_example))
-    passed = all(c.passed for c in checks)
-    return SignatureGateResult(passed, candidate.source, live.found_by, changes, checks)
+    return GateResult(GATE, checks, {"live": live.found_by, "changes": [str(c) for c in changes]},
+                      {"candidate": candidate.source, "live": live.found_by,
+                       "changes": [dataclasses.asdict(c) for c in changes]})

@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from ci.build import Credentials, build, source_tag, write_outputs
+from ci.build import build, source_tag, write_outputs
+from ci.credentials import Credentials
 from ci.outputs import read_dotenv
 from ci.tools import skopeo
 

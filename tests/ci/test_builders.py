@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ci.build import Credentials, build, registry_authfile, source_tag
+from ci.build import build, source_tag
+from ci.credentials import Credentials, registry_authfile
 from ci.outputs import read_dotenv
 from ci.tools import skopeo
 
@@ -74,7 +75,7 @@ def test_docker_builds_the_real_image_and_the_load_gate_runs_it_with_docker(oci_
     gated = _ci("gate", "load", "--container-cli", "docker", "--ready-timeout", "90",
                 env={**env, "IMAGE_REF": dotenv["IMAGE_REF"]})
     assert gated.returncode == 0, gated.stderr
-    assert json.loads((tmp_path / "reports" / "gate-load.json").read_text())["model_version"] == model.version
+    assert json.loads((tmp_path / "reports" / "load.json").read_text())["model_version"] == model.version
     containers = subprocess.run(["docker", "ps", "--all", "--format", "{{.Names}}"], capture_output=True,
                                 text=True, env={**os.environ, **docker_api.env}, check=True).stdout
     assert "load-gate-" not in containers

@@ -5,8 +5,9 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ci.build import ModelRef, build
+from ci.build import build
 from ci.cli import main
+from ci.model_ref import ModelRef
 
 pytestmark = pytest.mark.containers
 

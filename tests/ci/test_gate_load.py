@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ci.build import ModelRef, build, download_model
+from ci.artifacts import download_model
+from ci.build import build
 from ci.errors import CheckFailed
-from ci.gates.load import free_port, run_load_gate
-from ci.registry import gate_tag
+from ci.gates.candidate import free_port
+from ci.gates.load import run_load_gate
+from ci.model_ref import ModelRef
+from ci.registry.gate_tags import gate_tag
 from tests.ci.models import register_load_fixtures
 
 pytestmark = pytest.mark.containers
@@ -84,7 +87,7 @@ def test_cli_passes_and_fails_with_exit_codes(images, load_models, mlflow_sqlite
 
     passed = run("ok")
     assert passed.returncode == 0, passed.stderr
-    assert json.loads((tmp_path / "ok" / "gate-load.json").read_text())["rows"] == 3
+    assert json.loads((tmp_path / "ok" / "load.json").read_text())["rows"] == 3
     assert verdict("ok") == "passed"
     failed = run("artifact-key")
     assert failed.returncode == 1

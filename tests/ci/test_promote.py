@@ -5,30 +5,33 @@ import json
 
 import pytest
 
-from ci import registry
+from ci.errors import CheckFailed, ConfigError
 from ci.mlflow_api import MlflowApi
+from ci.registry.audit import AuditEntry, audit_log, production_history
+from ci.registry.gate_tags import REQUIRED_GATES, gate_results, record_gate_result
+from ci.registry.promotion import promote, rollback
 from tests.ci.registry_helpers import ci_env, run_ci, set_version_status
 
 PIPELINE = "https://gitlab.example/group/proj/-/pipelines/42"
 
 
 def _pass_gates(api: MlflowApi, name: str, version: str, failing: str | None = None) -> None:
-    for gate in registry.REQUIRED_GATES:
-        registry.record_gate_result(name, version, gate, gate != failing, {"p95_ms": 12.5}, api=api)
+    for gate in REQUIRED_GATES:
+        record_gate_result(name, version, gate, gate != failing, {"p95_ms": 12.5}, api=api)
 
 
 def test_gate_results_are_version_tags(logged_model):
     name = logged_model.register()
     api = MlflowApi(logged_model.server.url)
-    tags = registry.record_gate_result(name, "1", "latency", False, {"p95_ms": 480.0}, api=api)
+    tags = record_gate_result(name, "1", "latency", False, {"p95_ms": 480.0}, api=api)
 
     stored = api.model_version(name, "1").tags
     assert tags == {"pyfunc_deploy.gate.latency": "failed",
                     "pyfunc_deploy.gate.latency.summary": '{"p95_ms": 480.0}'}
     assert {k: stored[k] for k in tags} == tags
-    assert registry.gate_results(stored) == {"load": "missing", "signature": "missing", "latency": "failed"}
-    with pytest.raises(registry.ConfigError, match="unknown gate 'speed'"):
-        registry.record_gate_result(name, "1", "speed", True, {}, api=api)
+    assert gate_results(stored) == {"load": "missing", "signature": "missing", "latency": "failed"}
+    with pytest.raises(ConfigError, match="unknown gate 'speed'"):
+        record_gate_result(name, "1", "speed", True, {}, api=api)
 
 
 def test_promote_requires_passed_gates_unless_forced(logged_model, out_dir):
@@ -48,7 +51,7 @@ def test_promote_requires_passed_gates_unless_forced(logged_model, out_dir):
     forced = run_ci(*args, "--version", "2", env={**env, "PROMOTE_SKIP_GATES": "true"})
     assert forced.returncode == 0, forced.stderr
     assert "(none) -> 2 (gates overridden)" in forced.stdout
-    [entry] = registry.audit_log(name, api=api)
+    [entry] = audit_log(name, api=api)
     assert (entry.forced, entry.gates["latency"], entry.user, entry.pipeline_url) == \
         (True, "failed", "alice", PIPELINE)
     assert json.loads((out_dir / "promote.json").read_text())["to_version"] == "2"
@@ -59,8 +62,8 @@ def test_promote_refuses_a_version_that_is_not_ready(logged_model):
     api = MlflowApi(logged_model.server.url)
     _pass_gates(api, name, "1")
     set_version_status(logged_model.server, name, "1", "PENDING_REGISTRATION")
-    with pytest.raises(registry.CheckFailed, match="is PENDING_REGISTRATION, not READY"):
-        registry.promote(name, "1", api=api)
+    with pytest.raises(CheckFailed, match="is PENDING_REGISTRATION, not READY"):
+        promote(name, "1", api=api)
 
 
 def test_two_promotions_then_rollback_with_audit_entries(logged_model, out_dir):
@@ -84,13 +87,13 @@ def test_two_promotions_then_rollback_with_audit_entries(logged_model, out_dir):
     assert "rolled back from version 2 to 1" in back.stdout
     assert api.registered_model(name).aliases["production"] == "1"
 
-    log = registry.audit_log(name, api=api)
+    log = audit_log(name, api=api)
     assert [(e.action, e.from_version, e.to_version, e.user) for e in log] == [
         ("promote", None, "1", "alice"), ("promote", "1", "2", "alice"), ("rollback", "2", "1", "bob")]
     assert all(e.pipeline_url == PIPELINE and e.target == "@production" for e in log)
-    assert log[0].user_name == "Alice A" and log[0].gates == dict.fromkeys(registry.REQUIRED_GATES, "passed")
-    assert [e.action for e in registry.audit_log(name, "2", api=api)] == ["promote"]
-    assert [e.action for e in registry.audit_log(name, "1", api=api)] == ["promote", "rollback"]
+    assert log[0].user_name == "Alice A" and log[0].gates == dict.fromkeys(REQUIRED_GATES, "passed")
+    assert [e.action for e in audit_log(name, "2", api=api)] == ["promote"]
+    assert [e.action for e in audit_log(name, "1", api=api)] == ["promote", "rollback"]
 
     nothing_earlier = run_ci("rollback", *base, env=env)
     assert nothing_earlier.returncode == 1
@@ -100,12 +103,12 @@ def test_two_promotions_then_rollback_with_audit_entries(logged_model, out_dir):
 def test_stage_target_archives_the_old_production_version_and_rolls_back(logged_model):
     name = logged_model.register(versions=2)
     api = MlflowApi(logged_model.server.url)
-    registry.promote(name, "1", "Production", force=True, api=api)
-    registry.promote(name, "2", "Production", force=True, api=api)
+    promote(name, "1", "Production", force=True, api=api)
+    promote(name, "2", "Production", force=True, api=api)
     assert (api.model_version(name, "1").current_stage, api.model_version(name, "2").current_stage) == \
         ("Archived", "Production")
 
-    result = registry.rollback(name, "Production", api=api)
+    result = rollback(name, "Production", api=api)
     assert (result.from_version, result.to_version) == ("2", "1")
     assert api.model_version(name, "1").current_stage == "Production"
 
@@ -121,9 +124,9 @@ def test_rollback_without_audit_history_refuses(logged_model, out_dir):
 
 def test_production_history_is_a_stack():
     def entry(action, old, new):
-        return registry.AuditEntry(action, "@production", old, new, "t", "u")
+        return AuditEntry(action, "@production", old, new, "t", "u")
 
     entries = [entry("promote", "3", "4"), entry("promote", "4", "5"), entry("rollback", "5", "4"),
                entry("promote", "4", "6")]
-    assert registry.production_history(entries, "@production") == ["3", "4", "6"]
-    assert registry.production_history(entries, "Production") == []
+    assert production_history(entries, "@production") == ["3", "4", "6"]
+    assert production_history(entries, "Production") == []

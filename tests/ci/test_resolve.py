@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from ci import registry
+from ci.errors import CheckFailed
 from ci.mlflow_api import MlflowApi
 from ci.outputs import read_dotenv
+from ci.registry.resolution import resolve
 from tests.ci.registry_helpers import COMMIT_SHA, ci_env, run_ci, set_version_status
 
 
@@ -45,10 +46,10 @@ def test_stage_version_and_other_alias_selectors(logged_model):
     client.set_registered_model_alias(name, "champion", "2")
     api = MlflowApi(logged_model.server.url)
 
-    assert registry.resolve(name, "Production", api=api).version == "1"
-    assert registry.resolve(name, "staging", api=api).resolved_by == "stage Staging"
-    assert registry.resolve(name, "@champion", api=api).version == "2"
-    assert registry.resolve(name, "3", api=api).model_uri == f"models:/{name}/3"
+    assert resolve(name, "Production", api=api).version == "1"
+    assert resolve(name, "staging", api=api).resolved_by == "stage Staging"
+    assert resolve(name, "@champion", api=api).version == "2"
+    assert resolve(name, "3", api=api).model_uri == f"models:/{name}/3"
 
 
 def test_no_alias_default_falls_back_to_stage_but_explicit_alias_does_not(logged_model, out_dir):
@@ -108,14 +109,14 @@ def test_a_version_still_registering_is_waited_for(logged_model):
     api = MlflowApi(logged_model.server.url)
     assert api.model_version(name, "1").status == "PENDING_REGISTRATION"  # the server reports it
 
-    with pytest.raises(registry.CheckFailed, match="still registering after 1s"):
-        registry.resolve(name, "@production", api=api, registration_timeout=1)
+    with pytest.raises(CheckFailed, match="still registering after 1s"):
+        resolve(name, "@production", api=api, registration_timeout=1)
 
     finish = threading.Timer(1.5, set_version_status, (logged_model.server, name, "1", "READY"))
     finish.start()
     started = time.monotonic()
     try:
-        model = registry.resolve(name, "@production", api=api, registration_timeout=30)
+        model = resolve(name, "@production", api=api, registration_timeout=30)
     finally:
         finish.join()
     assert model.status == "READY" and 1.4 < time.monotonic() - started < 10

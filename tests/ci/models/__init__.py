@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 from mlflow.models import infer_signature
 
-from ci.build import ModelRef
+from ci.model_ref import ModelRef
 
 HERE = Path(__file__).resolve().parent
 WRAPPERS = HERE / "load_failures.py"

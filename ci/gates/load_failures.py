@@ -1,0 +1,83 @@
+"""Why a model did not load in its image: the container's log matched against the failure classes met
+in practice, each named with its cause and its fix, so the job says more than a traceback."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ci.tools import podman
+
+
+@dataclass(frozen=True)
+class FailureClass:
+    name: str
+    pattern: re.Pattern[str]
+    cause: str  # may use the pattern's named groups
+    fix: str
+
+
+FAILURE_CLASSES = (
+    FailureClass(
+        "code-paths", re.compile(r"ModuleNotFoundError: No module named '(?P<module>[\w.]+)'"),
+        "the model's Python code refers to module `{module}`, which is not in the image: the wrapper "
+        "was pickled by reference to a module that was not shipped with the model",
+        "log the model with `code_paths=[\"path/to/{module}.py\"]` (or `infer_code_paths=True`); if "
+        "`{module}` is a library, add it to the model's pip_requirements and service/requirements.txt"),
+    FailureClass(
+        "artifact-key", re.compile(r"load_context[\s\S]*KeyError: '(?P<key>[^']+)'"),
+        "`load_context` asks for artifact `{key}`, which the model was not logged with",
+        "log the model with `artifacts={{\"{key}\": <path>}}`, or read the key the model has"),
+    FailureClass(
+        "python-version", re.compile(
+            r"code\(\) argument \d+ must be|code expected at most|unsupported pickle protocol|"
+            r"cloudpickle[\s\S]*(TypeError|AttributeError|ValueError)|bad marshal data|"
+            r"(?P<bad>_make_function|_function_setstate|_class_setstate)"),
+        "the model was pickled by another Python or cloudpickle version than the image runs "
+        "(model: {model_runtime}; image: {image_runtime})",
+        "retrain/log the model with the image's Python and cloudpickle, or pin the image's Python to the "
+        "model's (the `python_env.yaml` of the model version)"),
+    FailureClass(
+        "read-only-fs", re.compile(r"PermissionError: \[Errno 13\][^\n]*|\[Errno 30\] Read-only file system"
+                                   r"[^\n]*"),
+        "the model writes to the file system while loading, and the pod's root file system is read-only "
+        "and not owned by the service user ({match})",
+        "write only under /tmp (an emptyDir in the pod), or do that work before logging the model"),
+    FailureClass(
+        "tracking-server", re.compile(
+            r"(Max retries exceeded|Connection refused|API request to [^\n]* failed)[^\n]*"),
+        "the model calls the MLflow tracking server while loading; a pod must start without it "
+        "({match})",
+        "log what `load_context` downloads as model `artifacts` so it is baked into the image"),
+)
+
+
+def classify(logs: str, versions: Callable[[], Mapping[str, str]] | None = None) -> str:
+    """Cause and fix for a failed load, from the container's log; `versions` is asked only for a
+    version mismatch (it runs the image once more)."""
+    for failure in FAILURE_CLASSES:
+        match = failure.pattern.search(logs)
+        if match:
+            values = {"match": match.group(0).strip()[:200], "model_runtime": "unknown",
+                      "image_runtime": "unknown", **{k: v for k, v in match.groupdict().items() if v}}
+            if failure.name == "python-version" and versions is not None:
+                values.update(versions())
+            return (f"{failure.name}: {failure.cause.format(**values)}.\nFix: {failure.fix.format(**values)}")
+    return "the model did not load for an unrecognised reason; read the log below"
+
+
+def runtime_versions(image: str, model_dir: Path, env: Mapping[str, str] | None,
+                     cli: str = podman.DEFAULT_CLI) -> dict[str, str]:
+    """Python and cloudpickle versions of the model (its MLmodel/requirements) and of the image."""
+    from mlflow.models import Model
+
+    meta = Model.load(str(model_dir))
+    model_python = str(meta.flavors.get("python_function", {}).get("python_version", "unknown"))
+    requirements_file = model_dir / "requirements.txt"
+    requirements = requirements_file.read_text() if requirements_file.exists() else ""
+    pinned = re.search(r"^cloudpickle==(\S+)", requirements, re.MULTILINE)
+    probe = "import platform, cloudpickle; print(platform.python_version(), cloudpickle.__version__)"
+    ran = podman.run_once(image, ["python", "-c", probe], cli=cli, env=env)
+    return {"model_runtime": f"Python {model_python}, cloudpickle {pinned.group(1) if pinned else '?'}",
+            "image_runtime": "Python {}, cloudpickle {}".format(*(ran.split() + ["?", "?"])[:2])}
