@@ -2,7 +2,7 @@
 controller-manager, scheduler and a kubelet running real containers, all on 127.0.0.1.
 
 Why not kind/k3s: nothing installable here ships them. The server binaries are built once from
-Debian's `kubernetes` source package by tests/infra/bootstrap.d/30-kubernetes.sh (v1.20).
+Debian's `kubernetes` source package by devstack/bootstrap.d/30-kubernetes.sh (v1.20).
 
 Several test sessions may run on one machine at the same time, so each cluster takes a *slot*
 (a lock file held while it runs) and keeps everything host-wide to that slot: the bridge
@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.infra.procs import CACHE_DIR, InfraError, ManagedProcess, free_port, wait_until
+from devstack.procs import CACHE_DIR, InfraError, ManagedProcess, free_port, wait_until
 
 K8S_VERSION = "v1.20.2"
 BIN_DIR = CACHE_DIR / "kubernetes" / K8S_VERSION
@@ -132,7 +132,7 @@ class Cluster:
         started = time.monotonic()
         if not (BIN_DIR / ".complete").exists():
             raise InfraError(f"Kubernetes binaries missing in {BIN_DIR}: run `make test` "
-                             "(tests/infra/bootstrap.sh test builds them, ~5 min once).")
+                             "(devstack/bootstrap.sh test builds them, ~5 min once).")
         self._take_slot()
         try:
             self._start_all()

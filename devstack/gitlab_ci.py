@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from tests.infra.procs import CACHE_DIR
+from devstack.procs import CACHE_DIR
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 GITLAB_CI_LOCAL_VERSION = "4.73.0"
 GITLAB_CI_LOCAL = (CACHE_DIR / f"npm-gitlab-ci-local-{GITLAB_CI_LOCAL_VERSION}"
                    / "node_modules" / ".bin" / "gitlab-ci-local")
