@@ -56,6 +56,14 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def run(*argv: str, check: bool = True) -> str:
+    """Run a short command to its end and return its stdout; InfraError with its stderr if it fails."""
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise InfraError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
 class ManagedProcess:
     """A child process in its own session, logging to `log`, stopped by PID in `stop()`."""
 

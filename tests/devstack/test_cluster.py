@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.cluster import Cluster, write_image_archive
+from devstack.cluster import Cluster
+from devstack.image_archive import write_image_archive
 from devstack.procs import ManagedProcess, free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.cluster
