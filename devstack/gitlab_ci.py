@@ -1,4 +1,4 @@
-"""Helpers to look at `.gitlab-ci.yml` the way GitLab would, where gitlab-ci-local cannot.
+"""`.gitlab-ci.yml` seen the way GitLab would (where gitlab-ci-local cannot), and where gitlab-ci-local is.
 
 gitlab-ci-local ignores `workflow:rules`, so `workflow_creates_pipeline` evaluates them with the
 subset of GitLab's expression syntax the file uses (`==`, `!=`, `=~ /re/`, `&&`, `||`, bare

@@ -1,6 +1,6 @@
-"""Start and stop the local processes the harness owns.
+"""The local processes devstack owns: servers started and stopped by PID, and one-shot commands.
 
-Every server the tests start goes through `ManagedProcess`: it runs in its own process group,
+Every server devstack starts goes through `ManagedProcess`: it runs in its own process group,
 logs to a file (so a failed start can show why), and is stopped by PID — never by name, so a
 test run never touches a process it did not start.
 """
