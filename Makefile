@@ -1,22 +1,22 @@
 # The two commands a new user runs (see README.md). Each does its own set-up and is idempotent.
 SHELL := /bin/bash
-VENV := $(shell bash tests/infra/bootstrap.sh venv-path)
+VENV := $(shell bash devstack/bootstrap.sh venv-path)
 PY := $(VENV)/bin/python
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .PHONY: demo test lint pipeline
 
 demo:  ## train the example model into a local MLflow registry and serve it on 127.0.0.1
-	bash tests/infra/bootstrap.sh demo
+	bash devstack/bootstrap.sh demo
 	$(PY) -m examples.demo
 
 test:  ## the whole suite, against real MLflow, registry, builder and cluster
-	bash tests/infra/bootstrap.sh test
+	bash devstack/bootstrap.sh test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 pipeline:  ## the real .gitlab-ci.yml, run by gitlab-ci-local on a local MLflow, registry and cluster (Ctrl-C stops it)
-	bash tests/infra/bootstrap.sh test
-	$(PY) -m tests.infra.pipeline_box $(PIPELINE_ARGS)
+	bash devstack/bootstrap.sh test
+	$(PY) -m devstack.pipeline_box $(PIPELINE_ARGS)
 
 lint:
 	$(PY) -m ruff check .

@@ -22,9 +22,9 @@ from pathlib import Path
 from ci.build import build
 from ci.model_ref import ModelRef
 from ci.tools import podman
-from tests.infra.mlflow_server import MlflowServer
-from tests.infra.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
-from tests.infra.procs import free_port, http_ok, wait_until
+from devstack.mlflow_server import MlflowServer
+from devstack.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
+from devstack.procs import free_port, http_ok, wait_until
 
 MLFLOW_BASE = "library/python:3.11.7-slim"  # what generate-dockerfile writes for this Python
 MLFLOW_PORT = 8080  # fixed inside MLflow's image (nginx)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from ci import deploy, rollout
 from ci.kube import Kube
+from devstack.cluster import Cluster
 from tests.ci.fake_model_images import load_fake_images
-from tests.infra.cluster import Cluster
 
 OVERLAY = Path(__file__).resolve().parent.parent / "manifests" / "overlays" / "staging"
 NAME = "pyfunc-model"

@@ -17,10 +17,10 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from devstack.mlflow_server import MlflowServer
+from devstack.procs import CACHE_DIR, ManagedProcess, free_port, http_ok, wait_until
 from examples.credit_risk.data import input_example
 from examples.credit_risk.train import MODEL_NAMES, train_and_register
-from tests.infra.mlflow_server import MlflowServer
-from tests.infra.procs import CACHE_DIR, ManagedProcess, free_port, http_ok, wait_until
 
 SERVICE_READY_TIMEOUT = 120.0
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.infra.cluster import Cluster, write_image_archive
+from devstack.cluster import Cluster
+from devstack.image_archive import write_image_archive
 
 BUSYBOX = Path("/bin/busybox")
 REPOSITORY = "localhost/pyfunc-deploy/fake-model"

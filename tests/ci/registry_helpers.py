@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.infra.mlflow_server import MlflowServer, client_env
+from devstack.mlflow_server import MlflowServer, client_env
 
 REPO = Path(__file__).resolve().parents[2]
 COMMIT_SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -5,7 +5,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from tests.infra.procs import ManagedProcess, free_port, http_ok, wait_until
+from devstack.procs import ManagedProcess, free_port, http_ok, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 120.0

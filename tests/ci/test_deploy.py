@@ -17,10 +17,10 @@ import pytest
 from ci.cli import main
 from ci.errors import EXIT_FAILED, EXIT_OK
 from ci.kube import Kube
+from devstack.cluster import Cluster
+from devstack.procs import free_port
 from tests.ci.fake_model_images import load_fake_images
-from tests.infra.cluster import Cluster
-from tests.infra.procs import free_port
-from tests.infra.recording_http import RecordingServer, gitlab_routes
+from tests.ci.recording_http import RecordingServer, gitlab_routes
 
 pytestmark = pytest.mark.cluster
 

@@ -171,7 +171,7 @@ def test_live_service_and_batching(mlflow_sqlite, live_model, candidates, tmp_pa
 def test_batching_check_catches_answers_that_depend_on_the_batch():
     """A server whose answer for a row depends on what it was batched with fails the check."""
     from ci.gates.signature import check_batching
-    from tests.infra.recording_http import RecordingServer
+    from tests.ci.recording_http import RecordingServer
 
     def batch_dependent(request):
         rows = request.json()["dataframe_split"]["data"]
@@ -185,7 +185,7 @@ def test_batching_check_catches_answers_that_depend_on_the_batch():
 
 
 def test_merge_request_gets_the_gate_summary_as_a_note(candidates, tmp_path, monkeypatch, capsys):
-    from tests.infra.recording_http import RecordingServer, gitlab_routes
+    from tests.ci.recording_http import RecordingServer, gitlab_routes
 
     with RecordingServer(gitlab_routes("42")) as server:
         for key, value in {"CI_SERVER_URL": server.url, "GITLAB_API_TOKEN": "glpat-mr-secret",

@@ -6,7 +6,7 @@ import pytest
 from ci import alerts
 from ci.errors import CheckFailed, ConfigError
 from ci.gitlab_api import GitLabApi
-from tests.infra.recording_http import RecordingServer, gitlab_routes
+from tests.ci.recording_http import RecordingServer, gitlab_routes
 
 TOKEN = "glpat-secret-token-value"
 PROJECT = "42"

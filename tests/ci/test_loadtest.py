@@ -12,8 +12,8 @@ import pytest
 from ci.cli import main
 from ci.load_measure import parse_duration
 from tests.ci import gate_models
+from tests.ci.recording_http import RecordingServer, gitlab_routes
 from tests.ci.served import serving
-from tests.infra.recording_http import RecordingServer, gitlab_routes
 
 REPO = Path(__file__).resolve().parents[2]
 SHORT_RUN = ["--users", "4", "--rate", "20", "--warmup", "2s", "--duration", "8s", "--min-rps", "10"]

@@ -15,9 +15,9 @@ import requests
 
 from ci.cli import main
 from ci.errors import EXIT_FAILED, EXIT_OK
+from devstack.cluster import Cluster
 from tests.ci import gate_models
 from tests.ci.fake_model_images import fake_image
-from tests.infra.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
 

@@ -15,9 +15,9 @@ import requests
 
 from ci.errors import CheckFailed
 from ci.mlflow_api import MlflowApi, NotFound
+from devstack.mlflow_server import MlflowServer
+from devstack.procs import free_port
 from tests.ci.registry_helpers import REPO, ci_env, run_ci, set_version_status
-from tests.infra.mlflow_server import MlflowServer
-from tests.infra.procs import free_port
 
 TOKEN = "tok-MARKER-7f3a9c"
 PASSWORD = "pw-MARKER-51be2d"

@@ -9,8 +9,8 @@ import pytest
 
 from ci import kube
 from ci.tools import kubectl
+from devstack.cluster import Cluster
 from service.settings import DEFAULT_GRACEFUL_TIMEOUT_SECONDS, DEFAULT_PORT
-from tests.infra.cluster import Cluster
 
 OVERLAYS = Path(__file__).resolve().parents[2] / "manifests" / "overlays"
 ENVIRONMENTS = ["staging", "production"]

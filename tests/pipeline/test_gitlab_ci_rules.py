@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.gitlab_ci import (
+from devstack.gitlab_ci import (
     GITLAB_CI_LOCAL,
     REPO,
     evaluate,

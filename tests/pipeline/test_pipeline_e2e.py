@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.pipeline_box import SERVICE, PipelineRun, checkout, run_pipeline
-from tests.infra.stack import NAMESPACES, LocalStack
+from devstack.pipeline_box import SERVICE, PipelineRun, checkout, run_pipeline
+from devstack.stack import NAMESPACES, LocalStack
 
 MODEL = "credit-risk-e2e"
 PUSH_JOBS = {"preflight", "resolve", "build", "gate:load", "gate:signature", "gate:latency",

@@ -9,10 +9,10 @@ import mlflow
 import pytest
 from fastapi.testclient import TestClient
 
+from devstack.procs import wait_until
 from service.app import create_app
 from service.loading import LoadedModel, load_model
 from service.settings import Settings
-from tests.infra.procs import wait_until
 
 FLAVORS = ("pyfunc", "sklearn")
 

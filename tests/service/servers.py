@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.infra.procs import ManagedProcess, free_port, http_ok, wait_until
+from devstack.procs import ManagedProcess, free_port, http_ok, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 120.0

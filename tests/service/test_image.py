@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.infra.procs import free_port, http_ok, wait_until
+from devstack.procs import free_port, http_ok, wait_until
 from tests.service.servers import REPO
 
 pytestmark = pytest.mark.containers

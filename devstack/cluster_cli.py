@@ -1,4 +1,4 @@
-"""Run the test cluster by hand: `python -m tests.infra.cluster_cli up` starts it, prints the
+"""Run the test cluster by hand: `python -m devstack.cluster_cli up` starts it, prints the
 KUBECONFIG to use, and stops it (cleanly, by PID) on Ctrl-C or SIGTERM. Foreground on purpose:
 the processes belong to this command, so nothing is left running when it ends."""
 from __future__ import annotations
@@ -7,11 +7,11 @@ import argparse
 import signal
 import threading
 
-from tests.infra.cluster import Cluster
+from devstack.cluster import Cluster
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.infra.cluster_cli", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.cluster_cli", description=__doc__)
     parser.add_argument("command", choices=["up"])
     parser.parse_args()
     stop = threading.Event()

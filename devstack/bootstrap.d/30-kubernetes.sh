@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the Kubernetes server binaries for the single-node test cluster (tests/infra/cluster.py).
+# Build the Kubernetes server binaries for the single-node test cluster (devstack/cluster.py).
 #
 # Why from source: nothing installable here ships kube-apiserver/kubelet, but Debian bookworm's
 # `kubernetes` source package is the full upstream tree (with vendor/) and builds with Debian's Go.

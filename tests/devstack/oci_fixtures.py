@@ -1,4 +1,4 @@
-"""Fixtures for the OCI registry and the daemonless builder (harness: tests/infra/oci.py).
+"""Fixtures for the OCI registry and the daemonless builder (harness: devstack/oci.py).
 
 - `oci_registry`: a running registry that already serves `library/python:3.11-slim` (so a Dockerfile
   `FROM python:3.11-slim` builds unchanged); `.address`, `.env` (give it to buildah/podman/skopeo and
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
-from tests.infra.procs import InfraError, ManagedProcess, wait_until
+from devstack.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
+from devstack.procs import InfraError, ManagedProcess, wait_until
 
 DOCKER_CLI_MISSING = (
-    "the docker CLI is not installed (`command -v docker` finds nothing): run `bash tests/infra/bootstrap.sh "
+    "the docker CLI is not installed (`command -v docker` finds nothing): run `bash devstack/bootstrap.sh "
     "test` (it installs Debian's docker.io when no docker CLI is on PATH; its daemon is never started). The "
     "tests run the client against podman's API.")
 

@@ -9,7 +9,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+repo=$(cd "$here/.." && pwd)
 cache=${PYFUNC_DEPLOY_CACHE:-$HOME/.cache/pyfunc-deploy}
 req_hash=$(cat "$repo/requirements.txt" | sha256sum | cut -c1-12)
 venv="$cache/venv-$req_hash"

@@ -1,4 +1,4 @@
-"""The pipeline in a box: `python -m tests.infra.pipeline_box` brings up the local stack
+"""The pipeline in a box: `python -m devstack.pipeline_box` brings up the local stack
 (MLflow, registry + builder, cluster), trains and registers the example model, runs the real
 `.gitlab-ci.yml` push pipeline with gitlab-ci-local, then prints how to reach the live service and
 where the reports are. The stack stays up until Ctrl-C (`--once`: stop right after).
@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.infra.oci import ContainerTools
-from tests.infra.procs import CACHE_DIR, ManagedProcess, free_port, wait_until
-from tests.infra.stack import NAMESPACES, LocalStack, host_path_with_venv
-from tests.pipeline.gitlab_ci import GITLAB_CI_LOCAL, REPO
+from devstack.gitlab_ci import GITLAB_CI_LOCAL, REPO
+from devstack.oci import ContainerTools
+from devstack.procs import CACHE_DIR, ManagedProcess, free_port, wait_until
+from devstack.stack import NAMESPACES, LocalStack, host_path_with_venv
 
 BOX_DIR = CACHE_DIR / "pipeline-box"
 SERVICE = "pyfunc-model"
@@ -107,7 +107,7 @@ def _answers(url: str) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.infra.pipeline_box", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.pipeline_box", description=__doc__)
     parser.add_argument("--once", action="store_true", help="stop the stack when the pipeline ends")
     args = parser.parse_args()
     for sig in (signal.SIGINT, signal.SIGTERM):  # the `finally` below stops the stack

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.cluster import Cluster, write_image_archive
-from tests.infra.procs import ManagedProcess, free_port, http_ok, wait_until
+from devstack.cluster import Cluster
+from devstack.image_archive import write_image_archive
+from devstack.procs import ManagedProcess, free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.cluster
 

@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.infra.cluster import Cluster
-from tests.infra.mlflow_server import MlflowServer
-from tests.infra.oci import ContainerTools, OciRegistry, seed_storage
-from tests.infra.procs import InfraError, wait_until
+from devstack.cluster import Cluster
+from devstack.mlflow_server import MlflowServer
+from devstack.oci import ContainerTools, OciRegistry, seed_storage
+from devstack.procs import InfraError, wait_until
 
 MODEL_NAME = "credit-risk"
 IMAGE_PATH = "pyfunc-deploy/credit-risk"

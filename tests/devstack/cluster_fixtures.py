@@ -1,4 +1,4 @@
-"""Fixtures for the real single-node cluster (tests/infra/cluster.py).
+"""Fixtures for the real single-node cluster (devstack/cluster.py).
 
 `k8s_cluster` starts once per session (~25 s) and raises with the components' log tails when it
 cannot start: a test that needs Kubernetes fails, it never skips. `k8s_namespace` gives each test
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.infra.cluster import Cluster
-from tests.infra.procs import wait_until
+from devstack.cluster import Cluster
+from devstack.procs import wait_until
 
 
 @pytest.fixture(scope="session")

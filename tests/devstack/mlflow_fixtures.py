@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.infra.mlflow_server import MlflowServer
-from tests.infra.postgres import Postgres
+from devstack.mlflow_server import MlflowServer
+from devstack.postgres import Postgres
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ There is no Docker engine and no outside registry here (see shared/REAL-INFRA.md
 - `OciRegistry` runs Debian's `docker-registry` (distribution 2.8) with filesystem storage in a temp
   dir, optionally behind htpasswd auth.
 - `seed_storage()` builds, once per base tarball, a registry storage directory that already holds the
-  stand-in `library/python:3.11-slim` (tests/infra/bootstrap.d/20-base-image.sh); every registry
+  stand-in `library/python:3.11-slim` (devstack/bootstrap.d/20-base-image.sh); every registry
   starts from a copy of it, so a session does not re-import and re-push 230 MB.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.infra.procs import CACHE_DIR, InfraError, ManagedProcess, free_port, http_ok, wait_until
+from devstack.procs import CACHE_DIR, InfraError, ManagedProcess, free_port, http_ok, wait_until
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stand-in for the `python:3.11-slim` base image: no registry outside this machine is reachable, so
 # the service Dockerfile's FROM line is served by a Debian bookworm rootfs with python3 + pip + venv
-# that tests/infra/oci.py imports and pushes to the local registry. Built once (~45 s) and cached
+# that devstack/oci.py imports and pushes to the local registry. Built once (~45 s) and cached
 # as $1/base-image/python-3.11-slim.tar; a no-op when the tarball is there.
 #
 # Beyond the bare packages it mirrors what the real image offers a Dockerfile: /usr/local/bin/python

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.infra.procs import InfraError, ManagedProcess, free_port, wait_until
+from devstack.procs import InfraError, ManagedProcess, free_port, wait_until
 
 DATABASE = "mlflow"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.infra.oci_fixtures import AuthRegistry, OciStack
+from tests.devstack.oci_fixtures import AuthRegistry, OciStack
 
 pytestmark = pytest.mark.containers
 

@@ -1,4 +1,4 @@
-"""Helpers to look at `.gitlab-ci.yml` the way GitLab would, where gitlab-ci-local cannot.
+"""`.gitlab-ci.yml` seen the way GitLab would (where gitlab-ci-local cannot), and where gitlab-ci-local is.
 
 gitlab-ci-local ignores `workflow:rules`, so `workflow_creates_pipeline` evaluates them with the
 subset of GitLab's expression syntax the file uses (`==`, `!=`, `=~ /re/`, `&&`, `||`, bare
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from tests.infra.procs import CACHE_DIR
+from devstack.procs import CACHE_DIR
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 GITLAB_CI_LOCAL_VERSION = "4.73.0"
 GITLAB_CI_LOCAL = (CACHE_DIR / f"npm-gitlab-ci-local-{GITLAB_CI_LOCAL_VERSION}"
                    / "node_modules" / ".bin" / "gitlab-ci-local")

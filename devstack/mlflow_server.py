@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from tests.infra.procs import ManagedProcess, free_port, http_ok, wait_until
+from devstack.procs import ManagedProcess, free_port, http_ok, wait_until
 
 START_TIMEOUT = 90.0
 

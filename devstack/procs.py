@@ -1,6 +1,6 @@
-"""Start and stop the local processes the harness owns.
+"""The local processes devstack owns: servers started and stopped by PID, and one-shot commands.
 
-Every server the tests start goes through `ManagedProcess`: it runs in its own process group,
+Every server devstack starts goes through `ManagedProcess`: it runs in its own process group,
 logs to a file (so a failed start can show why), and is stopped by PID — never by name, so a
 test run never touches a process it did not start.
 """
@@ -54,6 +54,14 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
             return 200 <= response.status < 300
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
+
+
+def run(*argv: str, check: bool = True) -> str:
+    """Run a short command to its end and return its stdout; InfraError with its stderr if it fails."""
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise InfraError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
+    return result.stdout
 
 
 class ManagedProcess:
