@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.serving import BODY, WRK_SCRIPT, pss_mb, wrk
-from tests.service.servers import start_service
+from devstack.model_servers import start_service
 
 
 def main(argv: list[str] | None = None) -> int:

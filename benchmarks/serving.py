@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from tests.service.servers import ServerProcess, start_mlflow_serve, start_service
+from devstack.model_servers import ServerProcess, start_mlflow_serve, start_service
 
 COLUMNS = ["age", "income", "employment_status", "num_credit_cards"]
 BODY = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[34.0, 48000.0, "employed", 2]]}})

@@ -23,7 +23,7 @@ from pathlib import Path
 from ci import deploy, rollout
 from ci.kube import Kube
 from devstack.cluster import Cluster
-from tests.ci.fake_model_images import load_fake_images
+from devstack.fake_model_images import load_fake_images
 
 OVERLAY = Path(__file__).resolve().parent.parent / "manifests" / "overlays" / "staging"
 NAME = "pyfunc-model"

@@ -19,7 +19,7 @@ from ci.errors import EXIT_FAILED, EXIT_OK
 from ci.kube import Kube
 from devstack.cluster import Cluster
 from devstack.procs import free_port
-from tests.ci.fake_model_images import load_fake_images
+from devstack.fake_model_images import load_fake_images
 from tests.ci.recording_http import RecordingServer, gitlab_routes
 
 pytestmark = pytest.mark.cluster

@@ -17,7 +17,7 @@ from ci.cli import main
 from ci.errors import EXIT_FAILED, EXIT_OK
 from devstack.cluster import Cluster
 from tests.ci import gate_models
-from tests.ci.fake_model_images import fake_image
+from devstack.fake_model_images import fake_image
 
 pytestmark = pytest.mark.cluster
 

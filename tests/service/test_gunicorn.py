@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from tests.service.servers import start_service
+from devstack.model_servers import start_service
 
 COLUMNS = ["age", "income", "employment_status", "num_credit_cards"]
 ROW = [34.0, 48000.0, "employed", 2]

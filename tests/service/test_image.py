@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from devstack.procs import free_port, http_ok, wait_until
-from tests.service.servers import REPO
+from devstack.model_servers import REPO
 
 pytestmark = pytest.mark.containers
 BUILD_ARGS = {"MODEL_NAME": "credit-risk", "MODEL_VERSION": "42", "MODEL_RUN_ID": "run-abc",

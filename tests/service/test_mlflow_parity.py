@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from tests.service.servers import start_mlflow_serve, start_service
+from devstack.model_servers import start_mlflow_serve, start_service
 
 COLUMNS = ["age", "income", "employment_status", "num_credit_cards"]
 ROWS = [[34.0, 48000.0, "employed", 2], [52.0, 91000.0, "self-employed", 4], [23.0, 15500.0, "unemployed", 7],

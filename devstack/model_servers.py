@@ -1,4 +1,4 @@
-"""Real server processes for the service tests and the benchmark: this service (`python -m
+"""Real model-server processes for the service tests and the benchmarks: this service (`python -m
 service`, Gunicorn) and `mlflow models serve` on the same model, on 127.0.0.1 and free ports."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from devstack.procs import ManagedProcess, free_port, http_ok, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 120.0
 
 
