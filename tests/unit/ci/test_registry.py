@@ -1,0 +1,253 @@
+"""ci/registry.py: selectors, gate verdicts, the dotenv contract, the audit trail and the promotion
+history, and promote/rollback/audit_log against an in-memory fake of `MlflowApi`."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from ci.errors import CheckFailed, ConfigError
+from ci.mlflow_api import NotFound
+from ci.registry import (
+    AuditEntry,
+    ResolvedModel,
+    Selector,
+    audit_log,
+    dotenv_variables,
+    gate_results,
+    parse_selector,
+    parse_target,
+    production_history,
+    promote,
+    rollback,
+    short_commit,
+)
+
+
+@pytest.mark.parametrize(("text", "selector", "shown"), [
+    pytest.param("@production", Selector("alias", "production"), "@production", id="alias"),
+    pytest.param("  @champion ", Selector("alias", "champion"), "@champion", id="alias-blanks"),
+    pytest.param("3", Selector("version", "3"), "3", id="version"),
+    pytest.param("007", Selector("version", "7"), "7", id="version-leading-zeros"),
+    pytest.param("production", Selector("stage", "Production"), "Production", id="stage-any-case"),
+    pytest.param("STAGING", Selector("stage", "Staging"), "Staging", id="stage-upper"),
+    pytest.param("Archived", Selector("stage", "Archived"), "Archived", id="archived"),
+])
+def test_parse_selector(text, selector, shown):
+    assert parse_selector(text) == selector
+    assert str(parse_selector(text)) == shown
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("", id="empty"), pytest.param(None, id="none"), pytest.param("@", id="bare-at"),
+    pytest.param("0", id="version-zero"), pytest.param("-1", id="negative"), pytest.param("v3", id="v-prefix"),
+    pytest.param("prod", id="unknown-stage"), pytest.param("None", id="stage-none"),
+])
+def test_parse_selector_rejects(text):
+    with pytest.raises(ConfigError, match="use an alias \\(@production\\), a stage \\(Staging, Production\\)"):
+        parse_selector(text)
+
+
+@pytest.mark.parametrize(("text", "target"), [
+    pytest.param("@production", Selector("alias", "production"), id="alias"),
+    pytest.param("production", Selector("stage", "Production"), id="stage"),
+])
+def test_parse_target(text, target):
+    assert parse_target(text) == target
+
+
+def test_parse_target_refuses_a_version():
+    with pytest.raises(ConfigError, match="promotion target '4': use an alias"):
+        parse_target("4")
+
+
+@pytest.mark.parametrize(("tags", "expected"), [
+    pytest.param({}, {"load": "missing", "signature": "missing", "latency": "missing"}, id="none"),
+    pytest.param({"pyfunc_deploy.gate.load": "passed", "pyfunc_deploy.gate.load.summary": "{}",
+                  "pyfunc_deploy.gate.signature": "failed", "pyfunc_deploy.gate.smoke": "passed"},
+                 {"load": "passed", "signature": "failed", "latency": "missing"}, id="mixed-unknown-ignored"),
+])
+def test_gate_results(tags, expected):
+    assert gate_results(tags) == expected
+
+
+def resolved(**overrides) -> ResolvedModel:
+    fields = dict(name="Credit Risk", version="12", run_id=None, source="runs:/r/model",
+                  model_uri="models:/Credit Risk/12", artifact_uri="s3://b/12", status="READY", current_stage=None,
+                  aliases=[], tags={}, description=None, creation_timestamp=0, created_at="", last_updated_at=None,
+                  selector="@production", resolved_by="alias @production")
+    return ResolvedModel(**{**fields, **overrides})
+
+
+@pytest.mark.parametrize(("model", "run_id", "tag"), [
+    pytest.param(resolved(), "", "credit-risk-v12-0123abcd", id="no-run-id"),
+    pytest.param(resolved(run_id="abc"), "abc", "credit-risk-v12-0123abcd", id="run-id"),
+])
+def test_dotenv_variables(model, run_id, tag):
+    assert dotenv_variables(model, "0123abcdef99") == {
+        "MODEL_NAME": "Credit Risk", "MODEL_VERSION": "12", "MODEL_RUN_ID": run_id, "MODEL_SOURCE": "runs:/r/model",
+        "MODEL_URI": "models:/Credit Risk/12", "IMAGE_TAG": tag}
+
+
+@pytest.mark.parametrize(("sha", "expected"), [
+    pytest.param("0123456789ABCDEF0123456789abcdef01234567", "01234567", id="full-upper"),
+    pytest.param("abcdef12", "abcdef12", id="exactly-8"),
+])
+def test_short_commit(sha, expected):
+    assert short_commit(sha) == expected
+
+
+@pytest.mark.parametrize("sha", [pytest.param("abc", id="too-short"), pytest.param("xyz12345", id="not-hex"),
+                                 pytest.param("a" * 41, id="too-long")])
+def test_short_commit_rejects(sha):
+    with pytest.raises(ConfigError, match="no commit to tag the image with"):
+        short_commit(sha)
+
+
+def test_short_commit_reads_ci_commit_sha(monkeypatch):
+    monkeypatch.setenv("CI_COMMIT_SHA", "FEEDBEEF00")
+    assert short_commit() == "feedbeef"
+
+
+# -- promotion history -------------------------------------------------------------------------
+
+def entry(action, to, frm=None, target="@production", time="2024-01-01T00:00:00+00:00") -> AuditEntry:
+    return AuditEntry(action=action, target=target, from_version=frm, to_version=to, time=time, user="u")
+
+
+@pytest.mark.parametrize(("entries", "history"), [
+    pytest.param([], [], id="nothing"),
+    pytest.param([entry("promote", "1")], ["1"], id="first-promotion"),
+    pytest.param([entry("promote", "2", "1")], ["1", "2"], id="first-seen-with-a-predecessor"),
+    pytest.param([entry("promote", "1"), entry("promote", "2", "1"), entry("promote", "3", "2")], ["1", "2", "3"],
+                 id="three-promotions"),
+    pytest.param([entry("promote", "1"), entry("promote", "2", "1"), entry("rollback", "1", "2")], ["1"],
+                 id="rollback-pops"),
+    pytest.param([entry("promote", "1"), entry("promote", "2", "1"), entry("promote", "3", "2"),
+                  entry("rollback", "2", "3"), entry("rollback", "1", "2")], ["1"], id="two-rollbacks"),
+    pytest.param([entry("promote", "1"), entry("promote", "9", target="Production"), entry("promote", "2", "1")],
+                 ["1", "2"], id="other-target-ignored"),
+    pytest.param([entry("rollback", "1", "2")], [], id="rollback-of-nothing"),
+])
+def test_production_history(entries, history):
+    assert production_history(entries, "@production") == history
+
+
+# -- against a fake registry -------------------------------------------------------------------
+
+class FakeApi:
+    """The part of `MlflowApi` promote/rollback/audit_log use, in memory."""
+
+    safe_url = "http://mlflow"
+
+    def __init__(self, versions: dict[str, dict], aliases: dict[str, str] | None = None):
+        self.versions_ = {v: SimpleNamespace(version=v, status=f.get("status", "READY"), tags=dict(f.get("tags", {})))
+                          for v, f in versions.items()}
+        self.model = SimpleNamespace(aliases=dict(aliases or {}), tags={})
+        self.moves: list[tuple] = []
+
+    def registered_model(self, name):
+        return self.model
+
+    def model_version(self, name, version):
+        if version not in self.versions_:
+            raise NotFound("no such version")
+        return self.versions_[version]
+
+    def latest_in_stage(self, name, stage):
+        return []
+
+    def set_alias(self, name, alias, version):
+        self.moves.append((alias, version))
+        self.model.aliases[alias] = version
+
+    def set_version_tag(self, name, version, key, value):
+        self.versions_[version].tags[key] = value
+
+    def set_model_tag(self, name, key, value):
+        self.model.tags[key] = value
+
+
+GATES_PASSED = {f"pyfunc_deploy.gate.{g}": "passed" for g in ("load", "signature", "latency")}
+
+
+@pytest.fixture(autouse=True)
+def gitlab_user(monkeypatch):
+    for name in ("GITLAB_USER_NAME", "CI_PIPELINE_URL", "CI_JOB_URL", "CI_COMMIT_SHA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GITLAB_USER_LOGIN", "alice")
+
+
+def test_promote_moves_the_alias_and_writes_one_audit_entry_in_two_places():
+    api = FakeApi({"1": {"tags": GATES_PASSED}, "2": {"tags": GATES_PASSED}}, {"production": "1"})
+    result = promote("m", "2", api=api)
+    assert (result.from_version, result.to_version, result.changed, result.target) == ("1", "2", True, "@production")
+    assert api.moves == [("production", "2")]
+    (key,) = [k for k in api.model.tags if k.startswith("pyfunc_deploy.audit.")]
+    written = json.loads(api.model.tags[key])
+    assert api.versions_["2"].tags[key] == api.model.tags[key]
+    assert {k: written[k] for k in ("action", "target", "from_version", "to_version", "user", "forced")} == {
+        "action": "promote", "target": "@production", "from_version": "1", "to_version": "2", "user": "alice",
+        "forced": False}
+
+
+def test_promote_to_the_current_version_changes_nothing():
+    api = FakeApi({"1": {"tags": GATES_PASSED}}, {"production": "1"})
+    result = promote("m", "1", api=api)
+    assert (result.changed, result.audit, api.moves) == (False, None, [])
+
+
+@pytest.mark.parametrize(("tags", "status", "message"), [
+    pytest.param({"pyfunc_deploy.gate.load": "passed", "pyfunc_deploy.gate.signature": "failed"}, "READY",
+                 "gates not passed: signature=failed, latency=missing", id="gates"),
+    pytest.param(GATES_PASSED, "PENDING_REGISTRATION", "is PENDING_REGISTRATION, not READY", id="not-ready"),
+])
+def test_promote_refuses(tags, status, message):
+    api = FakeApi({"2": {"tags": tags, "status": status}})
+    with pytest.raises(CheckFailed, match=message):
+        promote("m", "2", api=api)
+    assert api.moves == []
+
+
+def test_forced_promotion_is_recorded_as_forced():
+    api = FakeApi({"2": {"tags": {}}})
+    assert promote("m", "2", force=True, api=api).audit.forced is True
+
+
+def test_rollback_returns_to_the_previous_promotion_and_audit_log_reads_it_back():
+    api = FakeApi({v: {"tags": GATES_PASSED} for v in ("1", "2", "3")}, {})
+    for version in ("1", "2", "3"):
+        promote("m", version, api=api)
+    result = rollback("m", api=api)
+    assert (result.from_version, result.to_version) == ("3", "2")
+    assert api.model.aliases["production"] == "2"
+    assert [(e.action, e.from_version, e.to_version) for e in audit_log("m", api=api)] == [
+        ("promote", None, "1"), ("promote", "1", "2"), ("promote", "2", "3"), ("rollback", "3", "2")]
+    assert [e.action for e in audit_log("m", "2", api=api)] == ["promote", "rollback"]
+
+
+@pytest.mark.parametrize(("promoted", "alias", "message"), [
+    pytest.param(["1"], "1", "version 1 is the first one promoted", id="first-promotion"),
+    pytest.param(["1", "2"], "1", "it points to 1, but the audit entries say 2", id="moved-outside"),
+    pytest.param([], None, "it points to nothing, but the audit entries say nothing was promoted", id="nothing"),
+])
+def test_rollback_refuses(promoted, alias, message):
+    api = FakeApi({v: {"tags": GATES_PASSED} for v in ("1", "2")})
+    for version in promoted:
+        promote("m", version, api=api)
+    if alias:
+        api.model.aliases["production"] = alias
+    with pytest.raises(CheckFailed, match=message):
+        rollback("m", api=api)
+
+
+def test_audit_log_skips_unreadable_entries_and_unknown_fields():
+    api = FakeApi({})
+    good = {"action": "promote", "target": "@production", "from_version": None, "to_version": "1",
+            "time": "2024-01-02T00:00:00+00:00", "user": "bob", "added_later": "ignored"}
+    older = {**good, "to_version": "0", "time": "2024-01-01T00:00:00+00:00"}
+    api.model.tags = {"pyfunc_deploy.audit.b": json.dumps(good), "pyfunc_deploy.audit.a": json.dumps(older),
+                      "pyfunc_deploy.audit.c": "not json", "pyfunc_deploy.audit.d": json.dumps({"action": "x"}),
+                      "other": json.dumps(good)}
+    assert [(e.to_version, e.user) for e in audit_log("m", api=api)] == [("0", "bob"), ("1", "bob")]
