@@ -4,15 +4,19 @@ VENV := $(shell bash devstack/bootstrap.sh venv-path)
 PY := $(VENV)/bin/python
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test lint pipeline
+.PHONY: demo test test-fast lint pipeline
 
 demo:  ## train the example model into a local MLflow registry and serve it on 127.0.0.1
 	bash devstack/bootstrap.sh demo
 	$(PY) -m examples.demo
 
-test:  ## the whole suite, against real MLflow, registry, builder and cluster
+test: test-fast  ## the fast tier first, then the whole suite against real MLflow, registry, builder and cluster
 	bash devstack/bootstrap.sh test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/unit $(PYTEST_ARGS)
+
+test-fast:  ## pure logic, no servers, seconds (tests/unit)
+	bash devstack/bootstrap.sh venv
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
 pipeline:  ## the real .gitlab-ci.yml, run by gitlab-ci-local on a local MLflow, registry and cluster (Ctrl-C stops it)
 	bash devstack/bootstrap.sh test

@@ -4,6 +4,7 @@
 # and is reused on the next run.
 #
 #   bootstrap.sh venv-path   print the venv directory for this requirements.txt (no side effects)
+#   bootstrap.sh venv        the venv alone (what the fast tier, `make test-fast`, needs)
 #   bootstrap.sh demo        what `make demo` needs: apt basics + venv
 #   bootstrap.sh test        what `make test` needs: demo + containers + cluster + gitlab-ci-local
 set -euo pipefail
@@ -56,6 +57,8 @@ cluster_packages=(golang-go golang-github-modern-go-reflect2-dev rsync etcd-serv
 case "${1:-}" in
   venv-path)
     echo "$venv" ;;
+  venv)
+    ensure_venv ;;
   demo)
     apt_ensure "${base_packages[@]}"
     ensure_venv ;;
@@ -69,5 +72,5 @@ case "${1:-}" in
       bash "$step" "$cache"
     done ;;
   *)
-    echo "usage: $0 venv-path|demo|test" >&2; exit 2 ;;
+    echo "usage: $0 venv-path|venv|demo|test" >&2; exit 2 ;;
 esac

@@ -19,7 +19,7 @@ import pytest
 UNIT = Path(__file__).resolve().parent
 TEST_TIMEOUT_S = 20  # any single unit test; the whole tier runs in seconds
 # Fixtures defined here may be used; fixtures from these packages start or need real infrastructure.
-SLOW_FIXTURE_PACKAGES = ("tests.infra", "tests.ci", "tests.service", "tests.pipeline", "tests.manifests")
+SLOW_FIXTURE_PACKAGES = ("devstack", "tests.devstack", "tests.ci", "tests.service", "tests.pipeline", "tests.manifests")
 INET = (socket.AF_INET, socket.AF_INET6)
 
 

@@ -7,8 +7,10 @@ import stat
 
 import pytest
 
-from ci.build import BuildResult, Credentials, ModelRef, image_tag, moving_tags, registry_authfile, slug, source_tag
+from ci.build import BuildResult, source_tag
+from ci.credentials import Credentials, registry_authfile
 from ci.errors import ConfigError
+from ci.model_ref import ModelRef, image_tag, moving_tags, slug
 
 
 @pytest.mark.parametrize(("name", "expected"), [

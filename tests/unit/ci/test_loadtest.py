@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ci.errors import ConfigError
-from ci.loadtest import Thresholds, evaluate, parse_duration, report_miss
+from ci.load_measure import Thresholds, evaluate, parse_duration
+from ci.loadtest import report_miss
 from ci.tools.locust import LocustStats
 
 

@@ -6,7 +6,7 @@ from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from ci.errors import CheckFailed, ConfigError
-from ci.model_meta import ModelMeta, from_dir, from_files, load, safe_reason
+from ci.model_meta import from_dir, from_files, load, safe_reason
 
 SIGNATURE = ModelSignature(Schema([ColSpec("double", "a")]), Schema([ColSpec("double", "score")]))
 
@@ -32,22 +32,6 @@ def test_safe_reason_with_mlflow_schema_text():
     message = (f"Failed to enforce schema of data '   a\\n0  SECRET' with schema '{schema}'. "
                "Error: ValueError('SECRET')")
     assert safe_reason(message) == "Failed to enforce schema."
-
-
-@pytest.mark.parametrize(("signature", "digest"), [
-    pytest.param(None, None, id="no-signature"),
-    pytest.param(SIGNATURE, "sha256:", id="signature"),
-])
-def test_signature_digest(signature, digest):
-    value = ModelMeta("m", signature, None, None).signature_digest
-    assert value == digest if digest is None else value.startswith(digest) and len(value) == 7 + 64
-
-
-def test_signature_digest_follows_the_signature():
-    other = ModelSignature(Schema([ColSpec("long", "a")]), SIGNATURE.outputs)
-    same = ModelSignature.from_dict(SIGNATURE.to_dict())
-    assert ModelMeta("m", SIGNATURE, None, None).signature_digest == ModelMeta("x", same, 1, {}).signature_digest
-    assert ModelMeta("m", SIGNATURE, None, None).signature_digest != ModelMeta("m", other, None, None).signature_digest
 
 
 def test_from_files_reads_signature_and_serving_example():

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from ci.errors import CheckFailed
-from ci.gates.load import classify, max_difference
+from ci.gates.answers import max_difference
+from ci.gates.load_failures import classify
 
 TRACEBACK = "Traceback (most recent call last):\n  File \"/opt/service/loading.py\", line 3\n"
 

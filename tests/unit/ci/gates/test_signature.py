@@ -8,7 +8,7 @@ import pytest
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
-from ci.gates.signature import Live, check_example, compare, run_signature_gate
+from ci.gates.signature import Live, check_example, compare, signature_gate
 from ci.model_meta import ModelMeta
 from ci.reports import Check
 
@@ -118,17 +118,17 @@ BREAKING = meta(signature=sig((A,)))
                                               "alias @production (m version 1): input `b`: removed (breaking)"),
                  id="breaking-allowed"),
 ])
-def test_run_signature_gate_passes(candidate, live, allow, passed, compatibility):
-    result = run_signature_gate(candidate, live, allow_breaking=allow)
+def test_signature_gate_passes(candidate, live, allow, passed, compatibility):
+    result = signature_gate(candidate, live, allow_breaking=allow)
     assert result.passed is passed
     assert result.checks[1] == compatibility
-    assert (result.candidate, result.live) == ("cand v2", live.found_by)
+    assert (result.report["candidate"], result.report["live"]) == ("cand v2", live.found_by)
 
 
-def test_run_signature_gate_fails_a_breaking_change_and_says_how_to_proceed():
-    result = run_signature_gate(BREAKING, LIVE)
+def test_signature_gate_fails_a_breaking_change_and_says_how_to_proceed():
+    result = signature_gate(BREAKING, LIVE)
     assert result.passed is False
-    assert [str(c) for c in result.changes] == ["input `b`: removed (breaking)"]
+    assert result.summary["changes"] == ["input `b`: removed (breaking)"]
     check = result.checks[1]
     assert not check.passed
     assert check.detail.startswith("breaking change against registry alias @production (m version 1): input `b`: "
@@ -136,13 +136,13 @@ def test_run_signature_gate_fails_a_breaking_change_and_says_how_to_proceed():
     assert "SIGNATURE_ALLOW_BREAKING=true" in check.detail
 
 
-def test_run_signature_gate_without_candidate_signature_fails_both_checks():
-    result = run_signature_gate(ModelMeta("cand v2", None, None, None), LIVE)
+def test_signature_gate_without_candidate_signature_fails_both_checks():
+    result = signature_gate(ModelMeta("cand v2", None, None, None), LIVE)
     assert (result.passed, [c.passed for c in result.checks]) == (False, [False, False])
     assert result.checks[1].detail == "cand v2 has no signature to compare"
 
 
 def test_a_bad_example_fails_the_gate_even_when_compatible():
-    result = run_signature_gate(meta(example=None), LIVE)
+    result = signature_gate(meta(example=None), LIVE)
     assert result.passed is False
     assert [(c.name, c.passed) for c in result.checks] == [("input_example", False), ("compatibility", True)]

@@ -1,5 +1,5 @@
-"""ci/registry.py: selectors, gate verdicts, the dotenv contract, the audit trail and the promotion
-history, and promote/rollback/audit_log against an in-memory fake of `MlflowApi`."""
+"""ci/registry/promotion.py and audit.py: the promotion history, and promote/rollback/audit_log
+against an in-memory fake of `MlflowApi`."""
 from __future__ import annotations
 
 import json
@@ -7,108 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from ci.errors import CheckFailed, ConfigError
+from ci.errors import CheckFailed
 from ci.mlflow_api import NotFound
-from ci.registry import (
-    AuditEntry,
-    ResolvedModel,
-    Selector,
-    audit_log,
-    dotenv_variables,
-    gate_results,
-    parse_selector,
-    parse_target,
-    production_history,
-    promote,
-    rollback,
-    short_commit,
-)
-
-
-@pytest.mark.parametrize(("text", "selector", "shown"), [
-    pytest.param("@production", Selector("alias", "production"), "@production", id="alias"),
-    pytest.param("  @champion ", Selector("alias", "champion"), "@champion", id="alias-blanks"),
-    pytest.param("3", Selector("version", "3"), "3", id="version"),
-    pytest.param("007", Selector("version", "7"), "7", id="version-leading-zeros"),
-    pytest.param("production", Selector("stage", "Production"), "Production", id="stage-any-case"),
-    pytest.param("STAGING", Selector("stage", "Staging"), "Staging", id="stage-upper"),
-    pytest.param("Archived", Selector("stage", "Archived"), "Archived", id="archived"),
-])
-def test_parse_selector(text, selector, shown):
-    assert parse_selector(text) == selector
-    assert str(parse_selector(text)) == shown
-
-
-@pytest.mark.parametrize("text", [
-    pytest.param("", id="empty"), pytest.param(None, id="none"), pytest.param("@", id="bare-at"),
-    pytest.param("0", id="version-zero"), pytest.param("-1", id="negative"), pytest.param("v3", id="v-prefix"),
-    pytest.param("prod", id="unknown-stage"), pytest.param("None", id="stage-none"),
-])
-def test_parse_selector_rejects(text):
-    with pytest.raises(ConfigError, match="use an alias \\(@production\\), a stage \\(Staging, Production\\)"):
-        parse_selector(text)
-
-
-@pytest.mark.parametrize(("text", "target"), [
-    pytest.param("@production", Selector("alias", "production"), id="alias"),
-    pytest.param("production", Selector("stage", "Production"), id="stage"),
-])
-def test_parse_target(text, target):
-    assert parse_target(text) == target
-
-
-def test_parse_target_refuses_a_version():
-    with pytest.raises(ConfigError, match="promotion target '4': use an alias"):
-        parse_target("4")
-
-
-@pytest.mark.parametrize(("tags", "expected"), [
-    pytest.param({}, {"load": "missing", "signature": "missing", "latency": "missing"}, id="none"),
-    pytest.param({"pyfunc_deploy.gate.load": "passed", "pyfunc_deploy.gate.load.summary": "{}",
-                  "pyfunc_deploy.gate.signature": "failed", "pyfunc_deploy.gate.smoke": "passed"},
-                 {"load": "passed", "signature": "failed", "latency": "missing"}, id="mixed-unknown-ignored"),
-])
-def test_gate_results(tags, expected):
-    assert gate_results(tags) == expected
-
-
-def resolved(**overrides) -> ResolvedModel:
-    fields = dict(name="Credit Risk", version="12", run_id=None, source="runs:/r/model",
-                  model_uri="models:/Credit Risk/12", artifact_uri="s3://b/12", status="READY", current_stage=None,
-                  aliases=[], tags={}, description=None, creation_timestamp=0, created_at="", last_updated_at=None,
-                  selector="@production", resolved_by="alias @production")
-    return ResolvedModel(**{**fields, **overrides})
-
-
-@pytest.mark.parametrize(("model", "run_id", "tag"), [
-    pytest.param(resolved(), "", "credit-risk-v12-0123abcd", id="no-run-id"),
-    pytest.param(resolved(run_id="abc"), "abc", "credit-risk-v12-0123abcd", id="run-id"),
-])
-def test_dotenv_variables(model, run_id, tag):
-    assert dotenv_variables(model, "0123abcdef99") == {
-        "MODEL_NAME": "Credit Risk", "MODEL_VERSION": "12", "MODEL_RUN_ID": run_id, "MODEL_SOURCE": "runs:/r/model",
-        "MODEL_URI": "models:/Credit Risk/12", "IMAGE_TAG": tag}
-
-
-@pytest.mark.parametrize(("sha", "expected"), [
-    pytest.param("0123456789ABCDEF0123456789abcdef01234567", "01234567", id="full-upper"),
-    pytest.param("abcdef12", "abcdef12", id="exactly-8"),
-])
-def test_short_commit(sha, expected):
-    assert short_commit(sha) == expected
-
-
-@pytest.mark.parametrize("sha", [pytest.param("abc", id="too-short"), pytest.param("xyz12345", id="not-hex"),
-                                 pytest.param("a" * 41, id="too-long")])
-def test_short_commit_rejects(sha):
-    with pytest.raises(ConfigError, match="no commit to tag the image with"):
-        short_commit(sha)
-
-
-def test_short_commit_reads_ci_commit_sha(monkeypatch):
-    monkeypatch.setenv("CI_COMMIT_SHA", "FEEDBEEF00")
-    assert short_commit() == "feedbeef"
-
+from ci.registry.audit import AuditEntry, audit_log, production_history
+from ci.registry.promotion import promote, rollback
 
 # -- promotion history -------------------------------------------------------------------------
 
