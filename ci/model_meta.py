@@ -53,7 +53,9 @@ def from_files(source: str, texts: dict[str, str]) -> ModelMeta:
 
 def safe_reason(message: str) -> str:
     """An MLflow schema error without the data it may quote (`of data '...'`, `Error: ValueError(...)`)."""
-    message = re.sub(r" of data '.*?' with schema '.*?'", "", message, flags=re.DOTALL)
+    # the schema text has quotes of its own: it ends at the quote before ". Error: " or the end
+    message = re.sub(r" of data '.*' with schema '.*?'(?=\.? Error: |\.?\s*$)", "", message, count=1,
+                     flags=re.DOTALL)
     return message.split(" Error: ")[0].splitlines()[0][:300]
 
 

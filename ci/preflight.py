@@ -96,12 +96,12 @@ def _exact(line: str) -> tuple[str, str] | None:
 
 def model_environment(files: dict[str, str]) -> tuple[str | None, list[str]]:
     """The model's Python version and pip requirement lines, from whichever files it has."""
-    python_env = yaml.safe_load(files.get("python_env.yaml") or "{}") or {}
+    # BaseLoader: every value a string, so a hand-written `python: 3.10` stays "3.10", not 3.1
+    python_env = yaml.load(files.get("python_env.yaml") or "{}", Loader=yaml.BaseLoader) or {}  # noqa: S506
     conda = yaml.safe_load(files.get("conda.yaml") or "{}") or {}
     conda_deps = conda.get("dependencies") or []
-    python = python_env.get("python") or next(
-        (str(d).split("=", 1)[1].lstrip("=") for d in conda_deps
-         if isinstance(d, str) and re.match(r"python[=<>]", d)), None)
+    exact = (re.fullmatch(r"python\s*==?\s*(\d[\w.]*)", d.strip()) for d in conda_deps if isinstance(d, str))
+    python = python_env.get("python") or next((m.group(1) for m in exact if m), None)  # a range says nothing
     if "requirements.txt" in files:
         lines = files["requirements.txt"].splitlines()
     else:

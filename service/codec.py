@@ -178,4 +178,4 @@ def _default(value: Any) -> Any:
 def serialise(predictions: Any) -> bytes:
     """`{"predictions": ...}` exactly as mlflow's scoring server shapes it, encoded by orjson."""
     return orjson.dumps({"predictions": _get_jsonable_obj(predictions, pandas_orient="records")},
-                        default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+                        default=_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)

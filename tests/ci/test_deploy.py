@@ -18,8 +18,8 @@ from ci.cli import main
 from ci.errors import EXIT_FAILED, EXIT_OK
 from ci.kube import Kube
 from devstack.cluster import Cluster
-from devstack.procs import free_port
 from devstack.fake_model_images import load_fake_images
+from devstack.procs import free_port
 from tests.ci.recording_http import RecordingServer, gitlab_routes
 
 pytestmark = pytest.mark.cluster

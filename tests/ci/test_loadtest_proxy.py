@@ -16,8 +16,8 @@ import requests
 from ci.cli import main
 from ci.errors import EXIT_FAILED, EXIT_OK
 from devstack.cluster import Cluster
-from tests.ci import gate_models
 from devstack.fake_model_images import fake_image
+from tests.ci import gate_models
 
 pytestmark = pytest.mark.cluster
 

@@ -10,8 +10,8 @@ import time
 import pytest
 import requests
 
-from devstack.procs import free_port, http_ok, wait_until
 from devstack.model_servers import REPO
+from devstack.procs import free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.containers
 BUILD_ARGS = {"MODEL_NAME": "credit-risk", "MODEL_VERSION": "42", "MODEL_RUN_ID": "run-abc",

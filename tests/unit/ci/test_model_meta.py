@@ -23,10 +23,6 @@ def test_safe_reason(message, safe):
     assert safe_reason(message) == safe
 
 
-@pytest.mark.xfail(strict=True, reason="bug (cosmetic, no data leak): MLflow writes the schema as "
-                                      "`with schema '['a': double (required)]'`, whose own quotes end safe_reason's "
-                                      "non-greedy match early: the reason reads \"Failed to enforce schemaa': double "
-                                      "(required)]'.\"")
 def test_safe_reason_with_mlflow_schema_text():
     schema = Schema([ColSpec("double", "a")])
     message = (f"Failed to enforce schema of data '   a\\n0  SECRET' with schema '{schema}'. "

@@ -94,10 +94,6 @@ def test_model_environment(files, expected):
     assert model_environment(files) == expected
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="bug: model_environment takes any conda dependency matching `python[=<>]` and splits it "
-                          "on '=': `python<3.12` or `python>3.8` raise IndexError instead of being read (or "
-                          "ignored), so preflight crashes with a traceback")
 @pytest.mark.parametrize("spec", [pytest.param("python<3.12", id="less-than"),
                                   pytest.param("python>3.8", id="greater-than")])
 def test_model_environment_with_a_conda_python_range(spec):
@@ -105,9 +101,6 @@ def test_model_environment_with_a_conda_python_range(spec):
     assert python is None or python[0].isdigit()
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="bug: an unquoted `python: 3.10` in a hand-written python_env.yaml is read by YAML as "
-                          "the float 3.1, so preflight reports 'model saved with 3.1'")
 def test_model_environment_python_310_unquoted():
     assert model_environment({"python_env.yaml": "python: 3.10\n"})[0] == "3.10"
 

@@ -141,10 +141,5 @@ def test_serialise(predictions, encoded):
     assert json.loads(serialise(predictions)) == encoded
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="bug: a model answering an unnamed pandas Series (column key 0) makes orjson raise "
-                          "'Dict key must be str' in serialise, so the service answers 500 where "
-                          "`mlflow models serve` answers {\"predictions\": [{\"0\": 1}, {\"0\": 2}]} "
-                          "(orjson.OPT_NON_STR_KEYS would match it)")
 def test_serialise_an_unnamed_series_as_mlflow_does():
     assert json.loads(serialise(pd.Series([1, 2]))) == {"predictions": [{"0": 1}, {"0": 2}]}

@@ -92,9 +92,6 @@ def test_max_difference_raises_at_the_first_mismatch(got, want, where):
     assert where in str(raised.value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: max_difference treats JSON true and 1 as equal (bool is an int in "
-                                      "Python and the bool guard only looks at `want`), so an image that answers "
-                                      "1 where the model answers true passes the load gate")
 @pytest.mark.parametrize(("got", "want"), [pytest.param(1, True, id="int-for-bool"),
                                            pytest.param(True, 1, id="bool-for-int"),
                                            pytest.param(False, 0.0, id="bool-for-float")])
