@@ -16,7 +16,7 @@ from service import __version__
 from service.batching import make_invoker
 from service.core import Predictor
 from service.errors import (
-    BadRequest,
+    ROUTING_ERRORS,
     ModelError,
     NotReady,
     PayloadTooLarge,
@@ -105,11 +105,12 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
             metrics.model_errors.inc()
         return _error_response(error, request)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> Response:
-        mapped = BadRequest(str(error.detail))
-        mapped.status, mapped.error_code = error.status_code, str(error.detail).upper().replace(" ", "_")
-        return _error_response(mapped, request)
+    async def routing_error(request: Request, error: HTTPException) -> Response:
+        """Starlette's own 404 (no such route) and 405 (method not allowed), in the one error shape."""
+        return _error_response(ROUTING_ERRORS[error.status_code](str(error.detail)), request)
+
+    for status in ROUTING_ERRORS:
+        app.add_exception_handler(status, routing_error)
 
     @app.post("/invocations", openapi_extra=invocations_operation(predictor.schema, settings.max_rows))
     async def invocations(request: Request) -> Response:

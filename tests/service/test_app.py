@@ -55,7 +55,10 @@ def test_wrong_content_type_is_415_and_unknown_route_keeps_the_error_shape(clien
     assert answer.status_code == 415 and answer.json()["field"] == "Content-Type"
     missing = client.get("/nope")
     assert missing.status_code == 404 and missing.json()["error_code"] == "NOT_FOUND"
-    assert client.get("/invocations").status_code == 405
+    assert missing.json()["message"] == "Not Found"
+    wrong_method = client.get("/invocations", headers={"X-Request-ID": "req-405"})
+    assert wrong_method.status_code == 405 and wrong_method.json() == {
+        "error_code": "METHOD_NOT_ALLOWED", "message": "Method Not Allowed", "request_id": "req-405"}
 
 
 def test_body_over_the_limit_is_413_by_header_and_by_stream(make_client):
