@@ -1,10 +1,11 @@
-"""`create_app(settings, model)`: the HTTP face of the service. Routes stay thin; the work is in
-`service.core` (and `service.batching` when micro-batching is on)."""
+"""The HTTP face of the service: `create_app(settings, model)` builds its routes and error handlers.
+
+Routes stay thin; the work is in `service.core` (and `service.batching` when micro-batching is on).
+"""
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,7 +33,6 @@ from service.openapi import invocations_operation
 from service.readiness import Readiness
 from service.settings import Settings
 
-logger = logging.getLogger("service")
 JSON = "application/json"
 
 

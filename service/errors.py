@@ -6,13 +6,10 @@ A message never contains the request payload: errors end up in logs and in clien
 """
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
 import orjson
-
-logger = logging.getLogger("service")
 
 
 class ServiceError(Exception):
