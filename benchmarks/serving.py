@@ -1,6 +1,6 @@
 """Serving benchmark (not a test): this service against `mlflow models serve` on the same model.
 
-    $VENV/bin/python -m benchmarks.serving [--duration 10] [--soak 60]
+    $VENV/bin/python -m benchmarks.serving [--duration 10] [--soak 60] [--only c1] [--model DIR]
 
 Trains the plain sklearn credit-risk example into a throw-away MLflow store, starts each server in
 turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POSTs) at concurrency
@@ -8,7 +8,8 @@ turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POST
 `mlflow models serve` (defaults), PSS of the server's process group and start-to-ready seconds;
 then the c=1 p50 against the in-process `predict` p50 (in alternating slices), the PSS of 4
 preloaded workers against 1 (`benchmarks.memory`), and (with --soak) errors at c=256 for both
-service configurations, and for batching with workers recycled during the soak.
+service configurations, and for batching with workers recycled during the soak. `--only c1` runs
+just the c=1 comparison (~30 s); `--model DIR` serves an MLflow model directory instead of training.
 """
 from __future__ import annotations
 
@@ -167,10 +168,36 @@ def print_table(rows: list[dict]) -> None:
               f"{ratio:>8.1f} {row['pss']:>7.0f} {row['ready']:>7.1f}")
 
 
+def full_comparison(model: Path, work: Path, script: Path, duration: int) -> None:
+    """Memory (`benchmarks.memory`), then each server at every concurrency, printed as one table."""
+    # first, and in a fresh process: later this one maps the model's libraries (the in-process
+    # predict) and would take a share of their pages off the server's PSS
+    subprocess.run([sys.executable, "-m", "benchmarks.memory", str(model)], check=True)
+    servers = [
+        ("mlflow models serve", lambda: start_mlflow_serve(model, work / "m1.log")),
+        ("mlflow models serve --workers 2",
+         lambda: start_mlflow_serve(model, work / "m2.log", workers=2)),
+        ("service (2 workers)", lambda: start_service(model, work / "s.log", workers=2)),
+        ("service (2 workers, batching)", lambda: start_service(model, work / "sb.log", workers=2,
+                                                                 batching_enabled="true")),
+    ]
+    rows = []
+    for name, start in servers:
+        server = start()
+        try:
+            rows += measure(name, server, duration, script)
+        finally:
+            server.stop()
+    print_table(rows)
+    print("load average after the wrk runs (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--soak", type=int, default=0, help="also run c=256 for this many seconds")
+    parser.add_argument("--only", choices=["c1"], help="run only the c=1 comparison")
+    parser.add_argument("--model", type=Path, help="an MLflow model directory to serve (default: train one)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -178,29 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     print("load average at start (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
-        model = train_model_apart(work)
-        # first, and in a fresh process: later this one maps the model's libraries (the in-process
-        # predict) and would take a share of their pages off the server's PSS
-        subprocess.run([sys.executable, "-m", "benchmarks.memory", str(model)], check=True)
+        model = args.model.resolve() if args.model else train_model_apart(work)
         script = work / "post.lua"
         script.write_text(WRK_SCRIPT % BODY)
-        servers = [
-            ("mlflow models serve", lambda: start_mlflow_serve(model, work / "m1.log")),
-            ("mlflow models serve --workers 2",
-             lambda: start_mlflow_serve(model, work / "m2.log", workers=2)),
-            ("service (2 workers)", lambda: start_service(model, work / "s.log", workers=2)),
-            ("service (2 workers, batching)", lambda: start_service(model, work / "sb.log", workers=2,
-                                                                     batching_enabled="true")),
-        ]
-        rows = []
-        for name, start in servers:
-            server = start()
-            try:
-                rows += measure(name, server, args.duration, script)
-            finally:
-                server.stop()
-        print_table(rows)
-        print("load average after the wrk runs (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        if args.only is None:
+            full_comparison(model, work, script, args.duration)
         server = start_service(model, work / "c1.log", workers=2)
         try:
             wrk(server.url, 16, 2, script)
@@ -209,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         print(f"\nc=1, alternating 2 s slices: service p50 {served:.2f} ms, in-process predict p50 {local:.2f} ms "
               f"(1 row): {served - local:+.2f} ms")
-        if args.soak:  # both configurations: overload shows how each queues; then recycles under it
+        # both configurations: overload shows how each queues; then recycles under it
+        if args.soak and args.only is None:
             for name, settings in (("service (2 workers)", {}),
                                    ("service (2 workers, batching)", {"batching_enabled": "true"}),
                                    ("service (2 workers, batching, recycled every ~20k requests)",

@@ -1,5 +1,7 @@
-"""`python -m service`: read the settings, configure logging, load the model in the Gunicorn
-master (preload) and serve it with uvicorn workers. Takes no arguments: configure with SERVICE_*."""
+"""The entry point, `python -m service`: settings, logging, and Gunicorn serving the preloaded model.
+
+It reads the settings, configures logging, loads the model in the Gunicorn master (preload) and
+serves it with uvicorn workers. Takes no arguments: configure with SERVICE_*."""
 from __future__ import annotations
 
 import logging

@@ -1,22 +1,25 @@
-"""`create_app(settings, model)`: the HTTP face of the service. Routes stay thin; the work is in
-`service.core` (and `service.batching` when micro-batching is on)."""
+"""The HTTP face of the service: `create_app(settings, model)` builds its routes and error handlers.
+
+Routes stay thin; the work is in `service.core` (and `service.batching` when micro-batching is on).
+"""
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mlflow
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from service import __version__
 from service.batching import make_invoker
 from service.core import Predictor
 from service.errors import (
-    BadRequest,
+    ROUTING_ERRORS,
     ModelError,
     NotReady,
     PayloadTooLarge,
@@ -30,7 +33,6 @@ from service.openapi import invocations_operation
 from service.readiness import Readiness
 from service.settings import Settings
 
-logger = logging.getLogger("service")
 JSON = "application/json"
 
 
@@ -61,24 +63,23 @@ def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | 
             "service_version": __version__, "mlflow_version": mlflow.__version__}
 
 
-class ModelServer(FastAPI):
-    """FastAPI with one fast lane: `POST /invocations` goes to `invocations_lane` (the same handler,
-    behind the same request-context middleware) before FastAPI's middleware stack, routing and
-    dependency solving (~0.17 ms of a 1-row request, measured in process). The route stays declared, so
-    OpenAPI documents it and a mounted app still reaches it."""
+class DirectRoute(APIRoute):
+    """An APIRoute served as a plain ASGI app: its endpoint takes the Request and returns the Response.
+    OpenAPI documents it and every middleware and exception handler sees it like any other route; only
+    FastAPI's per-request dependency solving and exit stacks are skipped (~0.02 ms, measured in process)."""
 
-    invocations_lane: Any = None
+    def __init__(self, path: str, endpoint: Callable[[Request], Awaitable[Response]], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if (self.invocations_lane is not None and scope["type"] == "http" and scope["path"] == "/invocations"
-                and scope["method"] == "POST"):
-            await self.invocations_lane(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            response = await endpoint(Request(scope, receive))
+            await response(scope, receive, send)
+
+        self.app = app
 
 
 def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = None,
-               image_digest: str | None = None) -> ModelServer:
+               image_digest: str | None = None) -> FastAPI:
     """The ASGI app for `model`; warm-up runs at start-up and /readyz turns 200 once it passed."""
     predictor = Predictor(model, settings.max_rows)
     metrics = Metrics()
@@ -95,7 +96,7 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
         yield
         warm_up.cancel()
 
-    app = ModelServer(title="pyfunc-deploy model server", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="pyfunc-deploy model server", version=__version__, lifespan=lifespan)
     app.state.readiness = readiness
     app.state.settings = settings
 
@@ -105,25 +106,21 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
             metrics.model_errors.inc()
         return _error_response(error, request)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> Response:
-        mapped = BadRequest(str(error.detail))
-        mapped.status, mapped.error_code = error.status_code, str(error.detail).upper().replace(" ", "_")
-        return _error_response(mapped, request)
+    async def routing_error(request: Request, error: HTTPException) -> Response:
+        """Starlette's own 404 (no such route) and 405 (method not allowed), in the one error shape."""
+        return _error_response(ROUTING_ERRORS[error.status_code](str(error.detail)), request)
 
-    @app.post("/invocations", openapi_extra=invocations_operation(predictor.schema, settings.max_rows))
+    for status in ROUTING_ERRORS:
+        app.add_exception_handler(status, routing_error)
+
     async def invocations(request: Request) -> Response:
-        try:
-            body = await read_body(request, settings.max_body_bytes)
-            prediction = await invoke(body, request.headers.get("content-type"))
-        except ServiceError as error:
-            return await service_error(request, error)
+        body = await read_body(request, settings.max_body_bytes)
+        prediction = await invoke(body, request.headers.get("content-type"))
         request.state.rows = prediction.rows
         return Response(prediction.body, media_type=JSON)
 
-    async def invocations_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        response = await invocations(Request(scope, receive))
-        await response(scope, receive, send)
+    app.router.add_api_route("/invocations", invocations, methods=["POST"], route_class_override=DirectRoute,
+                             openapi_extra=invocations_operation(predictor.schema, settings.max_rows))
 
     @app.get("/healthz")
     @app.get("/ping", include_in_schema=False)
@@ -147,7 +144,5 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
     async def metrics_endpoint() -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
-    context = {"metrics": metrics, "model_version": identity.version, "readiness": readiness}
-    app.add_middleware(RequestContext, **context)
-    app.invocations_lane = RequestContext(invocations_asgi, **context)
+    app.add_middleware(RequestContext, metrics=metrics, model_version=identity.version, readiness=readiness)
     return app

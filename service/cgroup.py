@@ -1,5 +1,6 @@
-"""How many CPUs the container may use: its cgroup CPU quota, not the host's core count
-(a pod limited to 2 CPUs on a 64-core node must not start 64 workers)."""
+"""The container's CPU count: its cgroup CPU quota, not the host's core count.
+
+A pod limited to 2 CPUs on a 64-core node must not start 64 workers."""
 from __future__ import annotations
 
 import math

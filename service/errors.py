@@ -1,4 +1,4 @@
-"""One exception family, one JSON error shape, one handler.
+"""The service's errors: one exception family, each with its HTTP status, and one JSON error shape.
 
 The shape keeps MLflow's `error_code` and `message` keys so clients of `mlflow models serve` read
 our errors unchanged, and adds `field`/`expected` for bad input and `error_id` for server faults.
@@ -6,13 +6,10 @@ A message never contains the request payload: errors end up in logs and in clien
 """
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
 import orjson
-
-logger = logging.getLogger("service")
 
 
 class ServiceError(Exception):
@@ -51,6 +48,16 @@ class UnsupportedMediaType(ServiceError):
     error_code = "UNSUPPORTED_MEDIA_TYPE"
 
 
+class NotFound(ServiceError):
+    status = 404
+    error_code = "NOT_FOUND"
+
+
+class MethodNotAllowed(ServiceError):
+    status = 405
+    error_code = "METHOD_NOT_ALLOWED"
+
+
 class NotReady(ServiceError):
     status = 503
     error_code = "NOT_READY"
@@ -68,6 +75,10 @@ class ModelError(ServiceError):
 
     def body(self) -> dict[str, Any]:
         return {**super().body(), "error_id": self.error_id}
+
+
+# Starlette's routing raises HTTPException(404) for no such route and (405) for a wrong method
+ROUTING_ERRORS: dict[int, type[ServiceError]] = {404: NotFound, 405: MethodNotAllowed}
 
 
 def error_response_body(error: ServiceError, request_id: str | None) -> bytes:

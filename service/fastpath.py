@@ -1,5 +1,7 @@
-"""A fast parse for the common request: `dataframe_split` / `dataframe_records` JSON whose columns
-are exactly the signature's scalar columns, every value of the right Python type, no nulls.
+"""The fast parse of the common request, straight to the frame MLflow's schema enforcement gives.
+
+The common request: `dataframe_split` / `dataframe_records` JSON whose columns are exactly the
+signature's scalar columns, every value of the right Python type, no nulls.
 
 The frame is built column by column, in the signature's order, with the dtype MLflow's casting would
 give: exactly the frame MLflow's schema enforcement hands the model (so `service.core` can skip that

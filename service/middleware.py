@@ -1,7 +1,9 @@
-"""Request id, access log and request metrics, as one plain ASGI middleware (no per-request
-task or body copy, unlike Starlette's BaseHTTPMiddleware). While the worker is on its way out,
-answers carry `Connection: close`: a client then opens a new connection (to another worker or
-pod) instead of sending its next request into a connection about to be closed under it.
+"""The request context of every request: its id, its access-log line and its request metrics.
+
+One plain ASGI middleware (no per-request task or body copy, unlike Starlette's BaseHTTPMiddleware).
+While the worker is on its way out, answers carry `Connection: close`: a client then opens a new
+connection (to another worker or pod) instead of sending its next request into a connection about
+to be closed under it.
 
 Probes and /metrics are neither access-logged nor timed: they would drown the signal.
 """

@@ -1,5 +1,7 @@
-"""The /invocations request schema in OpenAPI, built from the model signature (for /docs and for
-schemathesis). It describes the MLflow scoring protocol's four JSON formats and CSV."""
+"""The OpenAPI operation of /invocations, built from the model signature.
+
+For /docs and for schemathesis: it describes the MLflow scoring protocol's four JSON formats and CSV.
+"""
 from __future__ import annotations
 
 from typing import Any

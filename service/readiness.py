@@ -1,6 +1,8 @@
-"""Readiness: not ready until a warm-up prediction on the model's own input example passed, and
-not ready again once draining on shutdown starts. Also whether this worker is on its way out
-(draining or recycled), when answers ask clients to close their connection."""
+"""Readiness: whether this worker should get traffic, and whether it asks clients to reconnect.
+
+Not ready until a warm-up prediction on the model's own input example passed, and not ready again
+once draining on shutdown starts. Also whether this worker is on its way out (draining or
+recycled), when answers ask clients to close their connection."""
 from __future__ import annotations
 
 import asyncio

@@ -55,7 +55,43 @@ def test_wrong_content_type_is_415_and_unknown_route_keeps_the_error_shape(clien
     assert answer.status_code == 415 and answer.json()["field"] == "Content-Type"
     missing = client.get("/nope")
     assert missing.status_code == 404 and missing.json()["error_code"] == "NOT_FOUND"
-    assert client.get("/invocations").status_code == 405
+    assert missing.json()["message"] == "Not Found"
+    wrong_method = client.get("/invocations", headers={"X-Request-ID": "req-405"})
+    assert wrong_method.status_code == 405 and wrong_method.json() == {
+        "error_code": "METHOD_NOT_ALLOWED", "message": "Method Not Allowed", "request_id": "req-405"}
+
+
+def test_middleware_added_after_create_app_runs_on_invocations_and_every_route(loaded_models):
+    """A deployment's auth, CORS or tracing middleware must not miss the one route that matters."""
+    app = create_app(Settings(model_uri="x"), loaded_models["sklearn"])
+    seen_asgi, seen_http = [], []
+
+    class Recorder:  # a pure ASGI middleware
+        def __init__(self, app) -> None:
+            self.app = app
+
+        async def __call__(self, scope, receive, send) -> None:
+            if scope["type"] == "http":
+                seen_asgi.append((scope["method"], scope["path"]))
+            await self.app(scope, receive, send)
+
+    app.add_middleware(Recorder)
+
+    @app.middleware("http")
+    async def tag(request, call_next):
+        seen_http.append((request.method, request.url.path))
+        response = await call_next(request)
+        response.headers["x-tagged"] = "yes"
+        return response
+
+    requests = [("POST", "/invocations"), ("GET", "/healthz"), ("GET", "/version"), ("GET", "/nope")]
+    with TestClient(app) as client:
+        answers = [client.request(method, path, json=ONE_ROW if method == "POST" else None)
+                   for method, path in requests]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 404]
+    assert all(answer.headers["x-tagged"] == "yes" and answer.headers["x-request-id"] for answer in answers)
+    assert answers[0].json()["predictions"] in ([0], [1])
+    assert seen_asgi == seen_http == requests
 
 
 def test_body_over_the_limit_is_413_by_header_and_by_stream(make_client):
