@@ -1,3 +1,4 @@
+"""`python -m ci`: the pipeline commands (see `ci.cli`)."""
 from ci.cli import main
 
 raise SystemExit(main())

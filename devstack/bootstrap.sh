@@ -42,7 +42,7 @@ ensure_venv() {
 
 # Packages every profile needs: PostgreSQL for the production-shaped MLflow backend.
 base_packages=(postgresql-15 wrk)
-# Containers without a Docker engine (see shared/REAL-INFRA.md).
+# Containers without a Docker engine: buildah, podman and skopeo are daemonless.
 container_packages=(docker-registry buildah podman skopeo runc mmdebstrap uidmap fuse-overlayfs)
 # The docker CLI (the builder tests drive it against `podman system service`, never a Docker engine).
 # Kept if one is on PATH; otherwise Debian's docker.io supplies it. Its dockerd is never started.

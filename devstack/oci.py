@@ -1,6 +1,6 @@
 """A real OCI registry and daemonless image tools (buildah, podman, skopeo) on 127.0.0.1.
 
-There is no Docker engine and no outside registry here (see shared/REAL-INFRA.md), so:
+There is no Docker engine and no outside registry on a test machine, so:
 - `ContainerTools` gives buildah/podman/skopeo a private configuration (storage, runtime, registries)
   as an `env` dict; any subprocess — a test or `python -m ci build` — uses the same storage with it.
 - `OciRegistry` runs Debian's `docker-registry` (distribution 2.8) with filesystem storage in a temp
