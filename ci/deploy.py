@@ -13,39 +13,22 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ci import job, rollout
+from ci import deploy_apply, deploy_lock, job, rollout
+from ci.deploy_fields import Target, set_image_patch
 from ci.errors import CheckFailed, ConfigError
 from ci.kube import Kube
 from ci.outputs import write_json
 from ci.project import OVERLAYS_DIR
+from ci.rollout_owner import Owned, changed_under
 from ci.smoke import Smoke, smoke
-from ci.tools import kubectl
+
+__all__ = ["DeployResult", "Limits", "Target", "deploy", "deploy_and_report", "set_image_patch", "undo", "wait"]
+CHANGED_UNDER = "ChangedUnder"
 
 log = logging.getLogger("ci.deploy")
 
-CHANGE_CAUSE = "kubernetes.io/change-cause"
-MODEL_NAME_KEY = "pyfunc-deploy.io/model-name"
-MODEL_VERSION_KEY = "pyfunc-deploy.io/model-version"
-PIPELINE_KEY = "pyfunc-deploy.io/pipeline-url"
-# Pod-template annotations the manifests hand to the container (downward API) as IMAGE_TAG and
-# IMAGE_DIGEST, so every pod's /version names the exact image it runs.
-IMAGE_TAG_KEY = "pyfunc-deploy.io/image-tag"
-IMAGE_DIGEST_KEY = "pyfunc-deploy.io/image-digest"
 LOG_LINES = 20
 EVENTS_SHOWN = 10
-
-
-@dataclass(frozen=True)
-class Target:
-    namespace: str
-    deployment: str
-    container: str
-    image: str
-    model_name: str
-    model_version: str
-    pipeline_url: str = ""
-    image_tag: str = ""
-    overlay: Path | None = None  # applied when the Deployment does not exist yet
 
 
 @dataclass(frozen=True)
@@ -54,6 +37,7 @@ class Limits:
     readiness: float = 120.0  # a started container may stay unready this long
     max_restarts: int = 2
     poll: float = 1.0
+    lock_timeout: float = 600.0  # wait this long for another deploy's Lease, then refuse
 
 
 @dataclass
@@ -68,6 +52,8 @@ class DeployResult:
     undo_seconds: float | None = None  # from the evidence to the completed undo
     seconds: float = 0.0
     smoke: dict = field(default_factory=dict)
+    changes: dict = field(default_factory=dict)  # what this deploy changed: deployment, objects, stale, pruned
+    lock: dict = field(default_factory=dict)  # the Lease: holder, seconds waited, for whom
 
 
 def default_overlay(manifests: Path | None) -> Path | None:
@@ -91,37 +77,68 @@ def deploy_and_report(kube: Kube, target: Target, limits: Limits, smoke_check: S
 
 
 def deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None) -> DeployResult:
-    """Set the image (creating the Deployment from the overlay the first time), watch, smoke, undo."""
+    """Under the Deployment's Lease: apply the overlay (or set the image), watch, smoke, undo."""
+    with deploy_lock.locked(kube, target.deployment, limits.lock_timeout) as held:
+        result = _deploy(kube, target, limits, smoke_check)
+        result.lock = {"lease": held.name, "holder": held.holder, "waited_seconds": held.waited,
+                       "waited_for": held.waited_for or None}
+        return result
+
+
+def _write(kube: Kube, target: Target, current: dict | None) -> tuple[dict, dict]:
+    """The deploy's own write: (the Deployment as written, the changes report)."""
+    if target.overlay is not None:
+        applied = deploy_apply.apply_all(kube, target, deploy_apply.render(target), current)
+        return applied.deployment, {"deployment": applied.deployment_changes,
+                                    "objects": {k: v for k, v in applied.objects.items() if v},
+                                    "stale": applied.stale, "pruned": applied.pruned}
+    if current is None:
+        raise ConfigError(f"deployment {target.deployment} does not exist in {target.namespace}: pass "
+                          "--manifests (a kustomize overlay) to create it")
+    written = kube.patch_deployment(target.deployment, set_image_patch(current, target))
+    return written, {"deployment": deploy_apply.changes(current, written)}
+
+
+def _deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None) -> DeployResult:
     started = time.monotonic()
     current = kube.deployment(target.deployment)
     created = current is None
-    if created:
-        current = _create(kube, target)
-    else:
+    if not created:
         busy = rollout.in_progress(current)
         if busy:
             raise CheckFailed(f"deployment {target.deployment} in {target.namespace}: {busy}. Wait for it to "
                               "finish, or undo it (kubectl rollout undo) and re-run this job")
-        current = kube.patch_deployment(target.deployment, set_image_patch(current, target))
+    written, changes = _write(kube, target, current)
+    owned = Owned.of(written)
+    template_changed = created or current["spec"]["template"] != written["spec"]["template"]
     log.info("deployment %s/%s: image %s (model %s v%s)%s", target.namespace, target.deployment, target.image,
-             target.model_name, target.model_version, " - created from " + str(target.overlay) if created else "")
-    evidence = wait(kube, target.deployment, current["metadata"]["generation"], limits, started)
+             target.model_name, target.model_version, " - created from " + str(target.overlay) if created
+             else "" if template_changed else " - pod template unchanged")
+    evidence = wait(kube, target.deployment, owned.generation, limits, started, owned=owned)
     seen = time.monotonic()
-    result = DeployResult(ok=evidence is None, message="", created=created)
+    result = DeployResult(ok=evidence is None, message="", created=created, changes=changes)
     if evidence is None:
         smoke_result = smoke(kube, smoke_check, target.model_version) if smoke_check else {"skipped": True}
         result.smoke = smoke_result
-        if smoke_result.get("ok", True):
+        moved = changed_under(owned, kube.deployment(target.deployment))
+        if moved:
+            evidence, seen = rollout.Evidence(CHANGED_UNDER, moved), time.monotonic()
+        elif smoke_result.get("ok", True):
             result.revision = rollout.revision(kube.deployment(target.deployment))
             result.message = f"rolled out revision {result.revision} in {time.monotonic() - started:.1f}s"
             result.seconds = round(time.monotonic() - started, 2)
             return result
-        evidence, seen = rollout.Evidence("SmokeFailed", smoke_result["error"]), time.monotonic()
-    else:
-        show_evidence(kube, evidence)
+        else:
+            evidence, seen = rollout.Evidence("SmokeFailed", smoke_result["error"]), time.monotonic()
+    show_evidence(kube, evidence)
     result.ok = False
     result.failure, result.evidence_seconds = str(evidence), round(seen - started, 2)
-    result.undo = undo(kube, target.deployment, limits)
+    if evidence.reason == CHANGED_UNDER:
+        result.undo = "not undone: the Deployment is someone else's now (their change is left as it is)"
+    elif not template_changed:
+        result.undo = "nothing to undo: this deploy did not change the pod template"
+    else:
+        result.undo = undo(kube, target.deployment, limits)
     result.undo_seconds = round(time.monotonic() - seen, 2)
     result.seconds = round(time.monotonic() - started, 2)
     result.message = (f"rollout of {target.image} failed after {result.evidence_seconds:.1f}s: {evidence}\n"
@@ -129,77 +146,10 @@ def deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None
     return result
 
 
-def _create(kube: Kube, target: Target) -> dict:
-    """First deploy: apply the overlay with the image already set (no placeholder rollout)."""
-    if target.overlay is None:
-        raise ConfigError(f"deployment {target.deployment} does not exist in {target.namespace}: pass "
-                          "--manifests (a kustomize overlay) to create it")
-    objects = kubectl.kustomize(target.overlay)
-    deployments = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == target.deployment]
-    if not deployments:
-        raise ConfigError(f"{target.overlay} renders no Deployment named {target.deployment} (KUBE_DEPLOYMENT)")
-    _set_fields(deployments[0], target)
-    log.info("applied %s", ", ".join(kube.apply(objects)))
-    return kube.deployment(target.deployment)
-
-
-def _merged(obj: dict, section: str, extra: dict[str, str]) -> dict[str, str]:
-    return {**(obj.get("metadata", {}).get(section) or {}), **extra}
-
-
-def _model_keys(target: Target) -> dict[str, str]:
-    return {MODEL_NAME_KEY: target.model_name, MODEL_VERSION_KEY: target.model_version}
-
-
-def _pod_annotations(template: dict, target: Target) -> dict[str, str]:
-    digest = target.image.rpartition("@")[2] if "@" in target.image else ""
-    return _merged(template, "annotations", {**_model_keys(target), IMAGE_TAG_KEY: target.image_tag,
-                                             IMAGE_DIGEST_KEY: digest})
-
-
-def _deployment_annotations(deployment: dict, target: Target) -> dict[str, str]:
-    cause = f"ci deploy: {target.model_name} v{target.model_version} {target.image}"
-    extra = {CHANGE_CAUSE: cause + (f" {target.pipeline_url}" if target.pipeline_url else ""),
-             MODEL_VERSION_KEY: target.model_version}
-    if target.pipeline_url:
-        extra[PIPELINE_KEY] = target.pipeline_url
-    return _merged(deployment, "annotations", extra)
-
-
-def _container_index(deployment: dict, target: Target) -> int:
-    names = [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]]
-    if target.container not in names:
-        raise ConfigError(f"deployment {target.deployment} has no container {target.container!r} "
-                          f"(it has {', '.join(names)}): set --container")
-    return names.index(target.container)
-
-
-def _set_fields(deployment: dict, target: Target) -> None:
-    """Image, labels and annotations on a rendered Deployment (the first deploy)."""
-    template = deployment["spec"]["template"]
-    template["spec"]["containers"][_container_index(deployment, target)]["image"] = target.image
-    deployment["metadata"]["annotations"] = _deployment_annotations(deployment, target)
-    template.setdefault("metadata", {})["labels"] = _merged(template, "labels", _model_keys(target))
-    template["metadata"]["annotations"] = _pod_annotations(template, target)
-
-
-def set_image_patch(deployment: dict, target: Target) -> list[dict]:
-    """What `kubectl set image` (+ change-cause and the model's labels/annotations) changes, guarded
-    by the resourceVersion that was checked for a rollout in progress."""
-    template = deployment["spec"]["template"]
-    index = _container_index(deployment, target)
-    return [
-        {"op": "test", "path": "/metadata/resourceVersion", "value": deployment["metadata"]["resourceVersion"]},
-        {"op": "replace", "path": f"/spec/template/spec/containers/{index}/image", "value": target.image},
-        {"op": "add", "path": "/metadata/annotations", "value": _deployment_annotations(deployment, target)},
-        {"op": "add", "path": "/spec/template/metadata/labels", "value": _merged(template, "labels",
-                                                                                 _model_keys(target))},
-        {"op": "add", "path": "/spec/template/metadata/annotations", "value": _pod_annotations(template, target)},
-    ]
-
-
-def wait(kube: Kube, name: str, generation: int, limits: Limits, started: float) -> rollout.Evidence | None:
-    """Poll until the rollout completes (None) or fails (the evidence); a progress line per change."""
+def wait(kube: Kube, name: str, generation: int, limits: Limits, started: float,
+         owned: Owned | None = None) -> rollout.Evidence | None:
+    """Poll until the rollout completes (None) or fails (the evidence); a progress line per change.
+    With `owned`, a pod template changed by someone else ends the watch (ChangedUnder)."""
     watch = rollout.Watch(readiness_limit=limits.readiness, max_restarts=limits.max_restarts)
     last_line = None
     while True:
@@ -207,6 +157,9 @@ def wait(kube: Kube, name: str, generation: int, limits: Limits, started: float)
         deployment = kube.deployment(name)
         if deployment is None:
             return rollout.Evidence("Deleted", f"deployment {name} was deleted during the rollout")
+        moved = changed_under(owned, deployment) if owned else None
+        if moved:
+            return rollout.Evidence(CHANGED_UNDER, moved)
         if deployment["metadata"]["generation"] >= generation and rollout.observed(deployment):
             line = rollout.progress_line(deployment)
             if line != last_line:
@@ -214,12 +167,24 @@ def wait(kube: Kube, name: str, generation: int, limits: Limits, started: float)
                 last_line = line
             if rollout.complete(deployment):
                 return None
-            evidence = rollout.deadline_exceeded(deployment) or watch.evidence(new_pods(kube, deployment), now)
+            pods = new_pods(kube, deployment)
+            evidence = (rollout.deadline_exceeded(deployment) or startup_evidence(kube, pods)
+                        or watch.evidence(pods, now))
             if evidence:
                 return evidence
         if now - started > limits.timeout:
             return rollout.Evidence("Timeout", f"not complete after {limits.timeout:.0f}s ({last_line})")
         time.sleep(limits.poll)
+
+
+def startup_evidence(kube: Kube, pods: list[dict]) -> rollout.Evidence | None:
+    """A container restarted for its failed startup probe (read from the events of starting pods)."""
+    for pod in pods:
+        if rollout.starting(pod):
+            found = rollout.startup_evidence(pod, kube.events("Pod", pod["metadata"]["name"]))
+            if found:
+                return found
+    return None
 
 
 def new_pods(kube: Kube, deployment: dict) -> list[dict]:
@@ -256,7 +221,8 @@ def undo(kube: Kube, name: str, limits: Limits) -> str:
     operations, to_revision = patch
     undone = kube.patch_deployment(name, operations)
     log.info("%s: undoing to revision %d", name, to_revision)
-    evidence = wait(kube, name, undone["metadata"]["generation"], limits, time.monotonic())
+    owned = Owned.of(undone) if "spec" in undone else None
+    evidence = wait(kube, name, undone["metadata"]["generation"], limits, time.monotonic(), owned=owned)
     if evidence:
         show_evidence(kube, evidence)
         return f"undo to revision {to_revision} did not complete: {evidence}"

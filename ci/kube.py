@@ -34,6 +34,8 @@ class Kube:
         self.url = api_client.configuration.host
         self.core = client.CoreV1Api(api_client)
         self.apps = client.AppsV1Api(api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
+        self._dynamic_client = None
 
     # -- errors ----------------------------------------------------------------------------------
 
@@ -94,7 +96,7 @@ class Kube:
 
         try:
             return self.call(f"patch deployment {name}", self.apps.patch_namespaced_deployment, name,
-                             self.namespace, operations, _content_type=JSON_PATCH)
+                             self.namespace, operations, _content_type=JSON_PATCH, field_manager=FIELD_MANAGER)
         except CheckFailed as exc:
             cause = exc.__cause__
             if isinstance(cause, ApiException) and cause.status in (409, 422) and "test" in str(cause.body):
@@ -106,24 +108,64 @@ class Kube:
         """Server-side apply each object into this namespace (what `kubectl apply --server-side`
         does); returns "Kind/name" of each. An apiVersion this server does not serve yet (policy/v1
         before Kubernetes 1.21) is applied in the version it serves for that group and kind."""
-        from kubernetes.dynamic import DynamicClient
-
-        dynamic = _dynamic(self, DynamicClient)
         applied = []
         for obj in objects:
-            kind, name = obj["kind"], obj["metadata"]["name"]
-            resource = self._served(dynamic, obj["apiVersion"], kind)
-            obj = {**obj, "apiVersion": resource.group_version,
-                   "metadata": {**obj["metadata"], "namespace": self.namespace}}
-            self.call(f"apply {kind}/{name}", _raw(resource.server_side_apply), body=obj, name=name,
-                      namespace=self.namespace, field_manager=FIELD_MANAGER, force_conflicts=True,
-                      dry_run="All" if dry_run else None)
-            applied.append(f"{kind}/{name}")
+            self.apply_object(obj, dry_run=dry_run)
+            applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
         return applied
 
-    def _served(self, dynamic, api_version: str, kind: str):
+    def apply_object(self, obj: dict, dry_run: bool = False) -> dict:
+        """Server-side apply one object (field manager pyfunc-deploy, conflicts forced); the object
+        the server answers."""
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        resource = self._served(obj["apiVersion"], kind)
+        obj = {**obj, "apiVersion": resource.group_version,
+               "metadata": {**obj["metadata"], "namespace": self.namespace}}
+        return self.call(f"apply {kind}/{name}", _raw(resource.server_side_apply), body=obj, name=name,
+                         namespace=self.namespace, field_manager=FIELD_MANAGER, force_conflicts=True,
+                         dry_run="All" if dry_run else None)
+
+    def get_object(self, api_version: str, kind: str, name: str) -> dict | None:
+        resource = self._served(api_version, kind)
+        return self.call(f"read {kind}/{name}", _raw(resource.get), name=name, namespace=self.namespace)
+
+    def labelled(self, api_version: str, kind: str, selector: str) -> list[dict]:
+        """This namespace's objects of one kind carrying the labels of `selector`."""
+        resource = self._served(api_version, kind)
+        found = self.call(f"list {kind}", _raw(resource.get), namespace=self.namespace, label_selector=selector)
+        return (found or {}).get("items") or []
+
+    def delete_object(self, api_version: str, kind: str, name: str) -> None:
+        resource = self._served(api_version, kind)
+        self.call(f"delete {kind}/{name}", _raw(resource.delete), name=name, namespace=self.namespace)
+
+    # -- leases (coordination.k8s.io/v1) ------------------------------------------------------------
+
+    def lease(self, name: str) -> dict | None:
+        return self.call(f"read lease {name}", self.coordination.read_namespaced_lease, name, self.namespace)
+
+    def write_lease(self, name: str, body: dict, create: bool) -> dict | None:
+        """Create or replace (guarded by body's resourceVersion) a Lease; None when another writer won (409)."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            if create:
+                return self.call(f"create lease {name}", self.coordination.create_namespaced_lease, self.namespace,
+                                 body)
+            return self.call(f"update lease {name}", self.coordination.replace_namespaced_lease, name,
+                             self.namespace, body)
+        except CheckFailed as exc:
+            if isinstance(exc.__cause__, ApiException) and exc.__cause__.status == 409:
+                return None
+            raise
+
+    def _served(self, api_version: str, kind: str):
+        from kubernetes.dynamic import DynamicClient
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+        if self._dynamic_client is None:
+            self._dynamic_client = _dynamic(self, DynamicClient)
+        dynamic = self._dynamic_client
         try:
             return dynamic.resources.get(api_version=api_version, kind=kind)
         except ResourceNotFoundError:

@@ -158,3 +158,47 @@ def undo_patch(deployment: dict, replicasets: list[dict]) -> tuple[list[dict], i
                     if k not in UNDO_SKIPPED_ANNOTATIONS}
     return ([{"op": "replace", "path": "/spec/template", "value": template},
              {"op": "replace", "path": "/metadata/annotations", "value": annotations}], revision(source))
+
+
+STARTUP_KILLED = "failed startup probe"
+STARTUP_FAILED = "Startup probe failed"
+
+
+def startup_allowance(probe: dict) -> tuple[float, str]:
+    """Seconds a startupProbe lets a container take to start, and the formula with its numbers
+    (Kubernetes' defaults for unset fields: periodSeconds 10, failureThreshold 3, initialDelaySeconds 0)."""
+    period, threshold = probe.get("periodSeconds", 10), probe.get("failureThreshold", 3)
+    delay = probe.get("initialDelaySeconds", 0)
+    return (threshold * period + delay,
+            f"failureThreshold {threshold} x periodSeconds {period} + initialDelaySeconds {delay}")
+
+
+def startup_evidence(pod: dict, events: list[dict]) -> Evidence | None:
+    """The kubelet killed a container of `pod` for its failed startup probe (its events say
+    "Container X failed startup probe, will be restarted"): the cause and the fix, at once, instead
+    of a crash loop or the progress deadline later."""
+    killed = [e for e in events if STARTUP_KILLED in (e.get("message") or "")]
+    if not killed:
+        return None
+    message = killed[-1]["message"]
+    containers = {c["name"]: c for c in pod.get("spec", {}).get("containers") or []}
+    name = next((n for n in containers if f"Container {n} " in message), None)
+    probe = (containers.get(name) or {}).get("startupProbe")
+    if name is None or probe is None:
+        return Evidence("StartupProbe", message[:300], pod["metadata"]["name"], name, previous_log=True)
+    allowed, formula = startup_allowance(probe)
+    failures = [e for e in events if (e.get("message") or "").startswith(STARTUP_FAILED)]
+    last_failure = (failures[-1]["message"][len(STARTUP_FAILED):].strip(" :") if failures else "")[:200]
+    return Evidence("StartupProbe",
+                    f"the model needs more than {allowed:g}s to load and the startup probe allows {allowed:g}s "
+                    f"({formula}); the kubelet restarted the container"
+                    + (f" (last probe: {last_failure})" if last_failure else "")
+                    + ". Raise the startupProbe's failureThreshold (manifests) or speed up load_context",
+                    pod["metadata"]["name"], name, previous_log=True)
+
+
+def starting(pod: dict) -> bool:
+    """A container of the pod has not passed its startup probe yet, or was restarted: its events
+    may explain why (read them only for such pods)."""
+    statuses = pod.get("status", {}).get("containerStatuses") or []
+    return any(not s.get("started", False) or s.get("restartCount", 0) > 0 for s in statuses) or not statuses

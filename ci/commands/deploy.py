@@ -29,8 +29,15 @@ from ci.smoke import Smoke, request_body
               help="Recorded in the annotations and the change cause.")
 @click.option("--manifests", envvar="KUBE_MANIFESTS", show_envvar=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Kustomize overlay applied when the Deployment does not exist yet (needs kubectl) "
-                   "[default: manifests/overlays/$CI_ENVIRONMENT_NAME].")
+              help="Kustomize overlay rendered and applied (server-side apply) on every deploy, with the "
+                   "image set on its Deployment (needs kubectl); without one only the image is set "
+                   "[default: manifests/overlays/$CI_ENVIRONMENT_NAME when it exists].")
+@click.option("--prune/--no-prune", envvar="DEPLOY_PRUNE", default=False, show_default=True, show_envvar=True,
+              help="Delete the objects an earlier deploy applied that the overlay no longer renders "
+                   "(without it they are only reported).")
+@click.option("--lock-timeout", envvar="DEPLOY_LOCK_TIMEOUT", type=click.FloatRange(min=0), default=600,
+              show_default=True, show_envvar=True,
+              help="Seconds to wait for another deploy of this Deployment (its Lease) before refusing.")
 @click.option("--timeout", envvar="ROLLOUT_TIMEOUT_SECONDS", type=click.FloatRange(min=1), default=600,
               show_default=True, show_envvar=True, help="Overall limit for the rollout (and for the undo).")
 @click.option("--readiness-timeout", envvar="ROLLOUT_READINESS_SECONDS", type=click.FloatRange(min=0),
@@ -50,21 +57,23 @@ from ci.smoke import Smoke, request_body
 def deploy_command(namespace: str, deployment: str, container: str | None, kubeconfig: str | None,
                    context: str | None, image: str, image_tag: str,
                    model_name: str, model_version: str, pipeline_url: str, manifests: Path | None,
-                   timeout: float, readiness_timeout: float, max_restarts: int, smoke: bool,
-                   smoke_input: Path | None, smoke_timeout: float, service: str | None, service_port: str,
-                   output_dir: str) -> None:
-    """Set the image on the Deployment (creating it from the overlay on the first deploy), watch the
-    rollout, smoke the Service; on any failure undo to the previous revision like `kubectl rollout
-    undo`, wait for that, and exit 1. Refuses to start while another rollout is in progress.
-    Writes deploy.json."""
+                   prune: bool, lock_timeout: float, timeout: float, readiness_timeout: float,
+                   max_restarts: int, smoke: bool, smoke_input: Path | None, smoke_timeout: float,
+                   service: str | None, service_port: str, output_dir: str) -> None:
+    """Under the Deployment's Lease (one deploy at a time): apply the overlay with the image set
+    (or, without an overlay, set the image), watch the rollout, smoke the Service; on a failure undo
+    the template like `kubectl rollout undo` and exit 1; exit 1 too, without undoing, when someone
+    else changes the Deployment meanwhile. Refuses to start while another rollout is in progress.
+    Writes deploy.json (with the fields each object changed)."""
     target = logic.Target(namespace=namespace, deployment=deployment, container=container or deployment,
                           image=image, image_tag=image_tag, model_name=model_name, model_version=model_version,
-                          pipeline_url=pipeline_url, overlay=logic.default_overlay(manifests))
+                          pipeline_url=pipeline_url, overlay=logic.default_overlay(manifests), prune=prune)
     check = Smoke(service or deployment, service_port, request_body(smoke_input, model_name, model_version),
                   timeout=smoke_timeout) if smoke else None
     result, report = logic.deploy_and_report(
         kube.connect(namespace, kubeconfig=kubeconfig, context=context), target,
-        logic.Limits(timeout=timeout, readiness=readiness_timeout, max_restarts=max_restarts), check, Path(output_dir))
+        logic.Limits(timeout=timeout, readiness=readiness_timeout, max_restarts=max_restarts,
+                     lock_timeout=lock_timeout), check, Path(output_dir))
     if not result.ok:
         raise CheckFailed(f"{result.message}\nreport: {report}")
     click.echo(f"{namespace}/{deployment}: {result.message}; wrote {report}")

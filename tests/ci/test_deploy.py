@@ -20,6 +20,7 @@ from ci.kube import Kube
 from devstack.cluster import Cluster
 from devstack.fake_model_images import load_fake_images
 from devstack.procs import free_port
+from tests.ci.deploy_helpers import edited_overlay, finish, get, start_deploy
 from tests.ci.recording_http import RecordingServer, gitlab_routes
 
 pytestmark = pytest.mark.cluster
@@ -177,3 +178,107 @@ def test_unreachable_api_server_fails_fast_naming_the_url(tmp_path: Path, smoke_
     assert time.monotonic() - started < 15
     assert f"cannot reach the Kubernetes API server at {url}" in result.stderr
     assert "not-a-real-token" not in result.stderr + result.stdout
+
+
+# -- issue 15: the overlay on every deploy, racing deploys, a change under a deploy, a slow start ------
+
+def test_an_overlay_change_reaches_the_cluster_on_the_next_deploy(
+        k8s_cluster: Cluster, v1_serving: str, images: dict[str, str], tmp_path: Path, smoke_input: Path) -> None:
+    overlay = edited_overlay(tmp_path, drop=("pdb.yaml",), hpa_ops=[
+        {"op": "replace", "path": "/spec/maxReplicas", "value": 4}], deployment_ops=[
+        {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/cpu", "value": "150m"},
+        {"op": "add", "path": "/spec/template/spec/containers/0/env/-", "value": {"name": "FEATURE_X", "value": "on"}}])
+    code, report = run_deploy(k8s_cluster, v1_serving, images["v2"], "2", tmp_path / "out", smoke_input,
+                              "--manifests", str(overlay))
+
+    assert code == EXIT_OK, report
+    container = deployment(k8s_cluster, v1_serving)["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"]["cpu"] == "150m"
+    assert {"name": "FEATURE_X", "value": "on"} in container["env"]
+    assert get(k8s_cluster, v1_serving, "autoscaling/v1", "HorizontalPodAutoscaler")["spec"]["maxReplicas"] == 4
+    changed = report["changes"]
+    prefix = "spec.template.spec.containers[pyfunc-model]"
+    assert f"{prefix}.resources.requests.cpu: 100m -> 150m" in changed["deployment"], changed
+    assert f"{prefix}.env[FEATURE_X].value: (unset) -> on" in changed["deployment"], changed
+    assert changed["objects"]["HorizontalPodAutoscaler/pyfunc-model"] == ["spec.maxReplicas: 3 -> 4"], changed
+    # no longer rendered: reported, left in place; pruned only when asked
+    assert changed["stale"] == ["PodDisruptionBudget/pyfunc-model"] and not changed["pruned"]
+    assert get(k8s_cluster, v1_serving, "policy/v1", "PodDisruptionBudget") is not None
+    code, report = run_deploy(k8s_cluster, v1_serving, images["v2"], "2", tmp_path / "prune", smoke_input,
+                              "--manifests", str(overlay), "--prune")
+    assert code == EXIT_OK, report
+    assert report["changes"]["pruned"] == ["PodDisruptionBudget/pyfunc-model"], report["changes"]
+    assert get(k8s_cluster, v1_serving, "policy/v1", "PodDisruptionBudget") is None
+
+
+@pytest.mark.parametrize(("first", "second", "lock_timeout"), [
+    pytest.param("v2", "v3", "1", id="second-refuses"),
+    pytest.param("v3", "v2", "240", id="second-waits"),
+])
+def test_two_deploys_started_0_3s_apart_never_both_succeed_for_different_versions(
+        k8s_cluster: Cluster, v1_serving: str, images: dict[str, str], tmp_path: Path, smoke_input: Path,
+        first: str, second: str, lock_timeout: str) -> None:
+    versions = {"v2": "2", "v3": "3"}
+    runs = []
+    for name in (first, second):
+        runs.append(start_deploy(k8s_cluster, v1_serving, OVERLAY, images[name], versions[name], tmp_path / name,
+                                 smoke_input, f"https://gitlab.example/p/-/jobs/{name}", "--lock-timeout",
+                                 lock_timeout))
+        time.sleep(0.3)
+    ended = finish(*runs)
+    codes = {run.name: run.process.returncode for run in ended}
+    winners = [run for run in ended if run.process.returncode == EXIT_OK]
+    assert winners, {run.name: run.stderr[-2000:] for run in ended}
+    live = serving_version(k8s_cluster, v1_serving)
+    assert live == versions[winners[-1].name.rsplit("/", 1)[1]], codes  # the last to report success is live
+    other, last = ended
+    if lock_timeout == "1":
+        assert len(winners) == 1, codes
+        loser = next(run for run in ended if run.process.returncode != EXIT_OK)
+        assert loser.process.returncode == EXIT_FAILED
+        assert f"is being deployed by {winners[0].name} #" in loser.stderr, loser.stderr[-2000:]
+    else:
+        assert len(winners) == 2, {run.name: run.stderr[-2000:] for run in ended}
+        waited = last.report()["lock"]
+        assert waited["waited_for"].startswith(other.name + " #") and waited["waited_seconds"] > 1, waited
+        assert f"held by {other.name} #" in last.stderr
+
+
+def test_a_kubectl_set_image_during_a_deploy_fails_it_naming_the_change(
+        k8s_cluster: Cluster, v1_serving: str, images: dict[str, str], tmp_path: Path, smoke_input: Path) -> None:
+    run = start_deploy(k8s_cluster, v1_serving, OVERLAY, images["v2-slow-ready"], "2", tmp_path / "out",
+                       smoke_input, "https://gitlab.example/p/-/jobs/1")
+    deadline = time.monotonic() + 60
+    while deployment(k8s_cluster, v1_serving)["spec"]["template"]["spec"]["containers"][0]["image"] != \
+            images["v2-slow-ready"]:
+        assert time.monotonic() < deadline and run.process.poll() is None, run.stderr[-2000:]
+        time.sleep(0.2)
+    subprocess.run(["kubectl", "-n", v1_serving, "set", "image", f"deployment/{NAME}", f"{NAME}={images['v3']}"],
+                   env={**os.environ, **k8s_cluster.env}, check=True, capture_output=True, timeout=60)
+    finish(run)
+
+    assert run.process.returncode == EXIT_FAILED, run.stderr[-2000:]
+    report = run.report()
+    assert report["failure"].startswith("ChangedUnder: the Deployment's pod template was changed under this "
+                                        "deploy"), report
+    assert "spec.template.spec.containers[pyfunc-model].image" in report["failure"]
+    assert f"image now {images['v3']}" in report["failure"] and "by kubectl" in report["failure"], report
+    assert report["undo"].startswith("not undone"), report
+    assert deployment(k8s_cluster, v1_serving)["spec"]["template"]["spec"]["containers"][0]["image"] == images["v3"]
+
+
+def test_a_slow_loading_model_is_decided_at_the_first_startup_probe_restart(
+        k8s_cluster: Cluster, v1_serving: str, images: dict[str, str], tmp_path: Path, smoke_input: Path) -> None:
+    overlay = edited_overlay(tmp_path, deployment_ops=[
+        {"op": "replace", "path": "/spec/template/spec/containers/0/startupProbe/failureThreshold", "value": 3}])
+    code, report = run_deploy(k8s_cluster, v1_serving, images["slow-start"], "6", tmp_path / "out", smoke_input,
+                              "--manifests", str(overlay))
+
+    assert code == EXIT_FAILED
+    assert report["failure"].startswith("StartupProbe: "), report
+    assert ("the model needs more than 6s to load and the startup probe allows 6s (failureThreshold 3 x "
+            "periodSeconds 2 + initialDelaySeconds 0)") in report["failure"], report
+    assert "Raise the startupProbe's failureThreshold (manifests) or speed up load_context" in report["failure"]
+    assert report["evidence_seconds"] < 40, report  # the image "loads" for 40 s: decided before that
+    assert report["undo"].startswith("back on revision 1"), report
+    assert serving_version(k8s_cluster, v1_serving) == "1"
