@@ -173,28 +173,36 @@ def startup_allowance(probe: dict) -> tuple[float, str]:
             f"failureThreshold {threshold} x periodSeconds {period} + initialDelaySeconds {delay}")
 
 
+def _about(event: dict, container: str, only: bool) -> bool:
+    path = (event.get("involvedObject") or {}).get("fieldPath") or ""
+    return path == f"spec.containers{{{container}}}" or (not path and only)
+
+
 def startup_evidence(pod: dict, events: list[dict]) -> Evidence | None:
-    """The kubelet killed a container of `pod` for its failed startup probe (its events say
-    "Container X failed startup probe, will be restarted"): the cause and the fix, at once, instead
-    of a crash loop or the progress deadline later."""
-    killed = [e for e in events if STARTUP_KILLED in (e.get("message") or "")]
-    if not killed:
-        return None
-    message = killed[-1]["message"]
-    containers = {c["name"]: c for c in pod.get("spec", {}).get("containers") or []}
-    name = next((n for n in containers if f"Container {n} " in message), None)
-    probe = (containers.get(name) or {}).get("startupProbe")
-    if name is None or probe is None:
-        return Evidence("StartupProbe", message[:300], pod["metadata"]["name"], name, previous_log=True)
-    allowed, formula = startup_allowance(probe)
-    failures = [e for e in events if (e.get("message") or "").startswith(STARTUP_FAILED)]
-    last_failure = (failures[-1]["message"][len(STARTUP_FAILED):].strip(" :") if failures else "")[:200]
-    return Evidence("StartupProbe",
-                    f"the model needs more than {allowed:g}s to load and the startup probe allows {allowed:g}s "
-                    f"({formula}); the kubelet restarted the container"
-                    + (f" (last probe: {last_failure})" if last_failure else "")
-                    + ". Raise the startupProbe's failureThreshold (manifests) or speed up load_context",
-                    pod["metadata"]["name"], name, previous_log=True)
+    """A container of `pod` failed its startup probe: the kubelet says it "failed startup probe, will
+    be restarted", or the probe has failed failureThreshold times (the kubelet's own decision: from
+    then on it stops probing and restarts the container; a 1.20 kubelet does so only at its next
+    periodic pod sync, up to a minute or more later). The cause and the fix, at once."""
+    containers = [c for c in pod.get("spec", {}).get("containers") or [] if c.get("startupProbe")]
+    for container in containers:
+        name, only = container["name"], len(pod["spec"]["containers"]) == 1
+        mine = [e for e in events if _about(e, name, only)]
+        killed = [e for e in mine if STARTUP_KILLED in (e.get("message") or "")]
+        failures = [e for e in mine if (e.get("message") or "").startswith(STARTUP_FAILED)]
+        allowed, formula = startup_allowance(container["startupProbe"])
+        threshold = container["startupProbe"].get("failureThreshold", 3)
+        failed = sum(e.get("count") or 1 for e in failures)
+        if not killed and failed < threshold:
+            continue
+        what = ("the kubelet restarted the container" if killed else
+                f"its startup probe failed {failed} times (failureThreshold {threshold}): the kubelet restarts it")
+        last = failures[-1]["message"][len(STARTUP_FAILED):].strip(" :")[:200] if failures else ""
+        return Evidence("StartupProbe",
+                        f"the model needs more than {allowed:g}s to load and the startup probe allows {allowed:g}s "
+                        f"({formula}); {what}" + (f" (last probe: {last})" if last else "")
+                        + ". Raise the startupProbe's failureThreshold (manifests) or speed up load_context",
+                        pod["metadata"]["name"], name, previous_log=bool(killed))
+    return None
 
 
 def starting(pod: dict) -> bool:
