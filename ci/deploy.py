@@ -1,4 +1,4 @@
-"""Roll a new image out to a Deployment, watch it with fail-fast evidence, undo it when it fails.
+"""Roll a new image out to a Deployment under its lock, watch it with fail-fast evidence, undo it when it fails.
 
 What `kubectl set image` + `kubectl rollout status` + `kubectl rollout undo` do, in one step that
 knows why a rollout failed within seconds (an unpullable image, a crash loop, a pod that never turns
