@@ -72,9 +72,24 @@ def changes(before: dict | None, after: dict) -> list[str]:
     return diffs.changes(comparable(before), comparable(after))
 
 
+def keep_autoscaled_replicas(objects: list[dict], target: Target, current: dict | None) -> None:
+    """An autoscaled Deployment keeps its live replica count: applying the overlay's `replicas` on every
+    deploy would scale it back to that number in the middle of the traffic the HPA scaled it for."""
+    autoscaled = any(o["kind"] == "HorizontalPodAutoscaler"
+                     and (o.get("spec") or {}).get("scaleTargetRef", {}).get("name") == target.deployment
+                     for o in objects)
+    live = ((current or {}).get("spec") or {}).get("replicas")
+    if not autoscaled or live is None:
+        return
+    for obj in objects:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == target.deployment:
+            obj.setdefault("spec", {})["replicas"] = live
+
+
 def apply_all(kube, target: Target, objects: list[dict], current: dict | None) -> Applied:
     """Apply every rendered object (the Deployment last, so a rollout starts only once its Service,
     account and budget are in place); report what each apply changed; find stale objects."""
+    keep_autoscaled_replicas(objects, target, current)
     ordered = sorted(objects, key=lambda o: o["kind"] == "Deployment" and o["metadata"]["name"] == target.deployment)
     result = Applied(deployment={})
     for obj in ordered:

@@ -1,6 +1,8 @@
 """ci/deploy_apply.py: labels, the changes report and stale objects, against a fake Kube (no cluster)."""
 from __future__ import annotations
 
+import pytest
+
 from ci import deploy_apply
 from ci.deploy_fields import Target
 
@@ -53,3 +55,21 @@ def test_prune_deletes_only_the_stale_objects():
     result = deploy_apply.apply_all(kube, Target(**{**TARGET.__dict__, "prune": True}), rendered(), None)
     assert kube.deleted == [("v1", "ConfigMap", "gone")] and result.pruned == ["ConfigMap/gone"]
     assert result.stale == ["ConfigMap/gone"]
+
+
+def hpa(target_name: str) -> dict:
+    return obj("HorizontalPodAutoscaler", "web", "autoscaling/v2", maxReplicas=8,
+               scaleTargetRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": target_name})
+
+
+@pytest.mark.parametrize(("objects", "live", "applied"), [
+    pytest.param([hpa("web")], 6, 6, id="autoscaled-keeps-the-live-count"),
+    pytest.param([hpa("web")], None, 2, id="first-deploy-takes-the-overlay's"),
+    pytest.param([hpa("other")], 6, 2, id="an-hpa-for-another-deployment"),
+    pytest.param([], 6, 2, id="no-hpa-the-overlay-decides"),
+])
+def test_an_autoscaled_deployment_keeps_its_live_replicas(objects, live, applied):
+    deployment = obj("Deployment", "web", "apps/v1", replicas=2)
+    current = None if live is None else obj("Deployment", "web", "apps/v1", replicas=live)
+    deploy_apply.keep_autoscaled_replicas([deployment, *objects], TARGET, current)
+    assert deployment["spec"]["replicas"] == applied
