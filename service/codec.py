@@ -79,7 +79,7 @@ def _failed_column(frame: pd.DataFrame, schema: Schema) -> tuple[str | None, str
     """Which column does not cast to its schema type (and that type), found one column at a time."""
     if not schema.has_input_names():
         return None, None
-    types = dict(zip(schema.input_names(), schema.input_types(), strict=True))
+    types = dict(zip(schema.input_names(), schema.input_types()))
     for name in frame.columns:
         if name not in types:
             continue

@@ -76,7 +76,7 @@ def load_model(settings: Settings) -> LoadedModel:
     identity = ModelIdentity(
         name=settings.model_name or registry_name,
         version=settings.model_version or registry_version,
-        run_id=settings.model_run_id or model.metadata.run_id,
+        run_id=settings.model_run_id or getattr(model.metadata, "run_id", None),
         source=uri,
         signature_digest=signature_digest(model),
     )
