@@ -6,9 +6,9 @@ tests/service/test_mlflow_compat.py, run against the project's MLflow and (tests
 test_compat_envs.py) against the oldest and the newest supported MLflow.
 
 What goes through here, and the fallback per MLflow version:
-- SUPPORTED_FORMATS, infer_and_parse_data, parse_csv_input (mlflow.pyfunc.scoring_server): below
-  2.16 that module imports flask (and mlflow.server) at import; without flask, MLflow 2.10's code
-  for these three, vendored below, is used (so the image needs no flask for any MLflow).
+- SUPPORTED_FORMATS, infer_and_parse_data, parse_csv_input (mlflow.pyfunc.scoring_server): up to
+  2.15 that module imports flask, up to 2.20 mlflow.server (which imports flask); without flask,
+  MLflow 2.10's code for these three, vendored below, is used (so no MLflow needs flask here).
 - NumpyEncoder, get_jsonable_obj (`_get_jsonable_obj`), cast_df_types_according_to_schema
   (mlflow.utils.proto_json_utils): alike in all supported versions.
 - enforce_schema, enforce_mlflow_datatype (mlflow.models.utils `_enforce_schema`,
@@ -51,7 +51,7 @@ get_model_version_from_model_uri = _require(_model_utils, "get_model_version_fro
 
 # --- the scoring protocol's parsers -------------------------------------------------------------
 # MLflow 2.10's scoring_server code for these three (unchanged in substance up to 3.x): used only
-# where importing scoring_server would need flask, i.e. mlflow-skinny < 2.16 without flask.
+# where importing scoring_server would need flask, i.e. mlflow-skinny < 2.21 without flask.
 VENDORED_FORMATS = frozenset({"dataframe_records", "dataframe_split", "instances", "inputs"})
 
 

@@ -45,6 +45,19 @@ class EnvSpec:
 OLDEST = EnvSpec("oldest", "3.9", "mlflow-skinny>=2.10,<2.11",
                  ("numpy==1.24.3", "pandas==2.0.3", "scikit-learn==1.3.2"))
 NEWEST = EnvSpec("newest", "3.13", "mlflow-skinny>=3,<4", ("scikit-learn",))
+EXTRA_VARIABLE = "PYFUNC_COMPAT_EXTRA"
+
+
+def specs() -> list[EnvSpec]:
+    """OLDEST and NEWEST, plus the combinations named in $PYFUNC_COMPAT_EXTRA, `;`-separated
+    `python:mlflow requirement`, e.g. `3.10:mlflow-skinny>=2.16,<2.17;3.12:mlflow==3.18.0`."""
+    extra = []
+    for entry in filter(None, (part.strip() for part in os.environ.get(EXTRA_VARIABLE, "").split(";"))):
+        python, _, mlflow = entry.partition(":")
+        if not mlflow:
+            raise CompatEnvError(f"{EXTRA_VARIABLE} entry {entry!r} is not `python:mlflow requirement`")
+        extra.append(EnvSpec(f"extra{len(extra) + 1}", python.strip(), mlflow.strip(), ("scikit-learn",)))
+    return [OLDEST, NEWEST, *extra]
 
 
 def _candidates(minor: str) -> list[Path]:
@@ -144,6 +157,6 @@ def freeze(root: Path) -> dict[str, str]:
     return {item["name"].lower(): item["version"] for item in json.loads(out.stdout)}
 
 
-if __name__ == "__main__":  # build both envs ahead of a test run: python -m tests.service.compat_envs
-    for each in (OLDEST, NEWEST):
+if __name__ == "__main__":  # build the envs ahead of a test run: python -m tests.service.compat_envs
+    for each in specs():
         print(each.name, ensure_env(each), flush=True)

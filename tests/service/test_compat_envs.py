@@ -3,7 +3,8 @@
 Per combination: the MLflow contract tests (tests/service/test_mlflow_compat.py) run inside the env,
 then a smoke: `python -m service` under gunicorn on 127.0.0.1 serving a tiny sklearn model saved by
 that env's MLflow; /readyz, /invocations (JSON dataframe_split and CSV) and /version are checked.
-A missing interpreter or a failed install fails the test, naming what to install.
+A missing interpreter or a failed install fails the test, naming what to install. More combinations:
+PYFUNC_COMPAT_EXTRA (see tests/service/compat_envs.specs).
 """
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import urllib.request
 import pytest
 
 from devstack.procs import ManagedProcess, free_port, wait_until
-from tests.service.compat_envs import NEWEST, OLDEST, REPO, CompatEnvError, EnvSpec, ensure_env
+from tests.service.compat_envs import REPO, CompatEnvError, EnvSpec, ensure_env, specs
 
 pytestmark = pytest.mark.compat
-SPECS = [pytest.param(spec, id=f"{spec.name}-py{spec.python}") for spec in (OLDEST, NEWEST)]
+SPECS = [pytest.param(spec, id=f"{spec.name}-py{spec.python}") for spec in specs()]
 
 
 @pytest.fixture(scope="module", params=SPECS)
@@ -87,3 +88,10 @@ def test_service_serves_a_model_saved_in_env(env, tmp_path):
         server.stop()
     log = server.log.read_text(errors="replace")
     assert "warm-up done; ready" in log and "Traceback" not in log, log[-4000:]
+
+
+def test_a_missing_interpreter_fails_naming_what_to_install():
+    from tests.service.compat_envs import find_python
+
+    with pytest.raises(CompatEnvError, match=r"pyenv install 3\.99"):
+        find_python("3.99")
