@@ -124,7 +124,7 @@ class MicroBatcher:
         groups = [[item for item in batch if item[1] == key]]
         groups += [[item] for item in batch if item[1] != key]
         for group in groups:
-            for (_, _, future), outcome in zip(group, self._predict([item for item, _, _ in group]), strict=True):
+            for (_, _, future), outcome in zip(group, self._predict([item for item, _, _ in group])):
                 if not future.done():
                     future.set_result(outcome)
 

@@ -14,12 +14,18 @@ from typing import Any
 import orjson
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.pyfunc.scoring_server import SUPPORTED_FORMATS, infer_and_parse_data, parse_csv_input
 from mlflow.types import Schema
-from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj, cast_df_types_according_to_schema
 
 from service.errors import BadRequest, UnsupportedMediaType
 from service.fastpath import FastParser
+from service.mlflow_compat import (
+    SUPPORTED_FORMATS,
+    NumpyEncoder,
+    cast_df_types_according_to_schema,
+    get_jsonable_obj,
+    infer_and_parse_data,
+    parse_csv_input,
+)
 
 JSON_TYPES = frozenset({"application/json"})
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
@@ -79,7 +85,7 @@ def _failed_column(frame: pd.DataFrame, schema: Schema) -> tuple[str | None, str
     """Which column does not cast to its schema type (and that type), found one column at a time."""
     if not schema.has_input_names():
         return None, None
-    types = dict(zip(schema.input_names(), schema.input_types(), strict=True))
+    types = dict(zip(schema.input_names(), schema.input_types()))
     for name in frame.columns:
         if name not in types:
             continue
@@ -177,5 +183,5 @@ def _default(value: Any) -> Any:
 
 def serialise(predictions: Any) -> bytes:
     """`{"predictions": ...}` exactly as mlflow's scoring server shapes it, encoded by orjson."""
-    return orjson.dumps({"predictions": _get_jsonable_obj(predictions, pandas_orient="records")},
+    return orjson.dumps({"predictions": get_jsonable_obj(predictions, pandas_orient="records")},
                         default=_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)

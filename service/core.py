@@ -14,6 +14,7 @@ from service import codec, validation
 from service.errors import ModelError
 from service.fastpath import FastParser
 from service.loading import LoadedModel
+from service.mlflow_compat import flavor_predict_fn, loader_module
 
 logger = logging.getLogger("service")
 # Flavors whose PyFuncModel.predict only enforces the signature before calling the flavor's predict
@@ -25,11 +26,11 @@ ENFORCE_ONLY_FLAVORS = frozenset({"mlflow.sklearn", "mlflow.xgboost", "mlflow.li
 def flavor_predict(pyfunc: Any) -> Callable[[Any], Any] | None:
     """The flavor's own predict behind `pyfunc`, or None where PyFuncModel.predict does more than
     enforce the signature (any other flavor, or a model that takes params)."""
-    if getattr(pyfunc, "loader_module", None) not in ENFORCE_ONLY_FLAVORS:
+    if loader_module(pyfunc) not in ENFORCE_ONLY_FLAVORS:
         return None
     if pyfunc.metadata.get_params_schema() is not None:
         return None
-    return getattr(pyfunc, "_predict_fn", None)
+    return flavor_predict_fn(pyfunc)
 
 
 @dataclass

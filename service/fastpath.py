@@ -77,7 +77,7 @@ class FastParser:
 
     def _frame(self, columns: list[str], values: list[list[Any]]) -> pd.DataFrame | None:
         arrays = {}
-        for name, column in zip(columns, values, strict=True):
+        for name, column in zip(columns, values):
             array = _column(self.types[name], column)
             if array is None:
                 return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import mlflow.pyfunc
 
+from service.mlflow_compat import get_model_version_from_model_uri, load_serving_input_example, model_run_id
 from service.settings import Settings
 
 logger = logging.getLogger("service")
@@ -42,8 +43,6 @@ def _resolve_registry_uri(uri: str) -> tuple[str, str | None, str | None]:
     """`models:/name@alias` / `models:/name/Stage` -> (`models:/name/N`, name, N); others unchanged."""
     if not uri.startswith("models:/"):
         return uri, None, None
-    from mlflow.models.utils import get_model_version_from_model_uri
-
     version = get_model_version_from_model_uri(uri)
     return f"models:/{version.name}/{version.version}", version.name, str(version.version)
 
@@ -58,10 +57,8 @@ def signature_digest(model: mlflow.pyfunc.PyFuncModel) -> str | None:
 
 
 def _serving_example(model: mlflow.pyfunc.PyFuncModel, local_path: str) -> str | None:
-    from mlflow.models.utils import _load_serving_input_example
-
     try:
-        return _load_serving_input_example(model.metadata, local_path)
+        return load_serving_input_example(model.metadata, local_path)
     except Exception:  # noqa: BLE001 - a model without a usable example is served without warm-up
         logger.warning("the model has no usable serving input example; readiness skips warm-up")
         return None
@@ -76,7 +73,7 @@ def load_model(settings: Settings) -> LoadedModel:
     identity = ModelIdentity(
         name=settings.model_name or registry_name,
         version=settings.model_version or registry_version,
-        run_id=settings.model_run_id or model.metadata.run_id,
+        run_id=settings.model_run_id or model_run_id(model.metadata),
         source=uri,
         signature_digest=signature_digest(model),
     )

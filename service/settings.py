@@ -1,5 +1,10 @@
-"""All run-time configuration, read once from `SERVICE_*` environment variables by the entry point."""
+"""All run-time configuration, read once from `SERVICE_*` environment variables by the entry point.
+
+pydantic evaluates these annotations at run time, so they are written `Optional[...]`: the service
+runs on Python 3.9, where `str | None` cannot be evaluated."""
 from __future__ import annotations
+
+from typing import Optional
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,13 +32,13 @@ class Settings(BaseSettings):
     """Where the model is: a directory baked in the image, `models:/name@alias`, `models:/name/Stage`,
     `runs:/...` or any URI mlflow can load (`MLFLOW_TRACKING_URI` is read by mlflow itself)."""
 
-    model_name: str | None = None
+    model_name: Optional[str] = None
     """Registered model name for /version and metrics; set by the image build, else resolved."""
 
-    model_version: str | None = None
+    model_version: Optional[str] = None
     """Registered model version for /version and metrics; set by the image build, else resolved."""
 
-    model_run_id: str | None = None
+    model_run_id: Optional[str] = None
     """MLflow run id of the model; set by the image build, else read from the MLmodel file."""
 
     host: str = DEFAULT_HOST
@@ -42,7 +47,7 @@ class Settings(BaseSettings):
     port: int = Field(DEFAULT_PORT, ge=1, le=65535)
     """Port to listen on."""
 
-    workers: int | None = Field(None, ge=1)
+    workers: Optional[int] = Field(None, ge=1)
     """Gunicorn worker processes; default: the container's CPU quota (cgroup), at least 1."""
 
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1)

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.models.utils import _enforce_mlflow_datatype, _enforce_schema
 from mlflow.types import DataType, Schema
 
 from service.errors import BadRequest
+from service.mlflow_compat import enforce_mlflow_datatype, enforce_schema
 
 # Tree models (sklearn, xgboost, lightgbm) compute in float32 and fail on anything larger: a value
 # outside this range is refused as bad input instead of becoming a 5xx inside the model.
@@ -65,7 +65,7 @@ def _check_columns(frame: pd.DataFrame, schema: Schema) -> None:
                              expected=f"{type_name(col.type)}, not null")
         if isinstance(col.type, DataType):
             try:
-                _enforce_mlflow_datatype(name, values, col.type)
+                enforce_mlflow_datatype(name, values, col.type)
                 if col.type in NUMERIC_TYPES and not pd.api.types.is_numeric_dtype(values):
                     raise TypeError("not numeric")  # e.g. lists inside an object column
             except Exception:  # noqa: BLE001 - mlflow's message may quote values
@@ -92,7 +92,7 @@ def validate(data: Any, schema: Schema | None) -> None:
         _check_columns(frame, schema)
         return
     try:
-        _enforce_schema(data, schema)
+        enforce_schema(data, schema)
     except Exception:  # noqa: BLE001 - tensor or unnamed schemas: no single column to blame
         names = schema.input_names() if schema.has_input_names() else []
         field = names[0] if len(names) == 1 else "inputs"
