@@ -12,7 +12,6 @@ There is no Docker engine and no outside registry here (see shared/REAL-INFRA.md
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -22,11 +21,10 @@ import tempfile
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 from devstack import base_images
-from devstack.procs import CACHE_DIR, InfraError, ManagedProcess, free_port, http_ok, wait_until
+from devstack.procs import CACHE_DIR, InfraError, ManagedProcess, file_lock, free_port, http_ok, wait_until
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -179,14 +177,6 @@ def ensure_base_tarball(minor: str = base_images.DEFAULT_MINOR) -> Path:
     return base_images.ensure_tarball(minor)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 def seed_storage(minors: tuple[str, ...] = base_images.MINORS) -> Path:
     """Registry storage holding `library/python:X.Y-slim` for `minors`, built once per tarballs and recipe."""
     tarballs = {minor: ensure_base_tarball(minor) for minor in minors}
@@ -194,7 +184,7 @@ def seed_storage(minors: tuple[str, ...] = base_images.MINORS) -> Path:
     key = hashlib.sha256(repr([(minor, stats[minor].st_size, stats[minor].st_mtime_ns, base_images.changes(minor))
                                for minor in minors]).encode()).hexdigest()
     seed = CACHE_DIR / f"registry-seed-{key[:12]}"
-    with _locked(CACHE_DIR / "registry-seed.lock"):
+    with file_lock(CACHE_DIR / "registry-seed.lock"):
         if seed.is_dir():
             return seed
         work = Path(tempfile.mkdtemp(prefix="oci-seed-", dir=CACHE_DIR))
