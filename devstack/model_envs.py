@@ -193,10 +193,14 @@ def ensure_env(spec: EnvSpec | str) -> ModelEnv:
 
 
 def main() -> int:
-    """`python -m devstack.model_envs [NAME...]`: create (or find) the zoo's envs, print their paths."""
+    """`python -m devstack.model_envs [NAME...]`: create (or find) the zoo's envs, side by side; print their paths."""
     import sys
-    for name in sys.argv[1:] or SPECS:
-        print(f"{name}\t{ensure_env(name).path}")
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = sys.argv[1:] or list(SPECS)
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        for name, env in zip(names, pool.map(ensure_env, names), strict=True):
+            print(f"{name}\t{env.path}\tPython {env.python_version}")
     return 0
 
 
