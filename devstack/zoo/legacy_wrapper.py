@@ -1,8 +1,8 @@
 """Zoo trainer: the production guide's `PythonModel` wrapper (MLflow 2.10, Python 3.9, pandas 2.0, numpy 1.24).
 
 Two joblib artifacts (scaler, classifier), the wrapper module shipped with `code_path`, exact
-`pip_requirements`, a signature inferred from the input only (2.10 cannot infer one from the dict
-answer), and an answer of `{"predictions": [{"score", "risk_level", "timestamp"}]}`.
+`pip_requirements`, and an answer of `{"predictions": [{"score", "risk_level", "timestamp"}]}`; the
+signature is inferred from a real answer (2.10 records the output as an Array of Objects).
 """
 from __future__ import annotations
 
@@ -37,9 +37,11 @@ def main(argv: list[str] | None = None) -> dict:
         artifacts = {"scaler": str(tmp / "scaler.joblib"), "classifier": str(tmp / "classifier.joblib")}
         joblib.dump(scaler, artifacts["scaler"])
         joblib.dump(classifier, artifacts["classifier"])
+        loaded = wrapper.RiskModel()
+        loaded.load_context(type("Context", (), {"artifacts": artifacts})())
         return mlflow.pyfunc.log_model(**log_kwargs(
             mlflow.pyfunc.log_model, name="model", python_model=wrapper.RiskModel(), artifacts=artifacts,
-            code_paths=[str(CODE / "risk_model.py")], signature=infer_signature(example),
+            code_paths=[str(CODE / "risk_model.py")], signature=infer_signature(example, loaded.predict(None, example)),
             input_example=example, pip_requirements=requirements))
 
     return train_and_register(args, log)

@@ -73,6 +73,7 @@ def test_flavours_and_shapes_are_what_the_zoo_promises(model_zoo, mlflow_sqlite,
     assert (legacy_ref.python_minor, legacy_ref.mlflow_version[:5]) == ("3.9", "2.10.")
     pyfunc = legacy["flavors"]["python_function"]
     assert pyfunc["code"] and set(pyfunc["artifacts"]) == {"scaler", "classifier"}
+    assert [o["name"] for o in json.loads(legacy["signature"]["outputs"])] == ["predictions"]
 
 
 def test_each_model_predicts_again_in_its_own_environment(model_zoo, mlflow_sqlite):
