@@ -5,14 +5,13 @@ There is no Docker engine and no outside registry on a test machine, so:
   as an `env` dict; any subprocess — a test or `python -m ci build` — uses the same storage with it.
 - `OciRegistry` runs Debian's `docker-registry` (distribution 2.8) with filesystem storage in a temp
   dir, optionally behind htpasswd auth.
-- `seed_storage()` builds, once per base tarball, a registry storage directory that already holds the
-  stand-in `library/python:3.11-slim` (devstack/bootstrap.d/20-base-image.sh); every registry
-  starts from a copy of it, so a session does not re-import and re-push 230 MB.
+- `seed_storage()` builds, once per set of base tarballs, a registry storage directory that already holds
+  the stand-in `library/python:3.9-slim`, `3.11-slim` and `3.13-slim` (devstack/base_images.py); every
+  registry starts from a copy of it, so a session does not re-import and re-push them.
 """
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -22,25 +21,19 @@ import tempfile
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
-from devstack.procs import CACHE_DIR, InfraError, ManagedProcess, free_port, http_ok, wait_until
+from devstack import base_images
+from devstack.procs import CACHE_DIR, InfraError, ManagedProcess, file_lock, free_port, http_ok, wait_until
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import crypt  # bcrypt hashes for htpasswd without apache2-utils (libxcrypt supports $2b$)
 
-BASE_IMAGE_REPO = "library/python:3.11-slim"
-BASE_IMAGE_SCRIPT = Path(__file__).parent / "bootstrap.d" / "20-base-image.sh"
-BASE_IMAGE_TAR = CACHE_DIR / "base-image" / "python-3.11-slim.tar"
-# What `podman import` adds to the rootfs; part of the seed's cache key.
-BASE_IMAGE_CHANGES = (
-    "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "ENV LANG=C.UTF-8",
-    "ENV PYTHON_VERSION=3.11",
-    'CMD ["python3"]',
-)
+# The service's default base (3.11); devstack/base_images.py has the others.
+BASE_IMAGE_REPO = base_images.repo(base_images.DEFAULT_MINOR)
+BASE_IMAGE_TAR = base_images.tarball(base_images.DEFAULT_MINOR)
+BASE_IMAGE_CHANGES = base_images.changes(base_images.DEFAULT_MINOR)
 
 
 def _toml_list(items: list[str]) -> str:
@@ -179,30 +172,19 @@ class OciRegistry:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def ensure_base_tarball() -> Path:
-    """Build the stand-in base rootfs if it is not cached (the bootstrap step is a no-op then)."""
-    result = subprocess.run(["bash", str(BASE_IMAGE_SCRIPT), str(CACHE_DIR)],  # noqa: S603, S607
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not BASE_IMAGE_TAR.is_file():
-        raise InfraError(f"building the base image tarball failed:\n{result.stderr[-3000:]}")
-    return BASE_IMAGE_TAR
+def ensure_base_tarball(minor: str = base_images.DEFAULT_MINOR) -> Path:
+    """Build the stand-in base rootfs for `minor` if it is not cached (the bootstrap step is a no-op then)."""
+    return base_images.ensure_tarball(minor)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
-def seed_storage() -> Path:
-    """Registry storage holding `library/python:3.11-slim`, built once per base tarball and recipe."""
-    tarball = ensure_base_tarball()
-    stat = tarball.stat()
-    key = hashlib.sha256(repr((stat.st_size, stat.st_mtime_ns, BASE_IMAGE_CHANGES)).encode()).hexdigest()
+def seed_storage(minors: tuple[str, ...] = base_images.MINORS) -> Path:
+    """Registry storage holding `library/python:X.Y-slim` for `minors`, built once per tarballs and recipe."""
+    tarballs = {minor: ensure_base_tarball(minor) for minor in minors}
+    stats = {minor: tarball.stat() for minor, tarball in tarballs.items()}
+    key = hashlib.sha256(repr([(minor, stats[minor].st_size, stats[minor].st_mtime_ns, base_images.changes(minor))
+                               for minor in minors]).encode()).hexdigest()
     seed = CACHE_DIR / f"registry-seed-{key[:12]}"
-    with _locked(CACHE_DIR / "registry-seed.lock"):
+    with file_lock(CACHE_DIR / "registry-seed.lock"):
         if seed.is_dir():
             return seed
         work = Path(tempfile.mkdtemp(prefix="oci-seed-", dir=CACHE_DIR))
@@ -211,10 +193,11 @@ def seed_storage() -> Path:
         try:
             registry.start()
             tools.trust(registry.address)
-            image = f"{registry.address}/{BASE_IMAGE_REPO}"
-            changes = [arg for change in BASE_IMAGE_CHANGES for arg in ("--change", change)]
-            tools.run("podman", "import", *changes, str(tarball), image)
-            tools.run("podman", "push", "--tls-verify=false", image)
+            for minor, tarball in tarballs.items():
+                image = f"{registry.address}/{base_images.repo(minor)}"
+                changes = [arg for change in base_images.changes(minor) for arg in ("--change", change)]
+                tools.run("podman", "import", *changes, str(tarball), image)
+                tools.run("podman", "push", "--tls-verify=false", image)
             registry.process.stop()  # type: ignore[union-attr]
             registry.process = None
             registry.storage.rename(seed)  # atomic: a seed directory is always complete

@@ -7,6 +7,7 @@ test run never touches a process it did not start.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 CACHE_DIR = Path(os.environ.get("PYFUNC_DEPLOY_CACHE", Path.home() / ".cache" / "pyfunc-deploy"))
@@ -62,6 +63,15 @@ def run(*argv: str, check: bool = True) -> str:
     if check and result.returncode != 0:
         raise InfraError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
     return result.stdout
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created with its parents): one builder of a cached thing at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 class ManagedProcess:

@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.devstack.mlflow_fixtures",
     "tests.devstack.oci_fixtures",
     "tests.devstack.cluster_fixtures",
+    "tests.devstack.zoo_fixtures",
 ]

@@ -1,0 +1,100 @@
+"""Every zoo model is registered on a real MLflow server the way its users log it, and loads and
+predicts again inside its own environment (not this project's venv)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow.artifacts
+import pytest
+import yaml
+
+from devstack.model_zoo import ZOO, ModelRef
+
+pytestmark = pytest.mark.zoo
+
+# Run by each env's own Python: load every model given, predict its input example, print JSON.
+LOAD_AND_PREDICT = """
+import json, sys, time
+import mlflow.artifacts, mlflow.pyfunc
+from mlflow.models import Model
+
+def jsonable(value):
+    if hasattr(value, "to_dict"):
+        return value.to_dict(orient="list") if hasattr(value, "columns") else value.tolist()
+    return value.tolist() if hasattr(value, "tolist") else value
+
+out = {}
+for uri in sys.argv[1:]:
+    path = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+    example = Model.load(path).load_input_example(path)
+    model = mlflow.pyfunc.load_model(path)
+    first = jsonable(model.predict(example))
+    time.sleep(0.01)
+    out[uri] = {"first": first, "second": jsonable(model.predict(example)), "rows": len(example)}
+    if model.metadata.get_params_schema() is not None:
+        out[uri]["scaled"] = jsonable(model.predict(example, params={"scale": 0.0}))
+print("PREDICTIONS " + json.dumps(out))
+"""
+
+
+def _downloaded(ref: ModelRef, tracking_uri: str, tmp_path):
+    """The version's files, through the server (no process-wide tracking or registry URI is set)."""
+    source = mlflow.MlflowClient(tracking_uri).get_model_version_download_uri(ref.name, ref.version)
+    path = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(tmp_path / ref.key),
+                                               tracking_uri=tracking_uri)
+    return path, yaml.safe_load(Path(path, "MLmodel").read_text())
+
+
+def test_every_zoo_model_is_registered_with_signature_example_and_pins(model_zoo, mlflow_sqlite, tmp_path):
+    assert set(model_zoo) == set(ZOO)
+    client = mlflow.MlflowClient(mlflow_sqlite.url)
+    for key, ref in model_zoo.items():
+        assert client.get_model_version(ref.name, ref.version).status == "READY", key
+        path, mlmodel = _downloaded(ref, mlflow_sqlite.url, tmp_path)
+        assert mlmodel["mlflow_version"] == ref.mlflow_version, key
+        assert mlmodel["flavors"]["python_function"]["python_version"] == ref.python_version, key
+        assert mlmodel["signature"]["inputs"] and "saved_input_example_info" in mlmodel, key
+        requirements = Path(path, "requirements.txt").read_text().split()
+        assert requirements and all("==" in line for line in requirements), (key, requirements)
+        assert f"mlflow=={ref.mlflow_version}" in requirements, key
+    assert {ref.python_minor for ref in model_zoo.values()} >= {"3.9", "3.11", "3.13"}
+
+
+def test_flavours_and_shapes_are_what_the_zoo_promises(model_zoo, mlflow_sqlite, tmp_path):
+    flavors = {key: _downloaded(ref, mlflow_sqlite.url, tmp_path)[1] for key, ref in model_zoo.items()}
+    assert "sklearn" in flavors["sklearn"]["flavors"] and model_zoo["sklearn"].python_minor == "3.13"
+    assert "xgboost" in flavors["xgboost"]["flavors"] and "lightgbm" in flavors["lightgbm"]["flavors"]
+    tensor = json.loads(flavors["tensor"]["signature"]["inputs"])
+    assert tensor == [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]
+    assert {p["name"] for p in json.loads(flavors["params"]["signature"]["params"])} == {
+        "scale", "threshold", "positive_label"}
+    legacy, legacy_ref = flavors["legacy-wrapper"], model_zoo["legacy-wrapper"]
+    assert (legacy_ref.python_minor, legacy_ref.mlflow_version[:5]) == ("3.9", "2.10.")
+    pyfunc = legacy["flavors"]["python_function"]
+    assert pyfunc["code"] and set(pyfunc["artifacts"]) == {"scaler", "classifier"}
+    assert [o["name"] for o in json.loads(legacy["signature"]["outputs"])] == ["predictions"]
+
+
+def test_each_model_predicts_again_in_its_own_environment(model_zoo, mlflow_sqlite):
+    by_env: dict = {}
+    for ref in model_zoo.values():
+        by_env.setdefault(ref.env.path, (ref.env, []))[1].append(ref)
+    answers = {}
+    for env, refs in by_env.values():
+        result = env.run("-c", LOAD_AND_PREDICT, *(ref.model_uri for ref in refs),
+                         env={"MLFLOW_TRACKING_URI": mlflow_sqlite.url, "MLFLOW_DISABLE_TELEMETRY": "true",
+                              "PATH": "/usr/bin:/bin"})
+        line = next(line for line in result.stdout.splitlines() if line.startswith("PREDICTIONS "))
+        answers.update(json.loads(line[len("PREDICTIONS "):]))
+    for key in ("sklearn", "xgboost", "lightgbm", "tensor", "params"):
+        answer = answers[model_zoo[key].model_uri]
+        assert answer["first"] == answer["second"], key  # deterministic models
+    tensor = answers[model_zoo["tensor"].model_uri]["first"]
+    assert len(tensor) == 3 and all(len(row) == 1 and 0 <= row[0] <= 1 for row in tensor)
+    assert answers[model_zoo["params"].model_uri]["scaled"]["score"] == [0.0, 0.0, 0.0]
+    legacy = answers[model_zoo["legacy-wrapper"].model_uri]
+    first, second = legacy["first"]["predictions"], legacy["second"]["predictions"]
+    assert len(first) == legacy["rows"] and set(first[0]) == {"score", "risk_level", "timestamp"}
+    assert [row["score"] for row in first] == [row["score"] for row in second]
+    assert first[0]["timestamp"] != second[0]["timestamp"]  # time of prediction: non-deterministic
