@@ -1,5 +1,5 @@
 """`python -m service.expect`: the model's own answer to its serving input example, computed in-process in
-this image (plain `mlflow.pyfunc.load_model(...).predict`, no HTTP and none of the service's code), for
+this image (plain `mlflow.pyfunc.load_model(...).predict`, no HTTP and none of the service's serving code), for
 the load gate to compare the served answer with.
 
 Prints one JSON line on stdout: {"body": <serving_input_example.json>, "rows": N, "answers": [A1, A2]},
@@ -10,7 +10,6 @@ the model has no serving input example. Runs on every Python and MLflow the imag
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import sys
@@ -21,11 +20,12 @@ PAUSE_S = 1.0  # long enough for a per-second timestamp to change between the tw
 
 
 def _answer(model, example) -> object:
-    from mlflow.pyfunc.scoring_server import predictions_to_json
+    """What `mlflow.pyfunc.scoring_server.predictions_to_json` writes, through the compat module (that
+    scoring server imports flask before MLflow 2.21)."""
+    from service.mlflow_compat import NumpyEncoder, get_jsonable_obj
 
-    out = io.StringIO()
-    predictions_to_json(model.predict(example), out)
-    return json.loads(out.getvalue())
+    return json.loads(json.dumps({"predictions": get_jsonable_obj(model.predict(example), pandas_orient="records")},
+                                 cls=NumpyEncoder))
 
 
 def main() -> int:
