@@ -3,13 +3,15 @@
 The model's artifacts are downloaded into the build context, so a pod never needs the tracking server
 to start. An image is identified by a *source key* — the model version plus a hash of the service
 source — pushed as an extra tag; when that tag already exists the image is retagged with skopeo
-instead of rebuilt, so a pipeline re-run or a docs-only commit costs seconds.
+instead of rebuilt, so a pipeline re-run or a docs-only commit costs seconds. The image follows the
+model (`ci.image_requirements`): its base, requirements and system packages are part of that key.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -21,6 +23,7 @@ from types import ModuleType
 from ci.artifacts import download_model
 from ci.credentials import NO_CREDENTIALS, Credentials, registry_authfile
 from ci.errors import CheckFailed, ConfigError, ToolError
+from ci.image_requirements import DEFAULT_BASE_IMAGE_PATTERN, ImageSpec, image_spec, read_model_files
 from ci.model_ref import ModelRef, image_tag, moving_tags, slug
 from ci.outputs import write_dotenv, write_json
 from ci.project import SERVICE_DIR
@@ -32,6 +35,10 @@ log = logging.getLogger("ci.build")
 # directory and the downloaded model at build/model/.
 CONTEXT_SERVICE = "service"
 CONTEXT_MODEL = "build/model"
+CONTEXT_IMAGE = "build/image"  # requirements.txt and system-packages.txt, generated for the model
+# Private package indexes reach pip as build secrets (never a build arg, an ENV or a layer): secret id
+# -> the job's environment variable. Only buildah passes secrets here.
+PIP_SECRETS = {"pip_index_url": "PIP_INDEX_URL", "pip_extra_index_url": "PIP_EXTRA_INDEX_URL"}
 IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "401")
 # One seam per builder, each with `build_and_push(context, dockerfile=, image=, build_args=, authfile=, env=)
@@ -74,18 +81,23 @@ def service_hash(service_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def source_tag(model: ModelRef, service_dir: Path) -> str:
+def source_tag(model: ModelRef, service_dir: Path, image_key: str = "") -> str:
     """The tag that says "this model version built from this service source" (run id included: two
-    tracking servers can both have version 3 of a model)."""
-    key = hashlib.sha256(f"{service_hash(service_dir)}\0{model.name}\0{model.version}\0{model.run_id}"
-                         .encode()).hexdigest()
+    tracking servers can both have version 3 of a model) for this image spec (`ImageSpec.key`)."""
+    text = f"{service_hash(service_dir)}\0{model.name}\0{model.version}\0{model.run_id}"
+    key = hashlib.sha256((text + (f"\0{image_key}" if image_key else "")).encode()).hexdigest()
     return f"{slug(model.name)}-v{model.version}-src{key[:12]}"
 
 
-def prepare_context(service_dir: Path, context: Path) -> Path:
-    """Copy the service source next to the downloaded model; return the Dockerfile path in it."""
+def prepare_context(service_dir: Path, context: Path, spec: ImageSpec | None = None) -> Path:
+    """Copy the service source next to the downloaded model and write the spec's files; return the
+    Dockerfile path in it."""
     shutil.copytree(service_dir, context / CONTEXT_SERVICE,
                     ignore=shutil.ignore_patterns(*IGNORED_PARTS, "*.pyc"))
+    if spec is not None:
+        (context / CONTEXT_IMAGE).mkdir(parents=True, exist_ok=True)
+        (context / CONTEXT_IMAGE / "requirements.txt").write_text(spec.requirements_text())
+        (context / CONTEXT_IMAGE / "system-packages.txt").write_text(" ".join(spec.system_packages) + "\n")
     dockerfile = context / CONTEXT_SERVICE / "Dockerfile"
     if not dockerfile.is_file():
         raise ConfigError(f"{service_dir / 'Dockerfile'} is missing")
@@ -108,26 +120,36 @@ def _registry_errors(repository: str) -> Iterator[None]:
 
 def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
           credentials: Credentials = NO_CREDENTIALS, service_dir: Path = SERVICE_DIR,
-          source_url: str = "", builder: str = DEFAULT_BUILDER,
-          env: Mapping[str, str] | None = None) -> BuildResult:
+          source_url: str = "", builder: str = DEFAULT_BUILDER, env: Mapping[str, str] | None = None,
+          base_image_pattern: str = DEFAULT_BASE_IMAGE_PATTERN, system_packages: str = "") -> BuildResult:
     """Build (or retag) and push with `builder` (a key of BUILDERS); return the tags and the digest the
-    registry reports."""
+    registry reports. The base image follows `base_image_pattern` for the model's Python;
+    `system_packages` (Debian names) are added to those the model's wheels need."""
     started = time.monotonic()
     if builder not in BUILDERS:
         raise ConfigError(f"unknown image builder {builder!r}: choose one of {', '.join(BUILDERS)}")
     if not repository or ":" in repository.split("/")[-1] or "@" in repository:
         raise ConfigError(f"image repository {repository!r} must be REGISTRY/PATH without a tag")
+    secrets = pip_secrets(builder, env)
     tag = image_tag(model, commit)
-    key_tag = source_tag(model, service_dir)
     targets = [tag, *moving_tags(model)]
-    with registry_authfile(repository, credentials) as authfile, _registry_errors(repository):
+    with tempfile.TemporaryDirectory(prefix="build-context-") as tmp, \
+            registry_authfile(repository, credentials) as authfile, _registry_errors(repository):
+        context = Path(tmp)
+        download_model(model, tracking_uri, context / CONTEXT_MODEL)
+        spec = image_spec(read_model_files(context / CONTEXT_MODEL), service_dir,
+                          base_image_pattern=base_image_pattern, extra_system_packages=system_packages)
+        log.info("image for Python %s on %s with %s; system packages: %s%s", spec.python, spec.base_image,
+                 spec.mlflow, " ".join(spec.system_packages) or "none",
+                 "".join(f"; added {limit}" for limit in spec.limits))
+        key_tag = source_tag(model, service_dir, spec.key())
         existing = skopeo.inspect(f"{repository}:{key_tag}", authfile=authfile, env=env)
         if existing is not None:
             log.info("%s:%s exists: retagging instead of rebuilding", repository, key_tag)
             digest = existing["Digest"]
         else:
-            digest = _build_and_push(model, repository, key_tag, commit, tracking_uri, service_dir,
-                                     source_url, authfile, BUILDERS[builder], env)
+            digest = _build_and_push(model, context, spec, f"{repository}:{key_tag}", commit, service_dir,
+                                     source_url, authfile, BUILDERS[builder], env, secrets)
         for target in targets:
             skopeo.copy(f"{repository}:{key_tag}", f"{repository}:{target}", authfile=authfile, env=env)
     result = BuildResult(repository=repository, tag=tag, tags=[*targets, key_tag], digest=digest,
@@ -138,19 +160,26 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
     return result
 
 
-def _build_and_push(model: ModelRef, repository: str, key_tag: str, commit: str, tracking_uri: str,
+def pip_secrets(builder: str, env: Mapping[str, str] | None) -> dict[str, str]:
+    """Secret id -> environment variable for the index variables set in the job."""
+    present = {**os.environ, **(env or {})}
+    secrets = {sid: var for sid, var in PIP_SECRETS.items() if present.get(var)}
+    if secrets and builder != "buildah":
+        raise ConfigError(f"{' / '.join(secrets.values())} reach the image build as build secrets, which "
+                          f"only the buildah builder passes here: use --builder buildah, or unset them")
+    return secrets
+
+
+def _build_and_push(model: ModelRef, context: Path, spec: ImageSpec, image: str, commit: str,
                     service_dir: Path, source_url: str, authfile: Path | None, tool: ModuleType,
-                    env: Mapping[str, str] | None) -> str:
-    with tempfile.TemporaryDirectory(prefix="build-context-") as tmp:
-        context = Path(tmp)
-        download_model(model, tracking_uri, context / CONTEXT_MODEL)
-        dockerfile = prepare_context(service_dir, context)
-        # the Dockerfile turns these into OCI labels and SERVICE_MODEL_* for /version
-        build_args = {"MODEL_NAME": model.name, "MODEL_VERSION": model.version, "MODEL_RUN_ID": model.run_id,
-                      "VCS_REF": commit, "SOURCE_URL": source_url}
-        image = f"{repository}:{key_tag}"
-        return tool.build_and_push(context, dockerfile=dockerfile, image=image, build_args=build_args,
-                                   authfile=authfile, env=env)
+                    env: Mapping[str, str] | None, secrets: dict[str, str]) -> str:
+    dockerfile = prepare_context(service_dir, context, spec)
+    # the Dockerfile turns these into OCI labels and SERVICE_MODEL_* for /version
+    build_args = {"BASE_IMAGE": spec.base_image, "MODEL_NAME": model.name, "MODEL_VERSION": model.version,
+                  "MODEL_RUN_ID": model.run_id, "VCS_REF": commit, "SOURCE_URL": source_url}
+    extra = {"secrets": secrets} if secrets else {}
+    return tool.build_and_push(context, dockerfile=dockerfile, image=image, build_args=build_args,
+                               authfile=authfile, env=env, **extra)
 
 
 def build_and_report(model: ModelRef, output_dir: Path, **build_options) -> tuple[BuildResult, tuple[Path, Path]]:

@@ -2,8 +2,8 @@
 example, from the MLmodel file and the two example files, without loading the model.
 
 Why not `mlflow.pyfunc.load_model`: these jobs need only the contract, and loading would need the
-model's requirements in the job's own Python. (The load gate is the exception today: it computes the
-expected answer in-process, see `ci.gates.load.expected_answer`.)
+model's requirements in the job's own Python. (The load gate computes the model's own answer inside
+the built image, see `ci.gates.load.expected_answer`.)
 """
 from __future__ import annotations
 

@@ -2,8 +2,11 @@
 
 Why: a pickled model fails at load time, inside a pod, when the serving image's Python or
 cloudpickle/scikit-learn/numpy/pandas differ from the ones it was saved with. That is minutes into a
-rollout; here it is one registry read. Mismatches that break loading are failures naming the package
-and both versions; others (a newer patch release, a package the image does not pin) are warnings.
+rollout; here it is a registry read and a pip dry run. The image follows the model's Python minor
+(3.9–3.13, `ci.image_requirements`); its packages are what pip really resolves for that Python from the
+model's pins, its MLflow and the service's ranges (`ci.image_resolve`), or a fixed image's pinned
+requirements files when given. Mismatches that break loading are failures naming the package and both
+versions; others (a newer patch release, a package the image does not pin) are warnings.
 """
 from __future__ import annotations
 
@@ -11,19 +14,24 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ci.errors import ConfigError
+from ci.errors import CheckFailed, ConfigError
+from ci.image_requirements import (
+    DEFAULT_BASE_IMAGE_PATTERN,
+    SUPPORTED_PYTHON,
+    image_spec,
+    model_environment,
+    python_minor,
+)
+from ci.image_resolve import resolved_pins
 from ci.mlflow_api import MlflowApi, NotFound
 from ci.registry.resolution import resolve
 from ci.registry.versions import REGISTRATION_TIMEOUT_S
 
-IMAGE_PYTHON = "3.11"
-IMAGE_REQUIREMENTS = (Path("service/requirements.txt"), Path("requirements.txt"))
-MODEL_ENV_FILES = ("requirements.txt", "python_env.yaml", "conda.yaml")
+MODEL_ENV_FILES = ("MLmodel", "requirements.txt", "python_env.yaml", "conda.yaml")
 # Package -> how many leading version parts must match for the model to load, and why.
 LOAD_BREAKING = {
     "cloudpickle": (2, "cloudpickle only guarantees loading with the version that pickled"),
@@ -50,7 +58,7 @@ class PreflightReport:
     model_name: str
     model_version: str
     model_python: str | None
-    image_python: str
+    image_python: str | None
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -94,23 +102,6 @@ def _exact(line: str) -> tuple[str, str] | None:
     return None
 
 
-def model_environment(files: dict[str, str]) -> tuple[str | None, list[str]]:
-    """The model's Python version and pip requirement lines, from whichever files it has."""
-    # BaseLoader: every value a string, so a hand-written `python: 3.10` stays "3.10", not 3.1
-    python_env = yaml.load(files.get("python_env.yaml") or "{}", Loader=yaml.BaseLoader) or {}  # noqa: S506
-    conda = yaml.safe_load(files.get("conda.yaml") or "{}") or {}
-    conda_deps = conda.get("dependencies") or []
-    exact = (re.fullmatch(r"python\s*==?\s*(\d[\w.]*)", d.strip()) for d in conda_deps if isinstance(d, str))
-    python = python_env.get("python") or next((m.group(1) for m in exact if m), None)  # a range says nothing
-    if "requirements.txt" in files:
-        lines = files["requirements.txt"].splitlines()
-    else:
-        lines = [d for d in python_env.get("dependencies") or [] if isinstance(d, str)]
-        lines = lines or next((d["pip"] for d in conda_deps if isinstance(d, dict) and "pip" in d), [])
-    return (str(python) if python else None), [ln.strip() for ln in lines
-                                               if ln.strip() and not ln.strip().startswith(("#", "-"))]
-
-
 def _image_version(name: str, pins: dict[str, str]) -> str | None:
     if name in MLFLOW_DISTRIBUTIONS:
         return next((pins[d] for d in MLFLOW_DISTRIBUTIONS if d in pins), None)
@@ -137,7 +128,11 @@ def _compare_python(model_python: str | None, image_python: str) -> Finding:
     if not model_python:
         return Finding("python", "warn", f"the model does not record its Python version; the image has "
                                          f"{image_python}")
-    if _parts(model_python, 2) != _parts(image_python, 2):
+    try:
+        minor = python_minor(model_python)
+    except CheckFailed as exc:
+        return Finding("python", "fail", f"python: {exc}")
+    if minor != ".".join(image_python.split(".")[:2]):
         return Finding("python", "fail", f"python: model saved with {model_python}, image has "
                                          f"{image_python}: pickled code does not load across Python "
                                          "minor versions")
@@ -171,13 +166,29 @@ def _compare_package(req: Requirement, pins: dict[str, str]) -> Finding:
     return Finding(check, "ok", f"{name}: model {wanted}, image {image}")
 
 
-def preflight(name: str, selector: str | None, *, api: MlflowApi, image_requirements: list[Path],
-              image_python: str = IMAGE_PYTHON,
+def _image_pins(files: dict[str, str], image_requirements: list[Path], service_dir: Path,
+                resolver) -> tuple[dict[str, str], Finding]:
+    """The image's packages: a fixed image's pinned files, else what pip resolves for this model."""
+    if image_requirements:
+        return read_pins(image_requirements), Finding("image", "ok", "image: packages pinned by "
+                                                      + ", ".join(map(str, image_requirements)))
+    spec = image_spec(files, service_dir, base_image_pattern=DEFAULT_BASE_IMAGE_PATTERN)
+    pins = resolver(spec)
+    limits = "".join(f"; added {limit}" for limit in spec.limits)
+    return pins, Finding("image", "ok", f"image: Python {spec.python}, {spec.mlflow}, {len(pins)} packages "
+                                        f"resolved by pip for it{limits}")
+
+
+def preflight(name: str, selector: str | None, *, api: MlflowApi, image_requirements: list[Path] | None = None,
+              service_dir: Path | None = None, resolver=resolved_pins,
               registration_timeout: float = REGISTRATION_TIMEOUT_S) -> PreflightReport:
     """Server, registry and model-vs-image checks; the report lists every finding."""
     import mlflow
 
-    pins = read_pins(list(image_requirements))  # a config error shows before any network call
+    from ci.project import SERVICE_DIR
+
+    image_requirements = list(image_requirements or [])
+    read_pins(image_requirements)  # a config error shows before any network call
     server = api.server_version()
     findings = [Finding("server", "ok", f"tracking server {api.safe_url} answers (MLflow {server})")]
     try:
@@ -186,13 +197,29 @@ def preflight(name: str, selector: str | None, *, api: MlflowApi, image_requirem
     except NotFound:
         findings.append(Finding("registry", "fail", f"{api.safe_url} has no model registry: start the "
                                                     "server with a database backend store"))
-        return PreflightReport(api.safe_url, server, mlflow.__version__, name, "", None, image_python,
-                               findings)
+        return PreflightReport(api.safe_url, server, mlflow.__version__, name, "", None, None, findings)
     level = "ok" if _parts(server, 1) == _parts(mlflow.__version__, 1) else "warn"
     findings.append(Finding("mlflow-version", level,
                             f"MLflow server {server}, client (this job) {mlflow.__version__}"))
     model = resolve(name, selector, api=api, registration_timeout=registration_timeout)
-    model_python, requirements = model_environment(api.read_model_files(model.artifact_uri, MODEL_ENV_FILES))
-    findings += compare(model_python, requirements, image_python, pins)
-    return PreflightReport(api.safe_url, server, mlflow.__version__, name, model.version, model_python,
-                           image_python, findings)
+    files = api.read_model_files(model.artifact_uri, MODEL_ENV_FILES)
+    model_python, requirements = model_environment(files)
+    report = PreflightReport(api.safe_url, server, mlflow.__version__, name, model.version, model_python,
+                             None, findings)
+    try:
+        image_python = python_minor(model_python)
+    except CheckFailed as exc:
+        findings.append(Finding("python", "fail" if model_python else "warn", f"python: {exc}"))
+        return report
+    try:
+        pins, image = _image_pins(files, image_requirements, service_dir or SERVICE_DIR, resolver)
+    except CheckFailed as exc:
+        findings.append(Finding("image", "fail", f"image: {exc}"))
+        return report
+    report.image_python = image_python
+    findings += [image, *compare(model_python, requirements, image_python, pins)]
+    return report
+
+
+__all__ = ["SUPPORTED_PYTHON", "Finding", "PreflightReport", "compare", "model_environment", "preflight",
+           "read_pins"]

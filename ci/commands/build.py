@@ -9,6 +9,7 @@ from ci import build as logic
 from ci import job
 from ci.commands import options
 from ci.credentials import Credentials
+from ci.image_requirements import DEFAULT_BASE_IMAGE_PATTERN
 from ci.model_ref import ModelRef
 from ci.project import SERVICE_DIR
 
@@ -35,10 +36,19 @@ from ci.project import SERVICE_DIR
                    "(inside its executor image; KANIKO_EXECUTOR names the binary).")
 @click.option("--source-url", envvar="CI_PROJECT_URL", default="", show_envvar=True,
               help="Project URL for the image's org.opencontainers.image.source label.")
+@click.option("--base-image-pattern", envvar="BASE_IMAGE_PATTERN", default=DEFAULT_BASE_IMAGE_PATTERN,
+              show_default=True, show_envvar=True,
+              help="Base image for the model's Python minor ({python} = 3.9 ... 3.13); pin by digest with "
+                   "MINOR=IMAGE pairs, e.g. '3.9=REG/python@sha256:...,3.11=REG/python@sha256:...'.")
+@click.option("--system-packages", envvar="IMAGE_SYSTEM_PACKAGES", default="", show_envvar=True,
+              help="Debian packages to add to the image (space or comma separated), besides those the "
+                   "model's wheels need (libgomp1 for LightGBM/XGBoost/scikit-learn). PIP_INDEX_URL and "
+                   "PIP_EXTRA_INDEX_URL in the job reach pip as build secrets (buildah).")
 @options.output_dir
 def build_command(tracking_uri: str, model_name: str, model_version: str, run_id: str,
                   image_repository: str, commit: str | None, service_dir: Path, registry_user: str | None,
-                  docker_config: Path | None, builder: str, source_url: str, output_dir: str) -> None:
+                  docker_config: Path | None, builder: str, source_url: str, base_image_pattern: str,
+                  system_packages: str, output_dir: str) -> None:
     """Build the serving image with the model baked in, push it, write image.env/image.json.
 
     Tags: <model>-v<version>-<short commit>, <model>-v<version>, <model>-latest and a source tag;
@@ -48,6 +58,7 @@ def build_command(tracking_uri: str, model_name: str, model_version: str, run_id
         ModelRef(model_name, model_version, run_id), Path(output_dir), repository=image_repository,
         commit=job.commit_sha(commit), tracking_uri=tracking_uri,
         credentials=Credentials.from_job(registry_user, docker_config), service_dir=service_dir,
-        source_url=source_url, builder=builder)
+        source_url=source_url, builder=builder, base_image_pattern=base_image_pattern,
+        system_packages=system_packages)
     click.echo(f"{result.reference} ({'built' if result.rebuilt else 'retagged'} in {result.seconds:.1f}s); "
                f"wrote {env_path} and {json_path}")

@@ -81,17 +81,16 @@ def rollback(tracking_uri: str, model_name: str, target: str, output_dir: str) -
 @options.selector
 @options.registration_timeout
 @click.option("--image-requirements", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              default=[str(p) for p in preflight_logic.IMAGE_REQUIREMENTS], show_default=True,
-              help="The service image's pinned requirements; the first file that pins a package wins.")
-@click.option("--image-python", envvar="IMAGE_PYTHON_VERSION", default=preflight_logic.IMAGE_PYTHON,
-              show_default=True, show_envvar=True, help="The service image's Python version.")
+              help="A fixed image's pinned requirements (the first file that pins a package wins) instead of "
+                   "what pip resolves for the model's image (the default: a `pip install --dry-run` for the "
+                   "model's Python).")
 @options.output_dir
 def preflight(tracking_uri: str, model_name: str, selector: str | None, registration_timeout: float,
-              image_requirements: tuple[Path, ...], image_python: str, output_dir: str) -> None:
-    """Check the server, the registry, and the model's Python and packages against the image's."""
+              image_requirements: tuple[Path, ...], output_dir: str) -> None:
+    """Check the server, the registry, the model's Python (3.9–3.13) and what the image will install."""
     report = preflight_logic.preflight(
         model_name, selector, api=MlflowApi(tracking_uri), image_requirements=list(image_requirements),
-        image_python=image_python, registration_timeout=registration_timeout)
+        registration_timeout=registration_timeout)
     write_json(Path(output_dir) / "preflight.json", report)
     for finding in report.findings:
         click.echo(f"{finding.level.upper():4} {finding.message}", err=finding.level != "ok")

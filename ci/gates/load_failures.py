@@ -18,13 +18,27 @@ class FailureClass:
     fix: str
 
 
+# Shared library (soname stem) -> the Debian package that ships it, for the ones wheels commonly need.
+DEBIAN_PACKAGES = {"libgomp": "libgomp1", "libGL": "libgl1", "libglib-2.0": "libglib2.0-0",
+                   "libgthread-2.0": "libglib2.0-0", "libsndfile": "libsndfile1", "libX11": "libx11-6",
+                   "libXext": "libxext6", "libXrender": "libxrender1", "libSM": "libsm6", "libICE": "libice6",
+                   "libgfortran": "libgfortran5", "libquadmath": "libquadmath0", "libopenblas": "libopenblas0",
+                   "libaio": "libaio1", "libpq": "libpq5", "libodbc": "unixodbc", "libgssapi_krb5": "libgssapi-krb5-2"}
+
 FAILURE_CLASSES = (
+    FailureClass(
+        "shared-library", re.compile(r"(?P<library>(?P<stem>lib[\w+.-]+?)\.so(?:\.[\d.]+)?): cannot open "
+                                     r"shared object file"),
+        "a library of the model's packages needs the system library `{library}`, which the image does not "
+        "have (python:*-slim ships almost none)",
+        "add {package_hint} with IMAGE_SYSTEM_PACKAGES=\"{package}\" (the `ci build` setting "
+        "--system-packages) and rebuild"),
     FailureClass(
         "code-paths", re.compile(r"ModuleNotFoundError: No module named '(?P<module>[\w.]+)'"),
         "the model's Python code refers to module `{module}`, which is not in the image: the wrapper "
         "was pickled by reference to a module that was not shipped with the model",
         "log the model with `code_paths=[\"path/to/{module}.py\"]` (or `infer_code_paths=True`); if "
-        "`{module}` is a library, add it to the model's pip_requirements and service/requirements.txt"),
+        "`{module}` is a library, add it to the model's pip_requirements (the image installs them)"),
     FailureClass(
         "artifact-key", re.compile(r"load_context[\s\S]*KeyError: '(?P<key>[^']+)'"),
         "`load_context` asks for artifact `{key}`, which the model was not logged with",
@@ -63,6 +77,11 @@ def classify(logs: str, versions: Callable[[], Mapping[str, str]] | None = None)
                       "image_runtime": "unknown", **{k: v for k, v in match.groupdict().items() if v}}
             if failure.name == "python-version" and versions is not None:
                 values.update(versions())
+            if failure.name == "shared-library":
+                known = DEBIAN_PACKAGES.get(values["stem"])
+                values["package"] = known or "<package>"
+                values["package_hint"] = (f"the Debian package {known}" if known else "the Debian package that "
+                                          f"ships {values['library']} (`apt-file search {values['library']}`)")
             return (f"{failure.name}: {failure.cause.format(**values)}.\nFix: {failure.fix.format(**values)}")
     return "the model did not load for an unrecognised reason; read the log below"
 

@@ -68,10 +68,17 @@ def run_detached(image: str, *, name: str, environment: Mapping[str, str] | None
 
 
 def run_once(image: str, command: Sequence[str], *, cli: str = DEFAULT_CLI,
-             env: Mapping[str, str] | None = None) -> str:
-    """Run `command` in a throw-away container of `image` (whatever its ENTRYPOINT); return stdout."""
-    argv = [_checked(cli), "run", "--rm", "--network", "host", "--entrypoint", command[0], image, *command[1:]]
-    result = run_tool(argv, env=env, timeout=300)
+             env: Mapping[str, str] | None = None, isolated: bool = False,
+             environment: Mapping[str, str] | None = None) -> str:
+    """Run `command` in a throw-away container of `image` (whatever its ENTRYPOINT); return stdout.
+    `isolated`: no network, read-only root with a writable /tmp (shaped like the pod, reaching nothing)."""
+    argv = [_checked(cli), "run", "--rm", "--network", "none" if isolated else "host"]
+    if isolated:
+        argv += ["--read-only", "--tmpfs", "/tmp"]  # noqa: S108 - in the container
+    for key in environment or {}:
+        argv += ["--env", key]
+    argv += ["--entrypoint", command[0], image, *command[1:]]
+    result = run_tool(argv, env={**(env or {}), **(environment or {})}, timeout=300)
     return result.stdout
 
 

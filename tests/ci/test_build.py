@@ -35,7 +35,9 @@ def test_build_pushes_tags_with_the_registry_digest(oci_registry, mlflow_sqlite,
     assert result.rebuilt
     assert result.tag == f"credit-risk-v{model.version}-01234567"
     assert set(result.tags) >= {result.tag, f"credit-risk-v{model.version}", "credit-risk-latest",
-                                source_tag(model, tiny_service)}
+                                result.source_tag}
+    assert result.source_tag.startswith(f"credit-risk-v{model.version}-src")
+    assert result.source_tag != source_tag(model, tiny_service)  # the image spec is part of the key
     for tag in result.tags:
         assert _digest(oci_registry, f"{repository}:{tag}") == result.digest
     labels = skopeo.inspect(f"{repository}:{result.tag}", env=oci_registry.env)["Labels"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ci.build import build, source_tag
+from ci.build import build
 from ci.credentials import Credentials, registry_authfile
 from ci.outputs import read_dotenv
 from ci.tools import skopeo
@@ -113,9 +113,11 @@ def test_kaniko_gets_context_dockerfile_tags_and_args_but_no_secret(oci_registry
     pairs = list(zip(argv[::2], argv[1::2], strict=True))
     context = dict(pairs)["--context"]
     assert dict(pairs)["--dockerfile"] == f"{context}/service/Dockerfile"
-    assert [v for k, v in pairs if k == "--destination"] == [f"{repository}:{source_tag(model, tiny_service)}"]
+    key_tag = json.loads((tmp_path / "reports" / "image.json").read_text())["source_tag"]
+    assert [v for k, v in pairs if k == "--destination"] == [f"{repository}:{key_tag}"]
     assert sorted(v for k, v in pairs if k == "--build-arg") == sorted([
-        f"MODEL_NAME={model.name}", f"MODEL_VERSION={model.version}", f"MODEL_RUN_ID={model.run_id}",
+        "BASE_IMAGE=python:3.11-slim", f"MODEL_NAME={model.name}", f"MODEL_VERSION={model.version}",
+        f"MODEL_RUN_ID={model.run_id}",
         f"VCS_REF={'c0ffee42' * 5}", "SOURCE_URL=https://git.example/p"])
     assert "--digest-file" in dict(pairs)
     assert not any(oci_auth_registry.password in arg for arg in argv)

@@ -32,11 +32,13 @@ def load_models(mlflow_sqlite) -> dict[str, ModelRef]:
 
 @pytest.fixture(scope="module")
 def images(oci_registry, mlflow_sqlite, load_models) -> dict[str, str]:
-    """One image per fixture model, built from the real service source."""
+    """One image per fixture model, built from the real service source. The python-version model says it
+    was saved by Python 3.10.12: its base is pinned to the 3.11 one, as a wrong BASE_IMAGE_PATTERN would."""
     repository = f"{oci_registry.address}/serving/gate-load"
+    wrong_base = {"python-version": "3.10=python:3.11-slim"}
     return {key: build(model, repository=repository, commit="9a7e10ad", tracking_uri=mlflow_sqlite.url,
-                       env=oci_registry.env).reference
-            for key, model in load_models.items()}
+                       env=oci_registry.env, **({"base_image_pattern": wrong_base[key]} if key in wrong_base else {}))
+            .reference for key, model in load_models.items()}
 
 
 def _gate(key: str, images, load_models, mlflow_sqlite, oci_registry, tmp_path: Path, **kwargs):

@@ -38,7 +38,7 @@ def test_compare_fails_loading_breakers_and_warns_the_rest():
     assert levels == {"python": "fail", "package:mlflow": "fail", "package:cloudpickle": "fail",
                       "package:numpy": "ok", "package:pandas": "fail", "package:scikit-learn": "fail",
                       "package:scipy": "warn", "package:requests": "ok", "package:lightgbm": "warn"}
-    assert findings["python"].message.startswith("python: model saved with 3.9.18, image has 3.11")
+    assert findings["python"].message.startswith("python: model saved with 3.9.18, image has 3.11")  # fixed image
     assert findings["package:cloudpickle"].message.startswith(
         "cloudpickle: model needs 2.2.1, image has 3.1.3: cloudpickle only guarantees")
     assert findings["package:scipy"].message == "scipy: model needs 1.17.0, image has 1.17.1"
@@ -85,15 +85,15 @@ def test_old_model_fails_naming_each_package_and_both_versions(logged_model, tmp
                     "--image-requirements", str(_image_requirements(tmp_path)),
                     env=ci_env(logged_model.server))
     assert result.returncode == 1
-    for line in ("FAIL python: model saved with 3.9.18, image has 3.11",
-                 "FAIL mlflow: model needs 2.9.2, image has 3.17.2",
+    assert "OK   python: model 3.9.18, image 3.9" in result.stdout  # the base follows the model
+    for line in ("FAIL mlflow: model needs 2.9.2, image has 3.17.2",
                  "FAIL cloudpickle: model needs 2.2.1, image has 3.1.3",
                  "FAIL numpy: model needs 1.26.4, image has 2.4.6",
                  "FAIL pandas: model needs 2.1.4, image has 3.1.1",
                  "FAIL scikit-learn: model needs 1.3.2, image has 1.9.1",
                  "WARN scipy: model needs 1.11.4, image has 1.17.1"):
         assert line in result.stderr
-    assert f"error: preflight: 6 mismatch(es) would break loading {name} version 1" in result.stderr
+    assert f"error: preflight: 5 mismatch(es) would break loading {name} version 1" in result.stderr
 
 
 def test_missing_image_requirements_is_a_configuration_error(logged_model, tmp_path):
@@ -101,3 +101,50 @@ def test_missing_image_requirements_is_a_configuration_error(logged_model, tmp_p
                     "--output-dir", str(tmp_path), env=ci_env(logged_model.server))
     assert result.returncode == 2
     assert f"image requirements file {tmp_path / 'nope.txt'} not found" in result.stderr
+
+
+def _log_with_python(logged_model, tmp_path, python: str, requirements: list[str], prefix: str) -> str:
+    model_dir = tmp_path / f"{prefix}-model"
+    mlflow.pyfunc.save_model(str(model_dir), python_model=mlflow.pyfunc.PythonModel(),
+                             pip_requirements=requirements)
+    (model_dir / "python_env.yaml").write_text(yaml.safe_dump(
+        {"python": python, "build_dependencies": ["pip"], "dependencies": ["-r requirements.txt"]}))
+    mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text())  # as that MLflow would have written it
+    mlmodel["mlflow_version"] = requirements[0].split("==")[1]
+    (model_dir / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    mlflow.set_tracking_uri(logged_model.server.url)
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(model_dir), "model")
+    name = logged_model.register(versions=0, prefix=prefix)
+    logged_model.client().create_model_version(name, f"{run.info.artifact_uri}/model", run.info.run_id)
+    return name
+
+
+def test_resolved_image_set_for_the_models_own_python(logged_model, tmp_path):
+    """No --image-requirements: pip resolves the image for the model's Python from the model's pins, its
+    MLflow and the service's requirements; the model's older pins are what it gets. (3.11: until the
+    service's ranges exist, its pins, e.g. fastapi 0.165 for Python >= 3.11, bound the Python.)"""
+    name = _log_with_python(logged_model, tmp_path, "3.11.4",
+                            ["mlflow==3.17.2", "scikit-learn==1.3.2", "pandas==2.0.3", "cloudpickle==3.1.3"],
+                            "resolved")
+    result = run_ci("preflight", "--model-name", name, "--selector", "1", "--output-dir", str(tmp_path / "r"),
+                    env=ci_env(logged_model.server))
+    assert result.returncode == 0, result.stderr
+    assert "OK   python: model 3.11.4, image 3.11" in result.stdout
+    assert "OK   image: Python 3.11, mlflow-skinny==3.17.2, " in result.stdout
+    assert "added numpy<2: scikit-learn==1.3.2, pandas==2.0.3 predate numpy 2" in result.stdout
+    assert "OK   scikit-learn: model ==1.3.2, image 1.3.2" in result.stdout
+    assert "OK   pandas: model ==2.0.3, image 2.0.3" in result.stdout
+
+
+def test_unsupported_python_and_mlflow_fail_clearly(logged_model, tmp_path):
+    old_python = _log_with_python(logged_model, tmp_path, "3.8.18", ["mlflow==2.17.2"], "py38")
+    result = run_ci("preflight", "--model-name", old_python, "--selector", "1", "--output-dir", str(tmp_path),
+                    env=ci_env(logged_model.server))
+    assert result.returncode == 1
+    assert "FAIL python: the model was saved with Python 3.8.18; images are built for Python 3.9–3.13" in result.stderr
+    old_mlflow = _log_with_python(logged_model, tmp_path, "3.9.18", ["mlflow==2.9.2"], "mlflow29")
+    result = run_ci("preflight", "--model-name", old_mlflow, "--selector", "1", "--output-dir", str(tmp_path),
+                    env=ci_env(logged_model.server))
+    assert result.returncode == 1
+    assert "FAIL image: the model was logged with MLflow" in result.stderr

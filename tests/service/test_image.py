@@ -20,12 +20,18 @@ BUILD_ARGS = {"MODEL_NAME": "credit-risk", "MODEL_VERSION": "42", "MODEL_RUN_ID"
 
 @pytest.fixture(scope="module")
 def image(oci_registry, model_dirs, tmp_path_factory) -> str:
-    """Context laid out like the repository root: service/ and build/model/."""
+    """Context laid out like the repository root: service/, build/model/ and build/image/ (what the image
+    installs for this model, as `ci build` writes it)."""
+    from ci.build import prepare_context
+    from ci.image_requirements import image_spec, read_model_files
+
     context = tmp_path_factory.mktemp("image-context")
-    shutil.copytree(REPO / "service", context / "service", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(model_dirs["pyfunc"], context / "build" / "model")
+    spec = image_spec(read_model_files(context / "build" / "model"), REPO / "service")
+    prepare_context(REPO / "service", context, spec)
     tag = f"{oci_registry.address}/pyfunc-service:test"
-    args = [arg for key, value in BUILD_ARGS.items() for arg in ("--build-arg", f"{key}={value}")]
+    build_args = {**BUILD_ARGS, "BASE_IMAGE": spec.base_image}
+    args = [arg for key, value in build_args.items() for arg in ("--build-arg", f"{key}={value}")]
     oci_registry.run("buildah", "bud", "--layers", "-f", str(context / "service" / "Dockerfile"), *args,
                      "-t", tag, str(context), timeout=1800)
     return tag

@@ -25,21 +25,22 @@ REQUIREMENTS = ["mlflow==3.17.2", "pandas==3.1.1", "numpy==2.4.6", "cloudpickle=
 EXAMPLE = pd.DataFrame({"x": np.array([1.0, 2.5, -3.0])})
 
 
-def _wrappers():
+def _wrappers(module: str = "load_failures"):
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
-    return importlib.import_module("load_failures")
+    return importlib.import_module(module)
 
 
 def _log(name: str, python_model, *, code_paths: bool = True, artifacts: dict[str, str] | None = None,
-         input_example: bool = False, python_version: str | None = None) -> ModelRef:
-    signature = infer_signature(EXAMPLE, EXAMPLE * 2)
+         input_example: bool = False, python_version: str | None = None, requirements: list[str] = REQUIREMENTS,
+         wrappers: Path = WRAPPERS, signature=None, model_config: dict | None = None) -> ModelRef:
+    signature = signature or infer_signature(EXAMPLE, EXAMPLE * 2)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=name) as run:
         local = Path(tmp) / "model"
         mlflow.pyfunc.save_model(
             local, python_model=python_model, artifacts=artifacts, signature=signature,
-            code_paths=[str(WRAPPERS)] if code_paths else None, pip_requirements=REQUIREMENTS,
-            input_example=EXAMPLE if input_example else None)
+            code_paths=[str(wrappers)] if code_paths else None, pip_requirements=requirements,
+            input_example=EXAMPLE if input_example else None, model_config=model_config)
         if python_version:  # what a model trained on another Python says about itself
             _set_python_version(local, python_version)
         mlflow.log_artifacts(str(local), "model")
@@ -74,3 +75,33 @@ def register_load_fixtures(tracking_uri: str, prefix: str = "gate-load") -> dict
                                  artifacts={"weights": str(weights)}),
             "tracking-server": _log(f"{prefix}-tracking-server", w.FetchesFromTracking()),
         }
+
+
+# A model pinned to an older stack than the service's (scikit-learn 1.3, pandas 2.0, numpy left open),
+# with LightGBM (needs the OpenMP runtime, libgomp1, which python:*-slim lacks).
+OLD_PINS = ["mlflow==3.17.2", "cloudpickle==3.1.3", "scikit-learn==1.3.2", "pandas==2.0.3", "lightgbm==4.6.0"]
+
+
+def register_image_env_fixtures(tracking_uri: str, prefix: str = "image-env") -> dict[str, ModelRef]:
+    """"old-pins": reports the versions of the libraries it imports; "timestamped": answers a timestamp
+    and a random id per row. Both with an input example, so the load gate predicts."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment("image-env-fixtures")
+    w = _wrappers("zoo_wrappers")
+    wrappers = HERE / "zoo_wrappers.py"
+    modules = ["sklearn", "pandas", "numpy", "lightgbm"]
+    versions = Schema([ColSpec("double", "x"), *(ColSpec("string", f"{m}_version") for m in sorted(modules))])
+    stamped = Schema([ColSpec("double", "x"), ColSpec("string", "timestamp"), ColSpec("string", "request_id")])
+    inputs = Schema([ColSpec("double", "x")])
+    return {
+        "old-pins": _log(f"{prefix}-old-pins", w.ReportsItsLibraries(), input_example=True, requirements=OLD_PINS,
+                         wrappers=wrappers, signature=ModelSignature(inputs, versions),
+                         model_config={"modules": modules}),
+        # tzdata: requirements of its own, so pip really runs (and meets the private index) in its build
+        "timestamped": _log(f"{prefix}-timestamped", w.Timestamped(), input_example=True,
+                            requirements=[*REQUIREMENTS, "tzdata"], wrappers=wrappers,
+                            signature=ModelSignature(inputs, stamped)),
+    }

@@ -141,3 +141,28 @@ def test_build_result_reference_and_dotenv():
     assert result.reference == "reg/web@sha256:00"
     assert result.dotenv() == {"IMAGE_REPOSITORY": "reg/web", "IMAGE_TAG": "m-v1-abc", "IMAGE_DIGEST": "sha256:00",
                                "IMAGE_REF": "reg/web@sha256:00", "IMAGE_REBUILT": "false"}
+
+
+def test_pip_index_variables_become_build_secrets_named_not_valued(monkeypatch):
+    from ci.build import pip_secrets
+
+    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    assert pip_secrets("docker", {}) == {}
+    secrets = pip_secrets("buildah", {"PIP_EXTRA_INDEX_URL": "https://u:p@idx.example/simple"})
+    assert secrets == {"pip_extra_index_url": "PIP_EXTRA_INDEX_URL"}
+    with pytest.raises(ConfigError, match="only the buildah builder passes here"):
+        pip_secrets("kaniko", {"PIP_INDEX_URL": "https://u:p@idx.example/simple"})
+
+
+def test_buildah_names_the_secret_variable_only(monkeypatch, tmp_path):
+    from ci.tools import buildah
+
+    seen = []
+    monkeypatch.setattr(buildah, "run_tool", lambda argv, env=None: seen.append(argv) or
+                        type("Done", (), {"stdout": ""})())
+    buildah.build(tmp_path, dockerfile=tmp_path / "Dockerfile", tags=["r/x:1"], build_args={"BASE_IMAGE": "b"},
+                  secrets={"pip_index_url": "PIP_INDEX_URL"},
+                  env={"PIP_INDEX_URL": "https://u:hidden@idx.example/simple"})
+    assert "id=pip_index_url,env=PIP_INDEX_URL" in seen[0]
+    assert not any("hidden" in arg for arg in seen[0])

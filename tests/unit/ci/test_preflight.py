@@ -64,8 +64,12 @@ def test_requirements_whose_marker_excludes_the_image_are_skipped():
     pytest.param("3.11", "ok", "python: model 3.11, image 3.11", id="minor-only"),
     pytest.param("3.12.1", "fail", "python: model saved with 3.12.1, image has 3.11: pickled code does not load "
                  "across Python minor versions", id="newer-minor"),
-    pytest.param("3.1", "fail", "python: model saved with 3.1, image has 3.11: pickled code does not load across "
-                 "Python minor versions", id="3.1-is-not-3.11"),
+    pytest.param("3.1", "fail", "python: the model was saved with Python 3.1; images are built for Python "
+                 "3.9–3.13 only: re-log the model from a supported Python (pickled code does not load across "
+                 "minor versions)", id="3.1-is-unsupported"),
+    pytest.param("3.14.0", "fail", "python: the model was saved with Python 3.14.0; images are built for Python "
+                 "3.9–3.13 only: re-log the model from a supported Python (pickled code does not load across "
+                 "minor versions)", id="3.14-is-unsupported"),
     pytest.param(None, "warn", "the model does not record its Python version; the image has 3.11", id="unknown"),
 ])
 def test_compare_python(model_python, level, message):

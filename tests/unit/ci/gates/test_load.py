@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ci.errors import CheckFailed
-from ci.gates.answers import max_difference
+from ci.gates.answers import max_difference, summarise, unstable_paths
 from ci.gates.load_failures import classify
 
 TRACEBACK = "Traceback (most recent call last):\n  File \"/opt/service/loading.py\", line 3\n"
@@ -30,6 +30,14 @@ TRACEBACK = "Traceback (most recent call last):\n  File \"/opt/service/loading.p
     pytest.param(TRACEBACK + "RuntimeError: weights corrupt\n",
                  "the model did not load for an unrecognised reason", [], id="unrecognised"),
     pytest.param("", "the model did not load for an unrecognised reason", [], id="empty-log"),
+    pytest.param(TRACEBACK + "OSError: libgomp.so.1: cannot open shared object file: No such file or directory\n",
+                 "shared-library: ", ["`libgomp.so.1`", 'IMAGE_SYSTEM_PACKAGES="libgomp1"'], id="libgomp"),
+    pytest.param("ImportError: libGL.so.1: cannot open shared object file: No such file or directory\n",
+                 "shared-library: ", ["`libGL.so.1`", "Debian package libgl1"], id="libgl"),
+    pytest.param("ImportError: libglib-2.0.so.0: cannot open shared object file\n", "shared-library: ",
+                 ['IMAGE_SYSTEM_PACKAGES="libglib2.0-0"'], id="libglib"),
+    pytest.param("OSError: libfoo.so: cannot open shared object file\n", "shared-library: ",
+                 ["`apt-file search libfoo.so`", "--system-packages"], id="unknown-library"),
 ])
 def test_classify(log, starts, contains):
     cause = classify(log)
@@ -103,3 +111,28 @@ def test_max_difference_tells_bools_from_numbers(got, want):
 def test_max_difference_names_the_caller_path():
     with pytest.raises(CheckFailed, match=r"at concurrent\[0\]: got 2"):
         max_difference([2], [1], "concurrent")
+
+
+TIMESTAMPED = {"predictions": [{"score": 0.5, "risk_level": "low", "timestamp": "2026-12-02T05:00:00.1"},
+                               {"score": 0.9, "risk_level": "high", "timestamp": "2026-12-02T05:00:00.1"}]}
+
+
+def _later(payload: dict, stamp: str = "2026-12-02T05:00:01.3") -> dict:
+    return {"predictions": [{**row, "timestamp": stamp} for row in payload["predictions"]]}
+
+
+def test_unstable_paths_are_the_fields_that_change_between_two_calls():
+    paths = unstable_paths(TIMESTAMPED, _later(TIMESTAMPED))
+    assert paths == ["predictions.predictions[0].timestamp", "predictions.predictions[1].timestamp"]
+    assert summarise(paths) == ["predictions.predictions[*].timestamp"]
+    assert unstable_paths(TIMESTAMPED, TIMESTAMPED) == []
+    assert unstable_paths([1.0, [1, 2]], [1.0, [1, 2, 3]]) == ["predictions[1]"]  # shape change: whole node
+
+
+def test_unstable_paths_are_left_out_and_everything_else_must_match():
+    served = _later(TIMESTAMPED, "2026-12-02T05:00:07.9")
+    ignore = set(unstable_paths(TIMESTAMPED, _later(TIMESTAMPED)))
+    assert max_difference(served, TIMESTAMPED, ignore=ignore) == 0.0
+    served["predictions"][1]["risk_level"] = "low"
+    with pytest.raises(CheckFailed, match=r"predictions\.predictions\[1\]\.risk_level"):
+        max_difference(served, TIMESTAMPED, ignore=ignore)

@@ -1,0 +1,51 @@
+"""What pip will really install in the image for an `ImageSpec`: the resolved set, without building.
+
+`pip install --dry-run --report` for the image's Python (`--python-version`, CPython, Linux x86_64
+manylinux wheels), with the job's own pip settings, so PIP_INDEX_URL / PIP_EXTRA_INDEX_URL reach it
+as they reach the image build. Preflight compares the model's pins with this set, and a resolution
+that fails here (`ResolutionImpossible`) fails the build too.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from ci.errors import CheckFailed
+from ci.image_requirements import ImageSpec
+from ci.tools import run_tool, tail
+
+# glibc of the bases (bookworm 2.36, trixie 2.41); pip does not widen a manylinux tag by itself.
+MANYLINUX = [f"manylinux_2_{minor}" for minor in (41, 39, 36, 35, 34, 31, 28, 27, 24, 17)] + [
+    "manylinux2014", "manylinux2010", "manylinux1"]
+RESOLVE_TIMEOUT_S = 600
+PIP_NOISE = ("WARNING: Location ",)
+
+
+def pip_argv(spec: ImageSpec, requirements: Path, report: Path) -> list[str]:
+    argv = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+            "--disable-pip-version-check", "--report", str(report), "--python-version", spec.python,
+            "--implementation", "cp", "--only-binary=:all:"]
+    for platform in MANYLINUX:
+        argv += ["--platform", f"{platform}_x86_64"]
+    return [*argv, "-r", str(requirements)]
+
+
+def resolved_pins(spec: ImageSpec, *, env: Mapping[str, str] | None = None,
+                  timeout: float = RESOLVE_TIMEOUT_S) -> dict[str, str]:
+    """name -> version pip resolves for the image; CheckFailed with pip's reason when it cannot."""
+    with tempfile.TemporaryDirectory(prefix="image-resolve-") as tmp:
+        requirements, report = Path(tmp) / "requirements.txt", Path(tmp) / "report.json"
+        requirements.write_text(spec.requirements_text())
+        done = run_tool(pip_argv(spec, requirements, report), env=env, timeout=timeout, check=False)
+        if done.returncode != 0 or not report.is_file():
+            reason = "\n".join(line[:300] + ("…" if len(line) > 300 else "") for line in done.stderr.splitlines()
+                               if not line.startswith(PIP_NOISE))
+            raise CheckFailed(f"pip cannot resolve the image's requirements for Python {spec.python} "
+                              f"(the model's pins, {spec.mlflow}, the service's ranges):\n{tail(reason, 12)}")
+        installs = json.loads(report.read_text()).get("install", [])
+    return {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"] for item in installs}
