@@ -65,7 +65,7 @@ def load_command(tracking_uri: str, model_name: str, model_version: str, image: 
     equals the model's own answer. A load failure names its cause and the fix. Writes load.json and
     load-junit.xml; records the verdict on the model version (`promote` requires it)."""
     model = ModelRef(model_name, model_version)
-    result = load.load_gate(image, model, tracking_uri, ready_timeout=ready_timeout,
+    result = load.load_gate(image, model, ready_timeout=ready_timeout,
                             credentials=Credentials.from_job(registry_user), cli=container_cli)
     _finish(result, output_dir, MlflowApi(tracking_uri), model)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci.artifacts import download_model
 from ci.credentials import NO_CREDENTIALS, Credentials, registry_authfile
 from ci.errors import CheckFailed, ToolError
 from ci.gates.answers import max_difference, summarise, unstable_paths
@@ -88,7 +86,7 @@ def _version_of(payload: object) -> str | None:
     return None if value is None else str(value)
 
 
-def run_load_gate(image: str, *, model_dir: Path, expected_version: str, port: int,
+def run_load_gate(image: str, *, expected_version: str, port: int,
                   ready_timeout: float = DEFAULT_READY_TIMEOUT, authfile: Path | None = None,
                   cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None) -> LoadGateResult:
     """Start `image` on 127.0.0.1:`port` with `cli` (podman or docker), wait for /readyz, check /version
@@ -97,7 +95,7 @@ def run_load_gate(image: str, *, model_dir: Path, expected_version: str, port: i
     started = time.monotonic()
     name = start(image, port, prefix="load-gate", authfile=authfile, cli=cli, env=env)
     try:
-        ready_seconds = _wait_ready(image, name, base, started, ready_timeout, model_dir, cli, env)
+        ready_seconds = _wait_ready(image, name, base, started, ready_timeout, cli, env)
         body, (want, again), rows = expected_answer(image, cli=cli, env=env)
         unstable = unstable_paths(want, again)
         if unstable:
@@ -118,15 +116,15 @@ def run_load_gate(image: str, *, model_dir: Path, expected_version: str, port: i
                           rows=rows, max_abs_diff=diff, non_deterministic=summarise(unstable))
 
 
-def _wait_ready(image: str, name: str, base: str, started: float, timeout: float, model_dir: Path,
-                cli: str, env: Mapping[str, str] | None) -> float:
+def _wait_ready(image: str, name: str, base: str, started: float, timeout: float, cli: str,
+                env: Mapping[str, str] | None) -> float:
     while time.monotonic() - started < timeout:
         if ready_status(base) == 200:
             return time.monotonic() - started
         state = podman.state(name, cli=cli, env=env)
         if not state.running:
             logs = podman.logs(name, cli=cli, env=env)
-            versions = lambda: runtime_versions(image, model_dir, env, cli)  # noqa: E731
+            versions = lambda: runtime_versions(image, env, cli)  # noqa: E731
             raise CheckFailed(f"the model in {image} did not load (container {state.status}, exit "
                               f"{state.exit_code}{', OOM-killed' if state.oom_killed else ''}).\n"
                               f"Cause: {classify(logs, versions)}\n--- container log ---\n"
@@ -137,15 +135,14 @@ def _wait_ready(image: str, name: str, base: str, started: float, timeout: float
                       f"Cause: {classify(logs)}\n--- container log ---\n{tail(logs, LOG_TAIL_LINES)}")
 
 
-def load_gate(image: str, model: ModelRef, tracking_uri: str, *, ready_timeout: float = DEFAULT_READY_TIMEOUT,
+def load_gate(image: str, model: ModelRef, *, ready_timeout: float = DEFAULT_READY_TIMEOUT,
               credentials: Credentials = NO_CREDENTIALS, cli: str = podman.DEFAULT_CLI) -> GateResult:
-    """The gate: download the version, run its image, compare; a failure is a failed check, not raised."""
+    """The gate: run the version's image, compare; a failure is a failed check, not raised. Everything
+    it needs of the model is in the image."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="gate-load-") as tmp, \
-            registry_authfile(image.split("@")[0], credentials) as authfile:
-        model_dir = download_model(model, tracking_uri, Path(tmp) / "model")
+    with registry_authfile(image.split("@")[0], credentials) as authfile:
         try:
-            result = run_load_gate(image, model_dir=model_dir, expected_version=model.version, port=free_port(),
+            result = run_load_gate(image, expected_version=model.version, port=free_port(),
                                    ready_timeout=ready_timeout, authfile=authfile, cli=cli)
         except CheckFailed as exc:
             return GateResult(GATE, [Check("load", False, str(exc))],

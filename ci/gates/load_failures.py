@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from ci.tools import podman
 
@@ -86,17 +85,24 @@ def classify(logs: str, versions: Callable[[], Mapping[str, str]] | None = None)
     return "the model did not load for an unrecognised reason; read the log below"
 
 
-def runtime_versions(image: str, model_dir: Path, env: Mapping[str, str] | None,
-                     cli: str = podman.DEFAULT_CLI) -> dict[str, str]:
-    """Python and cloudpickle versions of the model (its MLmodel/requirements) and of the image."""
-    from mlflow.models import Model
+# Runs in the image: its Python and cloudpickle, and those the baked-in model was saved with.
+_RUNTIME_PROBE = """
+import os, platform, re, cloudpickle, yaml
+model = os.environ.get("SERVICE_MODEL_URI", "/opt/model")
+with open(os.path.join(model, "MLmodel")) as f:
+    python = (yaml.safe_load(f) or {}).get("flavors", {}).get("python_function", {}).get("python_version")
+try:
+    with open(os.path.join(model, "requirements.txt")) as f:
+        pinned = re.search(r"^cloudpickle==(\\S+)", f.read(), re.MULTILINE)
+except OSError:
+    pinned = None
+print(platform.python_version(), cloudpickle.__version__, python or "unknown", pinned.group(1) if pinned else "?")
+"""
 
-    meta = Model.load(str(model_dir))
-    model_python = str(meta.flavors.get("python_function", {}).get("python_version", "unknown"))
-    requirements_file = model_dir / "requirements.txt"
-    requirements = requirements_file.read_text() if requirements_file.exists() else ""
-    pinned = re.search(r"^cloudpickle==(\S+)", requirements, re.MULTILINE)
-    probe = "import platform, cloudpickle; print(platform.python_version(), cloudpickle.__version__)"
-    ran = podman.run_once(image, ["python", "-c", probe], cli=cli, env=env)
-    return {"model_runtime": f"Python {model_python}, cloudpickle {pinned.group(1) if pinned else '?'}",
-            "image_runtime": "Python {}, cloudpickle {}".format(*(ran.split() + ["?", "?"])[:2])}
+
+def runtime_versions(image: str, env: Mapping[str, str] | None, cli: str = podman.DEFAULT_CLI) -> dict[str, str]:
+    """Python and cloudpickle versions of the model (its MLmodel/requirements, as baked into the image)
+    and of the image: one more run of the image, no download."""
+    ran = (podman.run_once(image, ["python", "-c", _RUNTIME_PROBE], cli=cli, env=env).split() + ["?"] * 4)[:4]
+    return {"model_runtime": f"Python {ran[2]}, cloudpickle {ran[3]}",
+            "image_runtime": f"Python {ran[0]}, cloudpickle {ran[1]}"}

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ci.artifacts import download_model
 from ci.build import build
 from ci.errors import CheckFailed
 from ci.gates.candidate import free_port
@@ -43,9 +42,8 @@ def images(oci_registry, mlflow_sqlite, load_models) -> dict[str, str]:
 
 def _gate(key: str, images, load_models, mlflow_sqlite, oci_registry, tmp_path: Path, **kwargs):
     model = load_models[key]
-    model_dir = download_model(model, mlflow_sqlite.url, tmp_path / "model")
     kwargs.setdefault("expected_version", model.version)
-    return run_load_gate(images[key], model_dir=model_dir, port=free_port(), env=oci_registry.env, **kwargs)
+    return run_load_gate(images[key], port=free_port(), env=oci_registry.env, **kwargs)
 
 
 def test_good_model_passes(images, load_models, mlflow_sqlite, oci_registry, tmp_path):

@@ -16,7 +16,6 @@ import sys
 
 import pytest
 
-from ci.artifacts import download_model
 from ci.build import build
 from ci.gates.candidate import free_port
 from ci.gates.load import expected_answer, run_load_gate
@@ -60,8 +59,7 @@ def images(oci_registry, mlflow_sqlite, env_models, private_index, tmp_path_fact
 
 def _gate(key, images, env_models, mlflow_sqlite, oci_registry, tmp_path):
     model = env_models[key]
-    model_dir = download_model(model, mlflow_sqlite.url, tmp_path / "model")
-    return run_load_gate(images[key], model_dir=model_dir, expected_version=model.version, port=free_port(),
+    return run_load_gate(images[key], expected_version=model.version, port=free_port(),
                          env=oci_registry.env, ready_timeout=120)
 
 
