@@ -23,7 +23,8 @@ from types import ModuleType
 from ci.artifacts import download_model
 from ci.credentials import NO_CREDENTIALS, Credentials, registry_authfile
 from ci.errors import CheckFailed, ConfigError, ToolError
-from ci.image_requirements import DEFAULT_BASE_IMAGE_PATTERN, ImageSpec, image_spec, read_model_files
+from ci.image_requirements import DEFAULT_BASE_IMAGE_PATTERN, MODEL_ENV_FILES, ImageSpec, image_spec
+from ci.mlflow_api import MlflowApi
 from ci.model_ref import ModelRef, image_tag, moving_tags, slug
 from ci.outputs import write_dotenv, write_json
 from ci.project import SERVICE_DIR
@@ -136,8 +137,7 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
     with tempfile.TemporaryDirectory(prefix="build-context-") as tmp, \
             registry_authfile(repository, credentials) as authfile, _registry_errors(repository):
         context = Path(tmp)
-        download_model(model, tracking_uri, context / CONTEXT_MODEL)
-        spec = image_spec(read_model_files(context / CONTEXT_MODEL), service_dir,
+        spec = image_spec(_environment_files(model, tracking_uri), service_dir,
                           base_image_pattern=base_image_pattern, extra_system_packages=system_packages)
         log.info("image for Python %s on %s with %s; system packages: %s%s", spec.python, spec.base_image,
                  spec.mlflow, " ".join(spec.system_packages) or "none",
@@ -147,7 +147,8 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
         if existing is not None:
             log.info("%s:%s exists: retagging instead of rebuilding", repository, key_tag)
             digest = existing["Digest"]
-        else:
+        else:  # only now the whole model: a retag needs none of it
+            download_model(model, tracking_uri, context / CONTEXT_MODEL)
             digest = _build_and_push(model, context, spec, f"{repository}:{key_tag}", commit, service_dir,
                                      source_url, authfile, BUILDERS[builder], env, secrets)
         for target in targets:
@@ -158,6 +159,16 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
     log.info("image %s (%s) in %.1fs", result.reference,
              f"built with {builder}" if result.rebuilt else "retagged", result.seconds)
     return result
+
+
+def _environment_files(model: ModelRef, tracking_uri: str) -> dict[str, str]:
+    """The version's MLmodel and environment files, read from the registry without the model itself."""
+    api = MlflowApi(tracking_uri)
+    files = api.read_model_files(api.download_uri(model.name, model.version), MODEL_ENV_FILES)
+    if "MLmodel" not in files:
+        raise CheckFailed(f"model {model.name} version {model.version} has no MLmodel file: "
+                          "it is not an MLflow model")
+    return files
 
 
 def pip_secrets(builder: str, env: Mapping[str, str] | None) -> dict[str, str]:

@@ -120,11 +120,12 @@ def _deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | Non
     if evidence is None:
         smoke_result = smoke(kube, smoke_check, target.model_version) if smoke_check else {"skipped": True}
         result.smoke = smoke_result
-        moved = changed_under(owned, kube.deployment(target.deployment))
+        live = kube.deployment(target.deployment)
+        moved = changed_under(owned, live)
         if moved:
             evidence, seen = rollout.Evidence(CHANGED_UNDER, moved), time.monotonic()
         elif smoke_result.get("ok", True):
-            result.revision = rollout.revision(kube.deployment(target.deployment))
+            result.revision = rollout.revision(live)
             result.message = f"rolled out revision {result.revision} in {time.monotonic() - started:.1f}s"
             result.seconds = round(time.monotonic() - started, 2)
             return result

@@ -40,6 +40,8 @@ NUMPY2_FIRST_SUPPORTED = {"scikit-learn": "1.4.2", "pandas": "2.2.2", "scipy": "
                           "xgboost": "2.1", "lightgbm": "4.4"}
 # mlflow(-skinny) before 2.16 imports flask in mlflow.pyfunc.scoring_server without requiring it.
 FLASK_UNTIL = Version("2.16")
+# The files of a model version that say what its environment is.
+MODEL_ENV_FILES = ("MLmodel", "requirements.txt", "python_env.yaml", "conda.yaml")
 DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 
 
@@ -224,5 +226,4 @@ def image_spec(files: dict[str, str], service_dir: Path, *, base_image_pattern: 
 
 
 def read_model_files(model_dir: Path) -> dict[str, str]:
-    names = ("MLmodel", "python_env.yaml", "conda.yaml", "requirements.txt")
-    return {name: (model_dir / name).read_text() for name in names if (model_dir / name).is_file()}
+    return {name: (model_dir / name).read_text() for name in MODEL_ENV_FILES if (model_dir / name).is_file()}

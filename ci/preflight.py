@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 from ci.errors import CheckFailed, ConfigError
 from ci.image_requirements import (
     DEFAULT_BASE_IMAGE_PATTERN,
+    MODEL_ENV_FILES,
     SUPPORTED_PYTHON,
     image_spec,
     model_environment,
@@ -31,7 +32,6 @@ from ci.mlflow_api import MlflowApi, NotFound
 from ci.registry.resolution import resolve
 from ci.registry.versions import REGISTRATION_TIMEOUT_S
 
-MODEL_ENV_FILES = ("MLmodel", "requirements.txt", "python_env.yaml", "conda.yaml")
 # Package -> how many leading version parts must match for the model to load, and why.
 LOAD_BREAKING = {
     "cloudpickle": (2, "cloudpickle only guarantees loading with the version that pickled"),
