@@ -5,7 +5,8 @@ the load gate to compare the served answer with.
 Prints one JSON line on stdout: {"body": <serving_input_example.json>, "rows": N, "answers": [A1, A2]},
 two predictions one second apart, so the gate can tell the fields that change from call to call (a
 timestamp, a random id) from the model's answer. Anything the model prints goes to stderr. Exit 3 when
-the model has no serving input example. Runs on every Python and MLflow the images support.
+the model has no input example (before MLflow 2.15 the request body is built from it, as the service's
+warm-up does). Runs on every Python and MLflow the images support.
 """
 from __future__ import annotations
 
@@ -30,25 +31,25 @@ def _answer(model, example) -> object:
 
 def main() -> int:
     model_dir = os.environ.get("SERVICE_MODEL_URI", "/opt/model")
-    body_path = os.path.join(model_dir, "serving_input_example.json")
-    if not os.path.isfile(body_path):
-        print(f"the model has no serving input example ({os.path.basename(body_path)})", file=sys.stderr)
-        return NO_EXAMPLE_EXIT
     with contextlib.redirect_stdout(sys.stderr):  # only the JSON line goes to stdout
         import mlflow.pyfunc
         from mlflow.models import Model
 
-        example = Model.load(model_dir).load_input_example(model_dir)
+        from service.mlflow_compat import load_serving_input_example
+
+        metadata = Model.load(model_dir)
+        text = load_serving_input_example(metadata, model_dir)  # built from the input example before 2.15
+        if not text:
+            print("the model has no serving input example: log it with `input_example=`", file=sys.stderr)
+            return NO_EXAMPLE_EXIT
+        example = metadata.load_input_example(model_dir)
         model = mlflow.pyfunc.load_model(model_dir)
         first = _answer(model, example)
         time.sleep(PAUSE_S)
         second = _answer(model, example)
-    with open(body_path) as body:
-        text = body.read()
     rows = len(example) if hasattr(example, "__len__") else 1
     print(json.dumps({"body": text, "rows": rows, "answers": [first, second]}))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
