@@ -52,11 +52,14 @@ class Channel:
         return f"{self.kind} on {self.host}"
 
     def secrets(self) -> list[str]:
-        """Every part of the URL that could be a credential, to scrub from anything a service answers."""
+        """Every part of the URL that could be a credential, to scrub from anything a service answers: the
+        query's values, the user part, the signing secret, and path segments that are not plain words
+        (tokens have digits; `webhook` or `services` stay readable)."""
         split = urlsplit(self.url)
+        tokens = [part for part in split.path.split("/") if re.search(r"\d", part) or len(part) > 16]
         parts = [self.secret or "", split.username or "", split.password or "",
-                 *(value for _, value in parse_qsl(split.query)), *split.path.split("/")]
-        return sorted({part for part in parts if len(part) >= 6}, key=len, reverse=True)
+                 *(value for _, value in parse_qsl(split.query)), *tokens]
+        return sorted({part for part in parts if len(part) >= 4}, key=len, reverse=True)
 
 
 def configured(*texts: str | None) -> tuple[list[Channel], list[str]]:
