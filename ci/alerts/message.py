@@ -32,7 +32,10 @@ class Alert:
 
     @property
     def title(self) -> str:
-        return f"{self.what}: {self.model} version {self.version} ({self.environment})"
+        """"deploy failed: credit-risk version 7 (production)"; an unknown model or version is left out."""
+        subject = "" if self.model == "?" else f": {self.model}"
+        subject += f" version {self.version}" if subject and self.version != "?" else ""
+        return f"{self.what}{subject} ({self.environment})"
 
     def figure_lines(self) -> list[str]:
         kept = [_clip(line) for line in self.figures if line.strip()][:MAX_FIGURES]

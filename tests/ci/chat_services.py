@@ -84,7 +84,8 @@ def _wecom(service: ChatService) -> list[Route]:
 
 
 def dingtalk_sign(secret: str, timestamp: str) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()).decode()
+    digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
 
 
 def _dingtalk(service: ChatService) -> list[Route]:
