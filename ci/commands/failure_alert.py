@@ -1,9 +1,9 @@
 """`@alert_on_failure(...)`: a command that fails sends one alert, then fails exactly as it would have.
 
 One decorator for every command that has a model version to name (the gates, deploy, promote), so the
-alert is built in one place from the command's own options: the error's first line says what failed, the
-lines after it are the figures (the failed checks with their values). Usage errors from click (a missing
-option) happen before the command runs and send nothing.
+alert is built in one place from the command's own options: the command names what failed, the error's
+lines are the figures (a gate's failed checks with their values, a deploy's rollout and undo). Usage errors
+from click (a missing option) send nothing. The scheduled load test alerts by itself (`ci.loadtest`).
 """
 from __future__ import annotations
 
