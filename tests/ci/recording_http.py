@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 # text/plain (Slack's `ok`). The first route whose method and path match wins.
 Answer = tuple[int, Any] | tuple[int, Any, dict[str, str]]
 Route = tuple[str, str, "Answer | Callable[[RecordedRequest], Answer]"]
+POLL_S = 0.05  # how soon `shutdown` is noticed (http.server's default 0.5 s is paid by every test)
 
 
 @dataclass
@@ -68,7 +69,8 @@ class RecordingServer:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": POLL_S},
+                                        daemon=True)
         self._thread.start()
         return self
 
