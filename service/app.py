@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from service import __version__
+from service.batch_proof import decide
 from service.batching import make_invoker
 from service.core import Predictor
 from service.errors import (
@@ -34,6 +36,7 @@ from service.readiness import Readiness
 from service.settings import Settings
 
 JSON = "application/json"
+logger = logging.getLogger("service")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -55,12 +58,13 @@ def _error_response(error: ServiceError, request: Request) -> Response:
     return Response(error_response_body(error, request_id), status_code=error.status, media_type=JSON)
 
 
-def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | None) -> dict[str, Any]:
+def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | None,
+                 batching: dict[str, Any] | None = None) -> dict[str, Any]:
     identity = model.identity
     return {"model_name": identity.name, "model_version": identity.version, "run_id": identity.run_id,
             "model_source": identity.source, "signature_digest": identity.signature_digest,
             "image_tag": image_tag, "image_digest": image_digest,
-            "service_version": __version__, "mlflow_version": mlflow.__version__}
+            "service_version": __version__, "mlflow_version": mlflow.__version__, "batching": batching}
 
 
 class DirectRoute(APIRoute):
@@ -87,8 +91,10 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
     identity = model.identity
     metrics.model_info.labels(identity.name or "", identity.version or "", identity.run_id or "").set(1)
     readiness = Readiness(predictor, model.serving_example)
-    invoke = make_invoker(settings, predictor, metrics)
-    versions = version_info(model, image_tag, image_digest)
+    batching = decide(settings, predictor, model)
+    logger.info("batching %s", "on" if batching.enabled else "off", extra=batching.as_dict())
+    invoke = make_invoker(settings, predictor, metrics, batching.enabled)
+    versions = version_info(model, image_tag, image_digest, batching.as_dict())
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):

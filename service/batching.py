@@ -28,9 +28,10 @@ Invoker = Callable[[bytes, "str | None"], Awaitable[Prediction]]
 Pending = tuple[codec.ModelInput, Any, asyncio.Future]  # the input, its batch key, its answer
 
 
-def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics) -> Invoker:
-    """The function /invocations awaits: direct, or through a MicroBatcher when enabled."""
-    if settings.batching_enabled:
+def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics, batching: bool) -> Invoker:
+    """The function /invocations awaits: direct, or through a MicroBatcher when `batching` (the
+    setting and the model's proof, `service.batch_proof`)."""
+    if batching:
         return MicroBatcher(predictor, metrics, settings.batch_max_rows, settings.batch_max_wait_ms).invoke
 
     turns = LoopTurns()
@@ -46,7 +47,7 @@ def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics) -> 
     return invoke
 
 
-def _batch_key(item: codec.ModelInput) -> Any:
+def batch_key(item: codec.ModelInput) -> Any:
     """Inputs with equal keys concatenate into one frame; None: not batchable. Computed once per
     request (a frame's `dtypes` costs ~60 us)."""
     if not isinstance(item.data, pd.DataFrame) or item.params:
@@ -86,7 +87,7 @@ class MicroBatcher:
 
     async def invoke(self, body: bytes, content_type: str | None) -> Prediction:
         parsed = self.predictor.parse(body, content_type)
-        key = _batch_key(parsed)
+        key = batch_key(parsed)
         if not self.splittable or key is None or parsed.rows >= self.max_rows:
             outcome = self._predict([parsed])[0]
         else:

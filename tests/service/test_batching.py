@@ -1,14 +1,19 @@
 """Micro-batching: concurrent requests share a predict call and get exactly the answers they get
-unbatched, for both example models; a bad request fails alone; unsplittable outputs fall back."""
+unbatched, for both example models; a bad request fails alone; unsplittable outputs fall back.
+Batching is on only for a model proven to answer the same batched (service.batch_proof)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+from pathlib import Path
 
 import httpx
 import pytest
 
 from service.app import create_app
+from service.batch_proof import PROOF_FILE, decide
+from service.core import Predictor
 from service.settings import Settings
 
 STATUSES = ["employed", "self-employed", "unemployed", "retired", "student"]
@@ -46,7 +51,8 @@ def batched_app(model, **overrides):
 @pytest.mark.parametrize("flavor", ["sklearn", "pyfunc"])
 def test_batched_answers_equal_unbatched_answers(loaded_models, flavor):
     payloads = bodies()
-    plain = asyncio.run(post_all(create_app(Settings(model_uri="x"), loaded_models[flavor]), payloads))
+    plain = asyncio.run(post_all(create_app(Settings(model_uri="x", batching_enabled=False),
+                                            loaded_models[flavor]), payloads))
     app = batched_app(loaded_models[flavor])
     batched = asyncio.run(post_all(app, payloads))
     assert [r.status_code for r in batched] == [200] * len(payloads)
@@ -86,6 +92,63 @@ def test_output_that_does_not_split_by_rows_falls_back_to_one_call_per_request(t
                 for i in range(6)]
     answers = asyncio.run(post_all(batched_app(toy_models["dict"]), payloads))
     assert [r.json()["predictions"]["total"] for r in answers] == [float(i) + 1.0 for i in range(6)]
+
+
+@pytest.mark.parametrize("flavor", ["sklearn", "pyfunc"])
+def test_the_example_models_are_proven_at_start_up(loaded_models, flavor):
+    client_app = create_app(Settings(model_uri="x"), loaded_models[flavor])
+    batching = asyncio.run(_get(client_app, "/version"))["batching"]
+    assert batching["enabled"] is True and batching["decided_by"] == "start-up proof"
+    assert "answer as one by one" in batching["reason"]
+
+
+@pytest.mark.parametrize(("toy", "reason"), [
+    ("batch-stats", "answers differ when batched (at predictions[0][0].centred"),
+    ("dict", "output does not split by rows"),
+])
+def test_a_model_that_answers_differently_batched_is_served_unbatched(toy_models, toy, reason):
+    """Batching stays off and /version says why; concurrent answers equal one-by-one answers."""
+    app = create_app(Settings(model_uri="x", batch_max_wait_ms=20), toy_models[toy])
+    batching = asyncio.run(_get(app, "/version"))["batching"]
+    assert batching["enabled"] is False and reason in batching["reason"], batching
+    payloads = [{"dataframe_records": [{"x": float(i), "label": "a"}]} for i in range(8)]
+    answers = asyncio.run(post_all(app, payloads))
+    alone = [asyncio.run(post_all(app, [body]))[0] for body in payloads]
+    assert [r.json() for r in answers] == [r.json() for r in alone]
+
+
+def test_the_image_proof_decides_and_the_setting_can_only_turn_batching_off(toy_models, tmp_path):
+    model = toy_models["batch-stats"]
+    settings = Settings(model_uri="x")
+    predictor = Predictor(model, settings.max_rows)
+    (Path(model.directory) / PROOF_FILE).write_text('{"batched": true, "reason": "proven at build"}')
+    try:
+        assert decide(settings, predictor, model).as_dict() == {
+            "enabled": True, "reason": "proven at build", "decided_by": "image proof"}
+    finally:
+        (Path(model.directory) / PROOF_FILE).unlink()
+    assert decide(Settings(model_uri="x", batching_enabled=False), predictor, model).as_dict() == {
+        "enabled": False, "reason": "SERVICE_BATCHING_ENABLED=false", "decided_by": "setting"}
+
+
+def test_python_m_service_batch_proof_writes_the_finding_into_the_model_directory(toy_models, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(toy_models["batch-stats"].directory, model_dir)
+    out = subprocess.run([sys.executable, "-m", "service.batch_proof", str(model_dir)], capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    proof = json.loads((model_dir / PROOF_FILE).read_text())
+    assert proof["batched"] is False and "answers differ when batched" in proof["reason"]
+    assert json.loads(out.splitlines()[-1])["batching"] is False
+
+
+async def _get(app, path: str) -> dict:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        return (await client.get(path)).json()
 
 
 async def _metrics(app) -> str:

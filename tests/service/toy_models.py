@@ -1,5 +1,5 @@
 """Tiny custom pyfunc models for what the example models cannot show: dict and DataFrame
-outputs, and a model that raises (with the input in its message, as careless models do)."""
+outputs, answers that depend on the batch, and a model that raises (with the input in its message, as careless models do)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,6 +25,13 @@ class FrameModel(mlflow.pyfunc.PythonModel):
         if (model_input["label"] == "boom").any():
             raise ValueError(f"cannot score {model_input.to_dict(orient='records')}")
         return pd.DataFrame({"double": model_input["x"] * 2, "label": model_input["label"]})
+
+
+class BatchStatsModel(mlflow.pyfunc.PythonModel):
+    """Centres x on the mean of the call's rows: its answer for a row depends on its batch."""
+
+    def predict(self, context, model_input, params=None):
+        return pd.DataFrame({"centred": model_input["x"] - model_input["x"].mean()})
 
 
 def save(model: mlflow.pyfunc.PythonModel, path: Path) -> Path:
