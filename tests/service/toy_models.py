@@ -1,5 +1,6 @@
 """Tiny custom pyfunc models for what the example models cannot show: dict and DataFrame
-outputs, answers that depend on the batch, and a model that raises (with the input in its message, as careless models do)."""
+outputs, answers that depend on the batch, and a model that raises (with the input in its message,
+as careless models do)."""
 from __future__ import annotations
 
 from pathlib import Path
