@@ -59,7 +59,9 @@ def test_the_server_span_continues_the_callers_trace(traced, otlp_receiver):
     response = requests.post(f"{server.url}/invocations", json=BODY, timeout=30, headers={
         "traceparent": traceparent, "tracestate": "vendor=opaque", "X-Request-ID": "traced-1"})
     assert response.status_code == 200
-    [span] = otlp_receiver.wait_for(lambda s: s.trace_id == trace_id)
+    [span] = otlp_receiver.wait_for(lambda s: s.trace_id == trace_id and s.kind == "SERVER")
+    inner = [s for s in otlp_receiver.spans if s.trace_id == trace_id and s.kind != "SERVER"]
+    assert {s.parent_span_id for s in inner} <= {span.span_id}, inner  # what the model traces is inside
     assert (span.name, span.kind, span.parent_span_id, span.status) == (
         "POST /invocations", "SERVER", parent_id, "UNSET")
     assert span.attributes["http.route"] == "/invocations"
@@ -77,7 +79,8 @@ def test_a_request_without_traceparent_is_a_new_trace_and_5xx_is_an_error(traced
                              headers={"X-Request-ID": "traced-2"})
     assert response.status_code == 200
     [access] = [line for line in log_lines(log, "traced-2") if line["logger"] == "service.access"]
-    [span] = otlp_receiver.wait_for(lambda s: s.attributes.get("pyfunc.request_id") == "traced-2")
+    [span] = otlp_receiver.wait_for(lambda s: s.attributes.get("pyfunc.request_id") == "traced-2"
+                                    and s.kind == "SERVER")
     assert span.parent_span_id == "" and (span.trace_id, span.span_id) == (access["trace_id"], access["span_id"])
 
 
