@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from pathlib import Path
 
 import httpx
 import pytest
 
+from service import tracing
 from service.app import create_app
 from service.batch_proof import PROOF_FILE, decide
 from service.core import Predictor
@@ -37,10 +39,11 @@ def bodies(seed: int = 11, requests: int = 60) -> list[dict]:
     return out
 
 
-async def post_all(app, payloads: list[dict]) -> list[httpx.Response]:
+async def post_all(app, payloads: list[dict], headers: list[dict] | None = None) -> list[httpx.Response]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
-        return await asyncio.gather(*(client.post("/invocations", json=body) for body in payloads))
+        return await asyncio.gather(*(client.post("/invocations", json=body, headers=headers[i] if headers else None)
+                                      for i, body in enumerate(payloads)))
 
 
 def batched_app(model, **overrides):
@@ -80,11 +83,25 @@ def test_a_bad_request_fails_alone(loaded_models):
 
 
 def test_model_failure_in_a_batch_fails_only_its_request(toy_models):
+    """...and the failing request's own error line carries its request id (its trace ids with it)."""
     payloads = [{"dataframe_records": [{"x": float(i), "label": "boom" if i == 3 else "ok"}]}
                 for i in range(8)]
-    answers = asyncio.run(post_all(batched_app(toy_models["frame"]), payloads))
+    errors = []
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            errors.append((record.getMessage(), getattr(tracing.current.get(), "request_id", None)))
+
+    recorder = Recorder(logging.ERROR)
+    logging.getLogger("service").addHandler(recorder)
+    try:
+        answers = asyncio.run(post_all(batched_app(toy_models["frame"]), payloads,
+                                       headers=[{"X-Request-ID": f"r{i}"} for i in range(8)]))
+    finally:
+        logging.getLogger("service").removeHandler(recorder)
     assert [r.status_code for r in answers] == [200] * 3 + [500] + [200] * 4
     assert answers[0].json()["predictions"] == [{"double": 0.0, "label": "ok"}]
+    assert ("model predict failed", "r3") in errors
 
 
 def test_output_that_does_not_split_by_rows_falls_back_to_one_call_per_request(toy_models):
