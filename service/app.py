@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -67,6 +68,15 @@ def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | 
             "service_version": __version__, "mlflow_version": mlflow.__version__, "batching": batching}
 
 
+def without_fastapi_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry (newer releases) would add a second server span per request through
+    the global tracer provider, trace probes and export exception messages, which can quote the
+    payload: the request's span is `service.tracing`'s alone."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
+
+
 class DirectRoute(APIRoute):
     """An APIRoute served as a plain ASGI app: its endpoint takes the Request and returns the Response.
     OpenAPI documents it and every middleware and exception handler sees it like any other route; only
@@ -102,7 +112,8 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
         yield
         warm_up.cancel()
 
-    app = FastAPI(title="pyfunc-deploy model server", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="pyfunc-deploy model server", version=__version__, lifespan=lifespan,
+                  **without_fastapi_telemetry())
     app.state.readiness = readiness
     app.state.settings = settings
 

@@ -18,8 +18,7 @@ import requests
 
 from devstack.model_servers import REPO, start_service
 
-COLUMNS = ["age", "income", "employment_status", "num_credit_cards"]
-BODY = {"dataframe_split": {"columns": COLUMNS, "data": [[34.0, 48000.0, "employed", 2]]}}
+BODY = {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1.5, 1, "x"]]}}
 WITHOUT_EXPORTER = REPO / "devstack" / "without_otel_exporter"
 
 
@@ -44,9 +43,17 @@ def exporting_env(receiver, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def traced(model_dirs, otlp_receiver, tmp_path_factory):
+def model_dir(tmp_path_factory) -> Path:
+    """A small pyfunc model saved locally (no tracking server needed): score = a * 2 + b."""
+    from tests.ci import gate_models
+
+    return gate_models.save(tmp_path_factory.mktemp("traced-model") / "model")
+
+
+@pytest.fixture(scope="module")
+def traced(model_dir, otlp_receiver, tmp_path_factory):
     log = tmp_path_factory.mktemp("traced") / "service.log"
-    server = start_service(model_dirs["sklearn"], log, workers=2,
+    server = start_service(model_dir, log, workers=2,
                            env=exporting_env(otlp_receiver, OTEL_SERVICE_NAME="credit-risk-traced",
                                              SERVICE_MODEL_VERSION="7"))
     yield server, log
@@ -96,9 +103,9 @@ def test_probes_are_not_traced(traced, otlp_receiver):
         s.name for s in spans]
 
 
-def test_without_the_exporter_the_log_lines_still_carry_the_ids(model_dirs, otlp_receiver, tmp_path):
+def test_without_the_exporter_the_log_lines_still_carry_the_ids(model_dir, otlp_receiver, tmp_path):
     log = tmp_path / "service.log"
-    server = start_service(model_dirs["sklearn"], log, workers=1,
+    server = start_service(model_dir, log, workers=1,
                            env=exporting_env(otlp_receiver, PYTHONPATH=str(WITHOUT_EXPORTER)))
     try:
         trace_id, _, traceparent = new_parent()
@@ -113,12 +120,12 @@ def test_without_the_exporter_the_log_lines_still_carry_the_ids(model_dirs, otlp
     assert not [s for s in otlp_receiver.spans if s.trace_id == trace_id]
 
 
-def test_a_ci_command_is_one_trace_with_the_service_it_checks(traced, otlp_receiver, model_dirs, tmp_path):
+def test_a_ci_command_is_one_trace_with_the_service_it_checks(traced, otlp_receiver, model_dir, tmp_path):
     server, _ = traced
     trace_id, parent_id, traceparent = new_parent()
     env = {**os.environ, **exporting_env(otlp_receiver), "TRACEPARENT": traceparent, "CI_PIPELINE_ID": "77",
            "CI_JOB_NAME": "gate:signature", "OTEL_SERVICE_NAME": "pipeline-test"}
-    result = subprocess.run([sys.executable, "-m", "ci", "gate", "signature", "--model-uri", str(model_dirs["sklearn"]),
+    result = subprocess.run([sys.executable, "-m", "ci", "gate", "signature", "--model-uri", str(model_dir),
                              "--url", server.url, "--output-dir", str(tmp_path)],
                             env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
