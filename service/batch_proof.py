@@ -54,11 +54,14 @@ class Batching:
         return asdict(self)
 
 
-class _Uncounted:
-    """Stands in for the batch-size histograms: the proof's batches are not traffic."""
+class _Largest:
+    """Stands in for a batch-size histogram (the proof's batches are not traffic): the largest seen."""
 
-    def observe(self, _: float) -> None:
-        pass
+    def __init__(self) -> None:
+        self.largest = 0.0
+
+    def observe(self, value: float) -> None:
+        self.largest = max(self.largest, value)
 
 
 def differences(got: Any, want: Any, where: str = "predictions") -> list[str]:
@@ -85,7 +88,8 @@ def prove(predictor: Predictor, serving_example: str | None) -> tuple[bool, str]
         return False, "this model's requests are not batched (params, or inputs that are not a DataFrame)"
     rows = [codec.ModelInput(parsed.data.iloc[[i]].reset_index(drop=True), None, 1, parsed.validated)
             for i in range(parsed.rows)]
-    batcher = MicroBatcher(predictor, SimpleNamespace(batch_rows=_Uncounted(), batch_requests=_Uncounted()),
+    requests = _Largest()
+    batcher = MicroBatcher(predictor, SimpleNamespace(batch_rows=_Largest(), batch_requests=requests),
                            max_rows=len(rows) * COPIES, max_wait_ms=0)
     try:
         before = [_answer(predictor.predict(row.data, None, row.validated)) for row in rows]
@@ -95,6 +99,8 @@ def prove(predictor: Predictor, serving_example: str | None) -> tuple[bool, str]
         return False, "the model failed on the example's rows (one by one or batched): see the log"
     if not batcher.splittable:
         return False, "the model's output does not split by rows (a dict, or another length than its input)"
+    if requests.largest < 2:
+        return False, "the model fails on several rows at once (one by one it answers): see the log"
     unstable = set(differences(after, before))
     differ = sorted({path for copy in range(COPIES)
                      for path in differences(batched[copy * len(rows):(copy + 1) * len(rows)], before)} - unstable)
@@ -116,8 +122,11 @@ def decide(settings: Settings, predictor: Predictor, model: LoadedModel) -> Batc
         return Batching(False, "SERVICE_BATCHING_ENABLED=false", "setting")
     proof_file = Path(model.directory or "", PROOF_FILE)
     if model.directory and proof_file.is_file():
-        proof = json.loads(proof_file.read_text())
-        return Batching(bool(proof["batched"]), str(proof["reason"]), "image proof")
+        try:
+            proof = json.loads(proof_file.read_text())
+            return Batching(bool(proof["batched"]), str(proof["reason"]), "image proof")
+        except (ValueError, KeyError, TypeError):
+            logger.warning("unreadable %s: proving batching again", proof_file)
     enabled, reason = prove(predictor, model.serving_example)
     return Batching(enabled, reason, "start-up proof")
 

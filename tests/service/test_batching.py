@@ -122,6 +122,7 @@ def test_the_example_models_are_proven_at_start_up(loaded_models, flavor):
 @pytest.mark.parametrize(("toy", "reason"), [
     ("batch-stats", "answers differ when batched (at predictions[0][0].centred"),
     ("dict", "output does not split by rows"),
+    ("row-at-a-time", "the model fails on several rows at once"),
 ])
 def test_a_model_that_answers_differently_batched_is_served_unbatched(toy_models, toy, reason):
     """Batching stays off and /version says why; concurrent answers equal one-by-one answers."""
