@@ -6,10 +6,15 @@ Trains the plain sklearn credit-risk example into a throw-away MLflow store, sta
 turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POSTs) at concurrency
 1, 16 and 64. Prints rps, p50/p95/p99 (ms), errors, server CPU ms per request, the ratio to
 `mlflow models serve` (defaults), PSS of the server's process group and start-to-ready seconds;
-then the c=1 p50 against the in-process `predict` p50 (in alternating slices), the PSS of 4
-preloaded workers against 1 (`benchmarks.memory`), and (with --soak) errors at c=256 for both
-service configurations, and for batching with workers recycled during the soak. `--only c1` runs
-just the c=1 comparison (~30 s); `--model DIR` serves an MLflow model directory instead of training.
+then the c=1 p50 of the service with batching off, on (the default), with tracing exported over
+OTLP/HTTP and with an OTLP endpoint set but no exporter installed, against the in-process `predict`
+p50 (in alternating slices: the c=1 cost of batching and of tracing); the same tracing configurations
+at c=64; the PSS of 4 preloaded workers against 1 (`benchmarks.memory`), and (with --soak) errors at
+c=256 for both service configurations, and for batching with workers recycled during the soak.
+Traced runs send a `traceparent` on every request (every configuration of that comparison does) and
+export to `devstack.otlp_receiver` in its own process. `--only c1` runs just the c=1 comparison
+(~1.5 min), `--only tracing` the c=64 tracing one; `--model DIR` serves an MLflow model directory
+instead of training.
 """
 from __future__ import annotations
 
@@ -44,6 +49,9 @@ done = function(summary, latency, requests)
 end
 """
 CONCURRENCY = (1, 16, 64)
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+WITHOUT_EXPORTER = Path(__file__).resolve().parents[1] / "devstack" / "without_otel_exporter"
+BATCHING_OFF = {"batching_enabled": "false"}
 
 
 def train_model(work: Path) -> Path:
@@ -132,29 +140,91 @@ def in_process_p50_ms(model: Any, seconds: float) -> float:
     return 1000 * statistics.median(samples)
 
 
-def c1_against_in_process(server: ServerProcess, model_dir: Path, script: Path, rounds: int = 6,
-                          seconds: int = 2) -> tuple[float, float]:
-    """Median c=1 p50 and median in-process `predict` p50 (ms), measured in alternating slices so a
-    shared machine's drifting speed hits both alike, and on the same CPU (the server's processes and
-    this one pinned to CPU 0, wrk to CPU 1): unpinned, one run could put the server on the busier
-    core for its whole length and the difference moved by +-0.2 ms from run to run."""
+def c1_against_in_process(servers: dict[str, ServerProcess], model_dir: Path, script: Path, rounds: int = 6,
+                          seconds: int = 2) -> tuple[dict[str, float], float]:
+    """Median c=1 p50 of each server and median in-process `predict` p50 (ms), measured in alternating
+    slices so a shared machine's drifting speed hits all alike, and on the same CPU (the servers'
+    processes and this one pinned to CPU 0, wrk to CPU 1): unpinned, one run could put a server on the
+    busier core for its whole length and the difference moved by +-0.2 ms from run to run."""
     import mlflow.pyfunc
 
     model = mlflow.pyfunc.load_model(str(model_dir))
     measured_cpu, client_cpu = 0, 1 % (os.cpu_count() or 1)
-    for proc in group(server):
-        proc.cpu_affinity([measured_cpu])
+    for server in servers.values():
+        for proc in group(server):
+            proc.cpu_affinity([measured_cpu])
     original = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {measured_cpu})
     try:
         in_process_p50_ms(model, 1)  # warm
-        served, local = [], []
+        served: dict[str, list[float]] = {name: [] for name in servers}
+        local = []
         for _ in range(rounds):
-            served.append(wrk(server.url, 1, seconds, script, cpu=client_cpu)["p50"] / 1000)
+            for name, server in servers.items():
+                served[name].append(wrk(server.url, 1, seconds, script, cpu=client_cpu)["p50"] / 1000)
             local.append(in_process_p50_ms(model, seconds))
     finally:
         os.sched_setaffinity(0, original)
-    return statistics.median(served), statistics.median(local)
+    return {name: statistics.median(values) for name, values in served.items()}, statistics.median(local)
+
+
+def start_receiver(work: Path) -> tuple[subprocess.Popen, str]:
+    """`devstack.otlp_receiver` in its own process (its CPU is not the server's), and its endpoint."""
+    from devstack.procs import free_port, wait_until
+
+    port = free_port()
+    receiver = subprocess.Popen([sys.executable, "-m", "devstack.otlp_receiver", "--port", str(port), "--quiet"],
+                                stdout=(work / "receiver.log").open("w"), stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    wait_until(lambda: (work / "receiver.log").read_text().startswith("OTEL_EXPORTER_OTLP_ENDPOINT"), 30,
+               "the OTLP receiver")
+    return receiver, endpoint
+
+
+def tracing_configs(endpoint: str) -> dict[str, tuple[dict, dict]]:
+    """name -> (SERVICE_* settings, environment): tracing off, on, and on without an exporter."""
+    exporting = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+    return {"batching on, tracing off": ({}, {}),
+            "batching on, tracing on": ({}, exporting),
+            "batching on, tracing on, no SDK": ({}, {**exporting, "PYTHONPATH": str(WITHOUT_EXPORTER)})}
+
+
+def c1_comparison(model: Path, work: Path, script: Path, endpoint: str) -> None:
+    """The c=1 cost of batching and of tracing: all servers up at once, measured in alternating slices."""
+    configs = {"batching off": (BATCHING_OFF, {}), **tracing_configs(endpoint)}
+    servers = {}
+    try:
+        for index, (name, (settings, env)) in enumerate(configs.items()):
+            servers[name] = start_service(model, work / f"c1-{index}.log", workers=1, env=env, **settings)
+            wrk(servers[name].url, 4, 1, script)  # warm
+        served, local = c1_against_in_process(servers, model, script)
+    finally:
+        for server in servers.values():
+            server.stop()
+    print(f"\nc=1 (1 row, traceparent sent), alternating 2 s slices, p50: in-process predict {local:.2f} ms")
+    off = served["batching off"]
+    for name, p50 in served.items():
+        against = (f"{p50 - served['batching on, tracing off']:+.2f} ms against tracing off" if "tracing on" in name
+                   else f"{p50 - off:+.2f} ms against batching off" if name != "batching off" else "")
+        print(f"  service, {name:34} {p50:6.2f} ms  {p50 - local:+.2f} ms against predict  {against}")
+
+
+def tracing_c64(model: Path, work: Path, script: Path, endpoint: str, duration: int) -> None:
+    """Tracing off, on and on without an exporter at c=64, one server after the other."""
+    print(f"\nc=64 (1 row, traceparent sent), {duration} s each:")
+    print(f"  {'service':42} {'rps':>7} {'p50':>7} {'p99':>7} {'err':>5} {'cpu ms/req':>10}")
+    for index, (name, (settings, env)) in enumerate(tracing_configs(endpoint).items()):
+        server = start_service(model, work / f"t64-{index}.log", workers=2, env=env, **settings)
+        try:
+            wrk(server.url, 16, 2, script)  # warm every worker
+            before = cpu_seconds(server)
+            result = wrk(server.url, 64, duration, script)
+            cpu = cpu_seconds(server) - before
+        finally:
+            server.stop()
+        print(f"  {name:42} {result['requests'] / result['seconds']:>7.0f} {result['p50'] / 1000:>7.2f} "
+              f"{result['p99'] / 1000:>7.2f} {result['errors'] + result['non2xx']:>5} "
+              f"{1000 * cpu / max(result['requests'], 1):>10.2f}")
 
 
 def print_table(rows: list[dict]) -> None:
@@ -177,9 +247,8 @@ def full_comparison(model: Path, work: Path, script: Path, duration: int) -> Non
         ("mlflow models serve", lambda: start_mlflow_serve(model, work / "m1.log")),
         ("mlflow models serve --workers 2",
          lambda: start_mlflow_serve(model, work / "m2.log", workers=2)),
-        ("service (2 workers)", lambda: start_service(model, work / "s.log", workers=2)),
-        ("service (2 workers, batching)", lambda: start_service(model, work / "sb.log", workers=2,
-                                                                 batching_enabled="true")),
+        ("service (2 workers)", lambda: start_service(model, work / "s.log", workers=2, **BATCHING_OFF)),
+        ("service (2 workers, batching)", lambda: start_service(model, work / "sb.log", workers=2)),
     ]
     rows = []
     for name, start in servers:
@@ -196,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--soak", type=int, default=0, help="also run c=256 for this many seconds")
-    parser.add_argument("--only", choices=["c1"], help="run only the c=1 comparison")
+    parser.add_argument("--only", choices=["c1", "tracing"], help="run only the c=1 or the c=64 tracing comparison")
     parser.add_argument("--model", type=Path, help="an MLflow model directory to serve (default: train one)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -206,24 +275,27 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
         model = args.model.resolve() if args.model else train_model_apart(work)
-        script = work / "post.lua"
+        script, traced = work / "post.lua", work / "post-traced.lua"
         script.write_text(WRK_SCRIPT % BODY)
+        traced.write_text(WRK_SCRIPT.replace('wrk.body', f'wrk.headers["traceparent"] = "{TRACEPARENT}"\nwrk.body', 1)
+                          % BODY)
         if args.only is None:
             full_comparison(model, work, script, args.duration)
-        server = start_service(model, work / "c1.log", workers=2)
+        receiver, endpoint = start_receiver(work)
         try:
-            wrk(server.url, 16, 2, script)
-            served, local = c1_against_in_process(server, model, script)
+            if args.only in (None, "c1"):
+                c1_comparison(model, work, traced, endpoint)
+            if args.only in (None, "tracing"):
+                tracing_c64(model, work, traced, endpoint, args.duration)
         finally:
-            server.stop()
-        print(f"\nc=1, alternating 2 s slices: service p50 {served:.2f} ms, in-process predict p50 {local:.2f} ms "
-              f"(1 row): {served - local:+.2f} ms")
+            receiver.terminate()
+            receiver.wait()
         # both configurations: overload shows how each queues; then recycles under it
         if args.soak and args.only is None:
-            for name, settings in (("service (2 workers)", {}),
-                                   ("service (2 workers, batching)", {"batching_enabled": "true"}),
+            for name, settings in (("service (2 workers)", BATCHING_OFF),
+                                   ("service (2 workers, batching)", {}),
                                    ("service (2 workers, batching, recycled every ~20k requests)",
-                                    {"batching_enabled": "true", "max_requests": 20_000})):
+                                    {"max_requests": 20_000})):
                 server = start_service(model, work / "soak.log", workers=2, **settings)
                 try:
                     result = wrk(server.url, 256, args.soak, script)

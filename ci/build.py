@@ -29,6 +29,7 @@ from ci.model_ref import ModelRef, image_tag, moving_tags, slug
 from ci.outputs import write_dotenv, write_json
 from ci.project import SERVICE_DIR
 from ci.tools import buildah, docker, kaniko, skopeo
+from ci.tracing import step
 
 log = logging.getLogger("ci.build")
 
@@ -148,7 +149,8 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
             log.info("%s:%s exists: retagging instead of rebuilding", repository, key_tag)
             digest = existing["Digest"]
         else:  # only now the whole model: a retag needs none of it
-            download_model(model, tracking_uri, context / CONTEXT_MODEL)
+            with step("build: download the model"):
+                download_model(model, tracking_uri, context / CONTEXT_MODEL)
             digest = _build_and_push(model, context, spec, f"{repository}:{key_tag}", commit, service_dir,
                                      source_url, authfile, BUILDERS[builder], env, secrets)
         for target in targets:

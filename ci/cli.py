@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from ci import tracing
 from ci.commands import build, deploy, gate, loadtest, registry
 from ci.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CiError
 
@@ -37,7 +38,29 @@ for command in (registry.resolve, registry.preflight, build.build_command, gate.
     cli.add_command(command)
 
 
+def command_name(argv: list[str]) -> str:
+    """`gate signature`, `build`, ...: what the job's span is named after."""
+    words = [arg for arg in argv if not arg.startswith("-")]
+    command = cli.commands.get(words[0]) if words else None
+    if command is None:
+        return "ci"
+    if isinstance(command, click.Group) and len(words) > 1 and words[1] in command.commands:
+        return f"{words[0]} {words[1]}"
+    return words[0]
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command in its job span (exported when an OTLP endpoint is set); the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with tracing.job_span(command_name(argv)) as span:
+        code = _run(argv)
+        span.set_attribute("ci.exit_code", code)
+        if code != EXIT_OK:
+            span.set_status(tracing.trace.StatusCode.ERROR)
+    return code
+
+
+def _run(argv: list[str]) -> int:
     try:
         cli.main(args=argv, prog_name="python -m ci", standalone_mode=False)
     except CiError as exc:

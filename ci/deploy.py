@@ -21,6 +21,7 @@ from ci.outputs import write_json
 from ci.project import OVERLAYS_DIR
 from ci.rollout_owner import Owned, changed_under
 from ci.smoke import Smoke, smoke
+from ci.tracing import step
 
 __all__ = ["DeployResult", "Limits", "Target", "deploy", "deploy_and_report", "set_image_patch", "undo", "wait"]
 CHANGED_UNDER = "ChangedUnder"
@@ -108,17 +109,21 @@ def _deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | Non
         if busy:
             raise CheckFailed(f"deployment {target.deployment} in {target.namespace}: {busy}. Wait for it to "
                               "finish, or undo it (kubectl rollout undo) and re-run this job")
-    written, changes = _write(kube, target, current)
+    with step("deploy: apply", **{"k8s.namespace.name": target.namespace, "k8s.deployment.name": target.deployment,
+                                  "container.image.name": target.image}):
+        written, changes = _write(kube, target, current)
     owned = Owned.of(written)
     template_changed = created or current["spec"]["template"] != written["spec"]["template"]
     log.info("deployment %s/%s: image %s (model %s v%s)%s", target.namespace, target.deployment, target.image,
              target.model_name, target.model_version, " - created from " + str(target.overlay) if created
              else "" if template_changed else " - pod template unchanged")
-    evidence = wait(kube, target.deployment, owned.generation, limits, started, owned=owned)
+    with step("deploy: watch the rollout"):
+        evidence = wait(kube, target.deployment, owned.generation, limits, started, owned=owned)
     seen = time.monotonic()
     result = DeployResult(ok=evidence is None, message="", created=created, changes=changes)
     if evidence is None:
-        smoke_result = smoke(kube, smoke_check, target.model_version) if smoke_check else {"skipped": True}
+        with step("deploy: smoke"):
+            smoke_result = smoke(kube, smoke_check, target.model_version) if smoke_check else {"skipped": True}
         result.smoke = smoke_result
         live = kube.deployment(target.deployment)
         moved = changed_under(owned, live)
@@ -139,7 +144,8 @@ def _deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | Non
     elif not template_changed:
         result.undo = "nothing to undo: this deploy did not change the pod template"
     else:
-        result.undo = undo(kube, target.deployment, limits)
+        with step("deploy: undo"):
+            result.undo = undo(kube, target.deployment, limits)
     result.undo_seconds = round(time.monotonic() - seen, 2)
     result.seconds = round(time.monotonic() - started, 2)
     result.message = (f"rollout of {target.image} failed after {result.evidence_seconds:.1f}s: {evidence}\n"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ci.errors import CheckFailed, ConfigError
+from ci.tracing import trace_headers
 
 log = logging.getLogger("ci.kube")
 CONNECT_TIMEOUT = 3.0
@@ -188,7 +189,7 @@ class Kube:
         from kubernetes.client.exceptions import ApiException
 
         resource = f"/api/v1/namespaces/{self.namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **trace_headers()}
         params = self.api_client.param_serialize(method, resource, header_params=headers,
                                                  body=None if body is None else json.loads(body),
                                                  auth_settings=["BearerToken"])

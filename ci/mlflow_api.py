@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ci.errors import CheckFailed, ConfigError
+from ci.tracing import step
 
 log = logging.getLogger("ci.mlflow")
 
@@ -98,7 +99,7 @@ class MlflowApi:
         timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or REQUEST_TIMEOUT_S)
         while True:
             try:
-                with _one_attempt(timeout), warnings.catch_warnings():
+                with step(f"mlflow: {what}"), _one_attempt(timeout), warnings.catch_warnings():
                     warnings.simplefilter("ignore", FutureWarning)  # stage APIs warn on every call
                     return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - classified below, re-raised as CiError

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from service import __version__
+from service.batch_proof import decide
 from service.batching import make_invoker
 from service.core import Predictor
 from service.errors import (
@@ -34,6 +37,7 @@ from service.readiness import Readiness
 from service.settings import Settings
 
 JSON = "application/json"
+logger = logging.getLogger("service")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -55,12 +59,22 @@ def _error_response(error: ServiceError, request: Request) -> Response:
     return Response(error_response_body(error, request_id), status_code=error.status, media_type=JSON)
 
 
-def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | None) -> dict[str, Any]:
+def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | None,
+                 batching: dict[str, Any] | None = None) -> dict[str, Any]:
     identity = model.identity
     return {"model_name": identity.name, "model_version": identity.version, "run_id": identity.run_id,
             "model_source": identity.source, "signature_digest": identity.signature_digest,
             "image_tag": image_tag, "image_digest": image_digest,
-            "service_version": __version__, "mlflow_version": mlflow.__version__}
+            "service_version": __version__, "mlflow_version": mlflow.__version__, "batching": batching}
+
+
+def without_fastapi_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry (newer releases) would add a second server span per request through
+    the global tracer provider, trace probes and export exception messages, which can quote the
+    payload: the request's span is `service.tracing`'s alone."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
 
 
 class DirectRoute(APIRoute):
@@ -87,8 +101,10 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
     identity = model.identity
     metrics.model_info.labels(identity.name or "", identity.version or "", identity.run_id or "").set(1)
     readiness = Readiness(predictor, model.serving_example)
-    invoke = make_invoker(settings, predictor, metrics)
-    versions = version_info(model, image_tag, image_digest)
+    batching = decide(settings, predictor, model)
+    logger.info("batching %s", "on" if batching.enabled else "off", extra=batching.as_dict())
+    invoke = make_invoker(settings, predictor, metrics, batching.enabled)
+    versions = version_info(model, image_tag, image_digest, batching.as_dict())
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -96,7 +112,8 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
         yield
         warm_up.cancel()
 
-    app = FastAPI(title="pyfunc-deploy model server", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="pyfunc-deploy model server", version=__version__, lifespan=lifespan,
+                  **without_fastapi_telemetry())
     app.state.readiness = readiness
     app.state.settings = settings
 

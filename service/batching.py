@@ -9,6 +9,7 @@ a wrong length) is answered request by request instead.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,12 +26,14 @@ from service.turns import LoopTurns
 
 logger = logging.getLogger("service")
 Invoker = Callable[[bytes, "str | None"], Awaitable[Prediction]]
-Pending = tuple[codec.ModelInput, Any, asyncio.Future]  # the input, its batch key, its answer
+Pending = tuple[codec.ModelInput, Any, asyncio.Future, contextvars.Context]  # input, batch key, answer,
+# and the request's context: a request predicted on its own (after its batch failed) logs as itself
 
 
-def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics) -> Invoker:
-    """The function /invocations awaits: direct, or through a MicroBatcher when enabled."""
-    if settings.batching_enabled:
+def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics, batching: bool) -> Invoker:
+    """The function /invocations awaits: direct, or through a MicroBatcher when `batching` (the
+    setting and the model's proof, `service.batch_proof`)."""
+    if batching:
         return MicroBatcher(predictor, metrics, settings.batch_max_rows, settings.batch_max_wait_ms).invoke
 
     turns = LoopTurns()
@@ -46,7 +49,7 @@ def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics) -> 
     return invoke
 
 
-def _batch_key(item: codec.ModelInput) -> Any:
+def batch_key(item: codec.ModelInput) -> Any:
     """Inputs with equal keys concatenate into one frame; None: not batchable. Computed once per
     request (a frame's `dtypes` costs ~60 us)."""
     if not isinstance(item.data, pd.DataFrame) or item.params:
@@ -86,7 +89,7 @@ class MicroBatcher:
 
     async def invoke(self, body: bytes, content_type: str | None) -> Prediction:
         parsed = self.predictor.parse(body, content_type)
-        key = _batch_key(parsed)
+        key = batch_key(parsed)
         if not self.splittable or key is None or parsed.rows >= self.max_rows:
             outcome = self._predict([parsed])[0]
         else:
@@ -100,7 +103,7 @@ class MicroBatcher:
         future = loop.create_future()
         if not self.pending:
             self.opened = time.monotonic()
-        self.pending.append((parsed, key, future))
+        self.pending.append((parsed, key, future, contextvars.copy_context()))
         self.rows += parsed.rows
         if self.rows >= self.max_rows:
             self._flush()
@@ -124,12 +127,14 @@ class MicroBatcher:
         groups = [[item for item in batch if item[1] == key]]
         groups += [[item] for item in batch if item[1] != key]
         for group in groups:
-            for (_, _, future), outcome in zip(group, self._predict([item for item, _, _ in group])):
+            inputs, contexts = [item for item, *_ in group], [context for *_, context in group]
+            for (_, _, future, _), outcome in zip(group, self._predict(inputs, contexts)):
                 if not future.done():
                     future.set_result(outcome)
 
-    def _predict(self, inputs: list[codec.ModelInput]) -> list[Any]:
-        """Predict `inputs` in one call; per request its predictions or its own ServiceError."""
+    def _predict(self, inputs: list[codec.ModelInput], contexts: list[contextvars.Context] | None = None) -> list[Any]:
+        """Predict `inputs` in one call; per request its predictions or its own ServiceError (when a
+        batch fails, each request is predicted again alone, in its own `contexts` entry)."""
         sizes = [item.rows for item in inputs]
         try:
             if len(inputs) == 1:
@@ -146,7 +151,9 @@ class MicroBatcher:
                 logger.warning("model output does not split by rows; micro-batching turned off")
                 self.splittable = False
         if parts is None:
-            return [outcome for item in inputs for outcome in self._predict([item])]
+            contexts = contexts or [contextvars.copy_context() for _ in inputs]
+            return [outcome for item, context in zip(inputs, contexts)
+                    for outcome in context.run(self._predict, [item])]
         self.metrics.batch_rows.observe(sum(sizes))
         self.metrics.batch_requests.observe(len(inputs))
         return parts

@@ -5,6 +5,7 @@ from the `SERVICE_*` settings and are set by the entry point; this file holds wh
 """
 import gc
 
+from service import tracing
 from service.metrics import mark_worker_dead
 
 worker_class = "service.worker.DrainingUvicornWorker"
@@ -27,3 +28,13 @@ def pre_fork(server, worker):
 
 def child_exit(server, worker):
     mark_worker_dead(worker.pid)
+
+
+def post_fork(server, worker):
+    """Traces are exported from each worker, set up after fork (service.tracing): off unless an OTLP
+    endpoint is configured."""
+    tracing.start_exporting()
+
+
+def worker_exit(server, worker):
+    tracing.stop_exporting()  # send the spans still queued

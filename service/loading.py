@@ -31,12 +31,14 @@ class ModelIdentity:
 
 @dataclass
 class LoadedModel:
-    """The pyfunc model, its identity, its serving input example (JSON) and how long loading took."""
+    """The pyfunc model, its identity, its serving input example (JSON), how long loading took and
+    the local directory it was loaded from (where the image's batching proof is)."""
 
     pyfunc: mlflow.pyfunc.PyFuncModel
     identity: ModelIdentity
     serving_example: str | None
     load_seconds: float
+    directory: str | None = None
 
 
 def _resolve_registry_uri(uri: str) -> tuple[str, str | None, str | None]:
@@ -77,7 +79,8 @@ def load_model(settings: Settings) -> LoadedModel:
         source=uri,
         signature_digest=signature_digest(model),
     )
-    loaded = LoadedModel(model, identity, _serving_example(model, local_path), time.perf_counter() - started)
+    loaded = LoadedModel(model, identity, _serving_example(model, local_path), time.perf_counter() - started,
+                         local_path)
     logger.info("model loaded", extra={"model_source": uri, "model_name": identity.name,
                                        "model_version": identity.version,
                                        "load_seconds": round(loaded.load_seconds, 3)})

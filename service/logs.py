@@ -8,12 +8,15 @@ from datetime import datetime, timezone
 
 import orjson
 
+from service import tracing
+
 _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {
     "message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and every `extra=` field."""
+    """One JSON object per line: time, level, logger, message, the request's request/trace/span ids when
+    logged while serving one, and every `extra=` field."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -22,6 +25,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        trace = tracing.current.get()
+        if trace is not None:  # a line logged while serving a request: whose, and in which trace
+            line.update(request_id=trace.request_id, trace_id=trace.trace_id, span_id=trace.span_id)
         line.update({key: value for key, value in vars(record).items() if key not in _RECORD_FIELDS})
         if record.exc_info and record.exc_info[0] is not None:
             line["error_type"] = record.exc_info[0].__name__

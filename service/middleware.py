@@ -5,7 +5,8 @@ While the worker is on its way out, answers carry `Connection: close`: a client 
 connection (to another worker or pod) instead of sending its next request into a connection about
 to be closed under it.
 
-Probes and /metrics are neither access-logged nor timed: they would drown the signal.
+Probes and /metrics are neither access-logged, timed nor traced: they would drown the signal. Every
+other request gets its trace ids (`service.tracing`) for all its log lines, and its span when exporting.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import traceback
 import uuid
 from typing import Any
 
+from service import tracing
 from service.errors import ModelError, error_response_body
 from service.metrics import Metrics
 from service.readiness import Readiness
@@ -53,6 +55,9 @@ class RequestContext:
         request_id = request_id_from(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        path = scope["path"]
+        trace = None if path in QUIET_PATHS else tracing.begin(scope, request_id,
+                                                               path if path in KNOWN_ROUTES else "other")
         status: int | None = None  # set once the response has started
         header = (b"x-request-id", request_id.encode())
 
@@ -71,6 +76,9 @@ class RequestContext:
             status = await self._internal_error(exc, send_with_id, request_id, status)
         finally:
             self._record(scope, state, status or 500, time.perf_counter() - started, request_id)
+            if trace is not None:
+                tracing.end(trace, status or 500, {"pyfunc.rows": state.get("rows"),
+                                                   "pyfunc.model.version": self.model_version})
 
     @staticmethod
     async def _internal_error(exc: Exception, send: Any, request_id: str, status: int | None) -> int:

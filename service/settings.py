@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     max_rows: int = Field(DEFAULT_MAX_ROWS, ge=1)
     """Most rows accepted in one request; more is a 400 that says the limit."""
 
-    batching_enabled: bool = False
-    """Coalesce concurrent requests of one worker into one `predict` call."""
+    batching_enabled: bool = True
+    """Coalesce concurrent requests of one worker into one `predict` call, for a model proven to
+    answer the same batched (`service.batch_proof`; else off, and /version says why)."""
 
     batch_max_rows: int = Field(DEFAULT_BATCH_MAX_ROWS, ge=1)
     """A batch is run as soon as it holds this many rows."""

@@ -86,26 +86,24 @@ def load_command(tracking_uri: str, model_name: str, model_version: str, image: 
               help="Registry alias of the live version, used when no live service answers.")
 @click.option("--allow-breaking", envvar="SIGNATURE_ALLOW_BREAKING", is_flag=True, show_envvar=True,
               help="Let a breaking change through (after the clients are updated).")
-@click.option("--batching/--no-batching", envvar="SERVICE_BATCHING_ENABLED", default=False, show_default=True,
-              show_envvar=True, help="The service batches requests: check batched answers equal unbatched "
-                                     "ones on the candidate (--url or --image).")
 @options.candidate_url
 @options.candidate_image
 @options.container_cli
 @options.output_dir
 @_gate_failure("signature")
 def signature_command(tracking_uri, model_uri, model_name, model_version, live_url, live_alias,
-                      allow_breaking, batching, url, image, container_cli, output_dir) -> None:
+                      allow_breaking, url, image, container_cli, output_dir) -> None:
     """Compare the candidate's signature with the live one: a removed or retyped input, a new required
     input or a changed output is breaking (exit 1); a new optional input is fine. The input example
-    must validate. Writes signature.json and signature-junit.xml; records the verdict."""
+    must validate. The candidate (--url, or --image run here) must answer batched as unbatched: an
+    image that proved its model answers differently batched serves unbatched and says why, which the
+    report records. Writes signature.json and signature-junit.xml; records the verdict."""
     api = _api(tracking_uri)
     meta = model_meta.load(model_uri, model_name, model_version, api)
     live = signature.find_live(api, model_name, live_url, live_alias)
-    if batching:
-        batched = {"SERVICE_BATCHING_ENABLED": "true"}
-        with candidate(url, None if url else image, settings=batched, cli=container_cli) as base:
-            result = signature.signature_gate(meta, live, allow_breaking=allow_breaking, batching_url=base)
+    if url or image:
+        with candidate(url, None if url else image, cli=container_cli) as base:
+            result = signature.signature_gate(meta, live, allow_breaking=allow_breaking, candidate_url=base)
     else:
         result = signature.signature_gate(meta, live, allow_breaking=allow_breaking)
     _finish(result, output_dir, api, _model(model_name, model_version))

@@ -2,8 +2,10 @@
 
 Breaking: an input column removed, retyped or newly required; any change of the outputs; a param
 removed or retyped. Not breaking: a new optional input, a new param, an input that became optional.
-The input example must exist and validate against the candidate's signature, and when the service
-batches requests, rows scored together must get the same answers as rows scored one by one.
+The input example must exist and validate against the candidate's signature, and the candidate image
+must answer rows scored together as it answers them one by one: it batches only where its build proved
+that (service.batch_proof); batching off in the image passes with the image's reason, which the report
+and /version carry.
 """
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ci.errors import CheckFailed
-from ci.gates.answers import max_difference
+from ci.gates.answers import max_difference, unstable_paths
 from ci.gates.result import GateResult
 from ci.mlflow_api import MlflowApi, NotFound
 from ci.model_meta import ModelMeta, from_registry, safe_reason
 from ci.reports import Check
+from ci.tracing import step, trace_headers
 
 log = logging.getLogger("ci.gates.signature")
 
@@ -130,36 +133,69 @@ def check_example(meta: ModelMeta) -> Check:
     return Check("input_example", True, "the input example validates against the signature")
 
 
-def _predict(session, url: str, columns: list, rows: list) -> list:
-    response = session.post(f"{url}/invocations", timeout=HTTP_TIMEOUT_S,
+def _predict(session, url: str, columns: list, rows: list, headers: dict[str, str]) -> list:
+    response = session.post(f"{url}/invocations", timeout=HTTP_TIMEOUT_S, headers=headers,
                             json={"dataframe_split": {"columns": columns, "data": rows}})
     if response.status_code != 200:
         raise CheckFailed(f"/invocations answered HTTP {response.status_code} for {len(rows)} example rows")
     return response.json()["predictions"]
 
 
-def check_batching(url: str, serving_example: dict) -> Check:
-    """Rows one at a time, then the same rows sent concurrently (the server batches them) and as one
-    request: every answer must equal the one-at-a-time answer of its row."""
+def served_batching(session, url: str) -> dict | None:
+    """What the candidate's /version says about batching: enabled, reason, decided_by (None: an image
+    from before batching was proven per model)."""
+    response = session.get(f"{url}/version", timeout=HTTP_TIMEOUT_S)
+    return response.json().get("batching") if response.status_code == 200 else None
+
+
+def check_batching(url: str | None, serving_example: dict) -> Check:
+    """The candidate as it will serve: batching off in its image passes with the image's reason; on,
+    rows one at a time, then the same rows sent concurrently (the server batches them) and as one
+    request, then one at a time again: every answer must equal the one-at-a-time answer of its row
+    (fields that changed between the two one-at-a-time passes, a timestamp, are left out)."""
     import requests
 
+    if not url:
+        return Check("batching", False, "no candidate to check batching on: give --image (the built image, "
+                                        "IMAGE_REF) or --url (CANDIDATE_URL)")
     split = (serving_example or {}).get("dataframe_split")
-    if not split:
-        return Check("batching", False, "batching check needs a `dataframe_split` serving input example")
-    columns, rows = split["columns"], split["data"]
-    with requests.Session() as session:
+    with step("signature: batching", **{"url.full": url}), requests.Session() as session:
         try:
-            alone = [_predict(session, url, columns, [row])[0] for row in rows]
-            together = _predict(session, url, columns, rows)
+            batching = served_batching(session, url)
+            if batching is not None and not batching.get("enabled"):
+                return Check("batching", True, f"batching off in this image ({batching.get('decided_by')}): "
+                                               f"{batching.get('reason')}")
+            if not split:
+                return Check("batching", False, "the image batches but the batching check needs a "
+                                                "`dataframe_split` serving input example")
+            columns, rows = split["columns"], split["data"]
+            headers = trace_headers()  # the service's spans join this step's trace
+            alone = [_predict(session, url, columns, [row], headers)[0] for row in rows]
+            together = _predict(session, url, columns, rows, headers)
             with ThreadPoolExecutor(max_workers=len(rows) * CONCURRENT_COPIES) as pool:
-                concurrent = list(pool.map(lambda row: _predict(requests, url, columns, [row])[0],
+                concurrent = list(pool.map(lambda row: _predict(requests, url, columns, [row], headers)[0],
                                            rows * CONCURRENT_COPIES))
-            max_difference(together, alone, "one request of all rows")
-            max_difference(concurrent, alone * CONCURRENT_COPIES, "concurrent one-row requests")
-        except (CheckFailed, requests.RequestException) as exc:
-            return Check("batching", False, f"batched and unbatched predictions differ or failed: {exc}")
-    return Check("batching", True, f"{len(rows)} example rows: alone, in one request and "
-                                   f"{len(rows) * CONCURRENT_COPIES} concurrent requests agree")
+            unstable = unstable_paths(alone, [_predict(session, url, columns, [row], headers)[0] for row in rows])
+            max_difference(together, alone, "one request of all rows", _renamed(unstable, "one request of all rows"))
+            max_difference(concurrent, alone * CONCURRENT_COPIES, "concurrent one-row requests",
+                           _renamed(unstable, "concurrent one-row requests", len(rows), CONCURRENT_COPIES))
+        except (CheckFailed, requests.RequestException, ValueError) as exc:
+            return Check("batching", False, f"the image batches and batched and unbatched predictions differ or "
+                                            f"failed: {exc}. Serve it unbatched (SERVICE_BATCHING_ENABLED=false in "
+                                            "the Deployment) or make the model's answers independent of the batch")
+    return Check("batching", True, f"batching on ({(batching or {}).get('decided_by', 'setting')}): {len(rows)} "
+                                   f"example rows alone, in one request and {len(rows) * CONCURRENT_COPIES} "
+                                   "concurrent requests agree")
+
+
+def _renamed(paths: list[str], where: str, rows: int = 0, copies: int = 1) -> set[str]:
+    """Unstable paths of the one-at-a-time answers (`predictions[i]...`) as paths of `where`, for each copy."""
+    renamed = set()
+    for path in paths:
+        index, _, rest = path.removeprefix("predictions[").partition("]")
+        for copy in range(copies):
+            renamed.add(f"{where}[{int(index) + copy * rows}]{rest}")
+    return renamed
 
 
 def find_live(api: MlflowApi | None, name: str | None, live_url: str | None, alias: str) -> Live:
@@ -191,9 +227,9 @@ def find_live(api: MlflowApi | None, name: str | None, live_url: str | None, ali
 
 
 def signature_gate(candidate: ModelMeta, live: Live, *, allow_breaking: bool = False,
-                   batching_url: str | None = None) -> GateResult:
-    """Compare, validate the example and (with `batching_url`) check batched answers; never raises
-    for a failed check: the result says which ones failed."""
+                   candidate_url: str | None = None) -> GateResult:
+    """Compare, validate the example and check batched answers on the running candidate (a failed
+    check without one); never raises for a failed check: the result says which ones failed."""
     checks = [check_example(candidate)]
     changes: list[Change] = []
     if candidate.signature is None:
@@ -214,8 +250,9 @@ def signature_gate(candidate: ModelMeta, live: Live, *, allow_breaking: bool = F
                                                         "after the clients are updated"))
         else:
             checks.append(Check("compatibility", True, f"compatible with {live.found_by}: {listed}"))
-    if batching_url:
-        checks.append(check_batching(batching_url, candidate.serving_example))
-    return GateResult(GATE, checks, {"live": live.found_by, "changes": [str(c) for c in changes]},
+    batching = check_batching(candidate_url, candidate.serving_example)
+    checks.append(batching)
+    return GateResult(GATE, checks, {"live": live.found_by, "changes": [str(c) for c in changes],
+                                     "batching": batching.detail},
                       {"candidate": candidate.source, "live": live.found_by,
-                       "changes": [dataclasses.asdict(c) for c in changes]})
+                       "changes": [dataclasses.asdict(c) for c in changes], "batching": batching.detail})

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 
 from ci.errors import ToolError
+from ci.tracing import step
 
 log = logging.getLogger("ci.tools")
 
@@ -20,17 +21,24 @@ def run_tool(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeo
     """Run `argv` with `env` added to the environment; raise ToolError on a non-zero exit if `check`."""
     argv = [str(arg) for arg in argv]
     log.debug("run: %s", " ".join(argv))
+    with step(" ".join(argv[:2]), **{"process.executable.name": argv[0]}) as span:
+        result = _run(argv, env, timeout, input_text)
+        span.set_attribute("process.exit.code", result.returncode)
+    if check and result.returncode != 0:
+        raise ToolError(f"`{argv[0]} {argv[1]}` failed (exit {result.returncode}):\n{tail(result.stderr)}")
+    return result
+
+
+def _run(argv: list[str], env: Mapping[str, str] | None, timeout: float,
+         input_text: str | None) -> subprocess.CompletedProcess[str]:
     try:
-        result = subprocess.run(argv, env={**os.environ, **(env or {})}, capture_output=True,  # noqa: S603
+        return subprocess.run(argv, env={**os.environ, **(env or {})}, capture_output=True,  # noqa: S603
                                 text=True, timeout=timeout, input=input_text, check=False)
     except FileNotFoundError as exc:
         raise ToolError(f"`{argv[0]}` is not installed on this runner: install it or choose another "
                         "tool with the command's options") from exc
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"`{argv[0]} {argv[1]}` did not finish within {timeout:.0f}s") from exc
-    if check and result.returncode != 0:
-        raise ToolError(f"`{argv[0]} {argv[1]}` failed (exit {result.returncode}):\n{tail(result.stderr)}")
-    return result
 
 
 def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:

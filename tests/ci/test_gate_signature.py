@@ -1,5 +1,6 @@
 """`python -m ci gate signature`: the comparison rules, then the command against a real MLflow
 registry (live = alias, or the live service's /version) and the real service for the batching check."""
+import contextlib
 import json
 import uuid
 
@@ -88,12 +89,20 @@ def candidates(tmp_path_factory):
     root = tmp_path_factory.mktemp("signature-models")
     return {
         "base": gate_models.save(root / "base"),
-        "breaking": gate_models.save(
-            root / "breaking", inputs=[ColSpec("double", "a"), ColSpec("string", "b")],
-            input_example=gate_models.example().assign(b=["1", "2", "3", "4"]).drop(columns=["c"])),
+        "breaking": gate_models.save(  # servable: its model reads only a and b
+            root / "breaking", inputs=[ColSpec("double", "a"), ColSpec("long", "b"), ColSpec("double", "d")],
+            input_example=gate_models.example().assign(d=[0.5, 1.0, 1.5, 2.0]).drop(columns=["c"])),
         "additive": gate_models.save(
             root / "additive", inputs=[*BASE, ColSpec("double", "d", required=False)]),
     }
+
+
+@pytest.fixture(scope="module")
+def served(candidates, tmp_path_factory):
+    """The real service serving each candidate (the gate's batching check needs a running candidate)."""
+    workdir = tmp_path_factory.mktemp("signature-served")
+    with contextlib.ExitStack() as stack:
+        yield {key: stack.enter_context(serving(candidates[key], workdir)) for key in ("additive", "breaking")}
 
 
 @pytest.fixture(scope="module")
@@ -107,40 +116,43 @@ def gate(tracking_uri, name, *args):
     return main(["gate", "signature", "--tracking-uri", tracking_uri, "--model-name", name, *args])
 
 
-def test_breaking_change_against_the_alias_fails(mlflow_sqlite, live_model, candidates, tmp_path, capsys):
+def test_breaking_change_against_the_alias_fails(mlflow_sqlite, live_model, candidates, served, tmp_path,
+                                                capsys):
     name, _ = live_model
-    assert gate(mlflow_sqlite.url, name, "--model-uri", str(candidates["breaking"]), "--output-dir",
-                str(tmp_path)) == 1
+    assert gate(mlflow_sqlite.url, name, "--model-uri", str(candidates["breaking"]), "--url", served["breaking"],
+                "--output-dir", str(tmp_path)) == 1
     captured = capsys.readouterr()
     assert "FAIL  breaking change against registry alias @production" in captured.out
-    assert "input `b`: type long -> string (breaking)" in captured.out
     assert "input `c`: removed (breaking)" in captured.out
+    assert "input `d`: added (required) (breaking)" in captured.out
     assert "signature gate failed (compatibility)" in captured.err
     summary = json.loads((tmp_path / "signature.json").read_text())
     assert summary["passed"] is False and len(summary["changes"]) == 2
     assert 'failures="1"' in (tmp_path / "signature-junit.xml").read_text()
 
 
-def test_breaking_change_passes_with_the_override(mlflow_sqlite, live_model, candidates, tmp_path,
+def test_breaking_change_passes_with_the_override(mlflow_sqlite, live_model, candidates, served, tmp_path,
                                                   monkeypatch, capsys):
     monkeypatch.setenv("SIGNATURE_ALLOW_BREAKING", "true")
     name, _ = live_model
-    assert gate(mlflow_sqlite.url, name, "--model-uri", str(candidates["breaking"]), "--output-dir",
-                str(tmp_path)) == 0
+    assert gate(mlflow_sqlite.url, name, "--model-uri", str(candidates["breaking"]), "--url", served["breaking"],
+                "--output-dir", str(tmp_path)) == 0
     assert "breaking change allowed by SIGNATURE_ALLOW_BREAKING" in capsys.readouterr().out
 
 
 def test_additive_version_passes_and_the_verdict_is_a_version_tag(mlflow_sqlite, live_model, candidates,
-                                                                  tmp_path, capsys):
+                                                                  served, tmp_path, capsys):
     name, _ = live_model
     version = register(mlflow_sqlite.url, name, candidates["additive"])
-    assert gate(mlflow_sqlite.url, name, "--model-version", version, "--output-dir", str(tmp_path)) == 0
+    assert gate(mlflow_sqlite.url, name, "--model-version", version, "--url", served["additive"],
+                "--output-dir", str(tmp_path)) == 0
     out = capsys.readouterr().out
     assert "input `d`: added (optional)" in out and "signature gate passed" in out
     tags = MlflowClient(mlflow_sqlite.url).get_model_version(name, version).tags
     assert tags["pyfunc_deploy.gate.signature"] == "passed"
     summary = json.loads(tags["pyfunc_deploy.gate.signature.summary"])
     assert summary["changes"] == ["input `d`: added (optional)"]
+    assert summary["batching"].startswith("batching on (start-up proof): 4 example rows alone")
 
 
 def test_invalid_input_example_fails(mlflow_sqlite, live_model, tmp_path, capsys):
@@ -156,42 +168,66 @@ def test_invalid_input_example_fails(mlflow_sqlite, live_model, tmp_path, capsys
     assert "not a number" not in out
 
 
-def test_live_service_and_batching(mlflow_sqlite, live_model, candidates, tmp_path, capsys):
+def test_live_service_and_batching(mlflow_sqlite, live_model, candidates, served, tmp_path, capsys):
     """Live contract from the live service's /version; batched answers equal unbatched ones."""
     name, version = live_model
-    with serving(f"models:/{name}/{version}", tmp_path, {"MLFLOW_TRACKING_URI": mlflow_sqlite.url}) as live, \
-            serving(candidates["additive"], tmp_path, batching_enabled="true") as candidate:
+    with serving(f"models:/{name}/{version}", tmp_path, {"MLFLOW_TRACKING_URI": mlflow_sqlite.url}) as live:
         assert gate(mlflow_sqlite.url, name, "--model-uri", str(candidates["additive"]), "--live-url", live,
-                    "--batching", "--url", candidate, "--output-dir", str(tmp_path)) == 0
+                    "--url", served["additive"], "--output-dir", str(tmp_path)) == 0
     out = capsys.readouterr().out
     assert f"compatible with live service {live} ({name} version {version})" in out
-    assert "PASS  4 example rows: alone, in one request and 16 concurrent requests agree" in out
+    assert ("PASS  batching on (start-up proof): 4 example rows alone, in one request and 16 concurrent "
+            "requests agree") in out
+
+
+def test_no_candidate_fails_the_batching_check(mlflow_sqlite, live_model, candidates, tmp_path, capsys):
+    assert gate(mlflow_sqlite.url, live_model[0], "--model-uri", str(candidates["additive"]),
+                "--output-dir", str(tmp_path)) == 1
+    assert "FAIL  no candidate to check batching on: give --image" in capsys.readouterr().out
+
+
+def test_an_image_that_proved_its_model_differs_batched_passes_with_its_reason(tmp_path, capsys):
+    """The candidate serves unbatched because its proof found answers that depend on the batch: the
+    gate passes and its report carries the image's reason."""
+    from tests.service import toy_models
+
+    model_dir = toy_models.save(toy_models.BatchStatsModel(), tmp_path / "batch-stats")
+    with serving(model_dir, tmp_path) as url:
+        assert main(["gate", "signature", "--model-uri", str(model_dir), "--url", url,
+                     "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "PASS  batching off in this image (start-up proof): answers differ when batched" in out
+    report = json.loads((tmp_path / "signature.json").read_text())
+    assert report["batching"].startswith("batching off in this image (start-up proof)")
 
 
 def test_batching_check_catches_answers_that_depend_on_the_batch():
-    """A server whose answer for a row depends on what it was batched with fails the check."""
+    """A server that batches and whose answer for a row depends on what it was batched with fails the
+    check; a timestamp that changes from call to call does not."""
     from ci.gates.signature import check_batching
     from tests.ci.recording_http import RecordingServer
 
     def batch_dependent(request):
         rows = request.json()["dataframe_split"]["data"]
-        return 200, {"predictions": [{"score": float(len(rows))} for _ in rows]}
+        return 200, {"predictions": [{"score": float(len(rows)), "at": uuid.uuid4().hex} for _ in rows]}
 
-    with RecordingServer([("POST", "/invocations", batch_dependent)]) as server:
+    version = {"batching": {"enabled": True, "reason": "proven", "decided_by": "image proof"}}
+    with RecordingServer([("POST", "/invocations", batch_dependent),
+                          ("GET", "/version", lambda _: (200, version))]) as server:
         check = check_batching(server.url, {"dataframe_split": {"columns": ["a", "b", "c"],
                                                                 "data": [[1.0, 1, "x"], [2.0, 2, "y"]]}})
     assert not check.passed
     assert "one request of all rows" in check.detail
 
 
-def test_merge_request_gets_the_gate_summary_as_a_note(candidates, tmp_path, monkeypatch, capsys):
+def test_merge_request_gets_the_gate_summary_as_a_note(candidates, served, tmp_path, monkeypatch, capsys):
     from tests.ci.recording_http import RecordingServer, gitlab_routes
 
     with RecordingServer(gitlab_routes("42")) as server:
         for key, value in {"CI_SERVER_URL": server.url, "GITLAB_API_TOKEN": "glpat-mr-secret",
                            "CI_PROJECT_ID": "42", "CI_MERGE_REQUEST_IID": "12"}.items():
             monkeypatch.setenv(key, value)
-        assert main(["gate", "signature", "--model-uri", str(candidates["additive"]),
+        assert main(["gate", "signature", "--model-uri", str(candidates["additive"]), "--url", served["additive"],
                      "--output-dir", str(tmp_path)]) == 0
     [note] = server.calls("POST", "/api/v4/projects/42/merge_requests/12/notes")
     body = note.json()["body"]

@@ -36,7 +36,7 @@ def test_probes_and_version(client):
     assert client.get("/readyz").json() == {"status": "ready"}
     version = client.get("/version").json()
     assert set(version) == {"model_name", "model_version", "run_id", "model_source", "signature_digest",
-                            "image_tag", "image_digest", "service_version", "mlflow_version"}
+                            "image_tag", "image_digest", "service_version", "mlflow_version", "batching"}
     assert version["image_tag"] == "t1" and version["mlflow_version"] == "3.17.2"
     assert version["signature_digest"].startswith("sha256:") and len(version["run_id"]) == 32
 

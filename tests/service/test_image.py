@@ -4,6 +4,7 @@ one build for the module."""
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import time
 
@@ -48,13 +49,15 @@ def test_image_labels_user_and_command(oci_registry, image):
     assert config["OCIv1"]["config"]["Cmd"] == ["python", "-m", "service"]
 
 
-def test_image_serves_with_a_read_only_root(oci_registry, image):
+def test_image_serves_with_a_read_only_root(oci_registry, image, otlp_receiver):
+    """Run by hand: batching as the image's build proved it, traces exported when an endpoint is set."""
     port = free_port()
     name = f"svc-{port}"
     started = time.monotonic()
     oci_registry.run("podman", "run", "-d", "--name", name, "--network", "host", "--read-only",
                      "--tmpfs", "/tmp:rw,size=256m", "-e", f"SERVICE_PORT={port}",
-                     "-e", "SERVICE_HOST=127.0.0.1",
+                     "-e", "SERVICE_HOST=127.0.0.1", "-e", f"OTEL_EXPORTER_OTLP_ENDPOINT={otlp_receiver.endpoint}",
+                     "-e", "OTEL_BSP_SCHEDULE_DELAY=100",
                      "-e", "SERVICE_WORKERS=2", "-e", "IMAGE_TAG=test", image)
     try:
         try:
@@ -67,12 +70,17 @@ def test_image_serves_with_a_read_only_root(oci_registry, image):
         assert (version["model_name"], version["model_version"], version["run_id"]) == \
             ("credit-risk", "42", "run-abc")
         assert version["image_tag"] == "test" and version["model_source"] == "/opt/model"
-        answer = requests.post(f"http://127.0.0.1:{port}/invocations", timeout=10, json={
+        assert version["batching"]["enabled"] is True and version["batching"]["decided_by"] == "image proof"
+        trace_id = secrets.token_hex(16)
+        answer = requests.post(f"http://127.0.0.1:{port}/invocations", timeout=10,
+                               headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}, json={
             "dataframe_records": [{"age": 30.0, "income": 50000.0, "employment_status": "employed",
                                    "num_credit_cards": 1}]})
         assert answer.status_code == 200 and set(answer.json()["predictions"][0]) == {"score", "risk_level"}
         logs = oci_registry.run("podman", "logs", name).stdout
-        assert '"logger":"service.access"' in logs
+        assert '"logger":"service.access"' in logs and f'"trace_id":"{trace_id}"' in logs
+        [span] = otlp_receiver.wait_for(lambda s: s.trace_id == trace_id)
+        assert span.name == "POST /invocations" and span.attributes["pyfunc.model.version"] == "42"
         print(f"container start-to-ready: {ready_seconds:.1f}s")
     finally:
         oci_registry.run("podman", "rm", "-f", "-t", "5", name, check=False)

@@ -1,5 +1,6 @@
 """Tiny custom pyfunc models for what the example models cannot show: dict and DataFrame
-outputs, and a model that raises (with the input in its message, as careless models do)."""
+outputs, answers that depend on the batch, and a model that raises (with the input in its message,
+as careless models do)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,24 @@ class FrameModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"double": model_input["x"] * 2, "label": model_input["label"]})
 
 
+class BatchStatsModel(mlflow.pyfunc.PythonModel):
+    """Centres x on the mean of the call's rows: its answer for a row depends on its batch."""
+
+    def predict(self, context, model_input, params=None):
+        return pd.DataFrame({"centred": model_input["x"] - model_input["x"].mean()})
+
+
+class RowAtATimeModel(mlflow.pyfunc.PythonModel):
+    """Answers one row at a time and raises on more: batching would only add failed calls."""
+
+    def predict(self, context, model_input, params=None):
+        if len(model_input) > 1:
+            raise ValueError("one row at a time")
+        return pd.DataFrame({"double": model_input["x"] * 2})
+
+
 def save(model: mlflow.pyfunc.PythonModel, path: Path) -> Path:
-    output = model.predict(None, EXAMPLE)
+    output = model.predict(None, EXAMPLE.iloc[:1])  # one row: every toy model answers that
     mlflow.pyfunc.save_model(str(path), python_model=model, input_example=EXAMPLE,
                              signature=infer_signature(EXAMPLE, None if isinstance(output, dict) else output),
                              pip_requirements=["mlflow==3.17.2"])

@@ -21,7 +21,7 @@ def test_defaults():
     all_interfaces = "0.0.0.0"  # noqa: S104 - the expected default, nothing binds here
     assert (settings.model_uri, settings.host, settings.port, settings.workers) == ("/opt/model", all_interfaces,
                                                                                     8080, None)
-    assert (settings.max_body_bytes, settings.max_rows, settings.batching_enabled) == (5 * 1024 * 1024, 10_000, False)
+    assert (settings.max_body_bytes, settings.max_rows, settings.batching_enabled) == (5 * 1024 * 1024, 10_000, True)
     assert (settings.batch_max_rows, settings.batch_max_wait_ms, settings.drain_seconds) == (256, 2.0, 0.0)
     assert (settings.keepalive_seconds, settings.graceful_timeout_seconds, settings.max_requests) == (75, 20, 1_000_000)
     assert settings.log_level == "INFO"

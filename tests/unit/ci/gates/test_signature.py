@@ -119,9 +119,13 @@ BREAKING = meta(signature=sig((A,)))
                  id="breaking-allowed"),
 ])
 def test_signature_gate_passes(candidate, live, allow, passed, compatibility):
+    """The contract checks pass; without a running candidate the batching check fails the gate."""
     result = signature_gate(candidate, live, allow_breaking=allow)
-    assert result.passed is passed
+    assert all(check.passed for check in result.checks[:2]) is passed
     assert result.checks[1] == compatibility
+    assert result.checks[2] == Check("batching", False, "no candidate to check batching on: give --image (the built "
+                                                        "image, IMAGE_REF) or --url (CANDIDATE_URL)")
+    assert result.passed is False
     assert (result.report["candidate"], result.report["live"]) == ("cand v2", live.found_by)
 
 
@@ -138,11 +142,12 @@ def test_signature_gate_fails_a_breaking_change_and_says_how_to_proceed():
 
 def test_signature_gate_without_candidate_signature_fails_both_checks():
     result = signature_gate(ModelMeta("cand v2", None, None, None), LIVE)
-    assert (result.passed, [c.passed for c in result.checks]) == (False, [False, False])
+    assert (result.passed, [c.passed for c in result.checks]) == (False, [False, False, False])
     assert result.checks[1].detail == "cand v2 has no signature to compare"
 
 
 def test_a_bad_example_fails_the_gate_even_when_compatible():
     result = signature_gate(meta(example=None), LIVE)
     assert result.passed is False
-    assert [(c.name, c.passed) for c in result.checks] == [("input_example", False), ("compatibility", True)]
+    assert [(c.name, c.passed) for c in result.checks] == [("input_example", False), ("compatibility", True),
+                                                           ("batching", False)]
