@@ -41,6 +41,7 @@ def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics) -> 
         predictions = predictor.predict(parsed.data, parsed.params, enforced=parsed.validated)
         metrics.batch_rows.observe(parsed.rows)
         metrics.batch_requests.observe(1)
+        metrics.observe_predictions(predictions)
         return Prediction(codec.serialise(predictions), parsed.rows)
 
     return invoke
@@ -149,4 +150,6 @@ class MicroBatcher:
             return [outcome for item in inputs for outcome in self._predict([item])]
         self.metrics.batch_rows.observe(sum(sizes))
         self.metrics.batch_requests.observe(len(inputs))
+        for part in parts:
+            self.metrics.observe_predictions(part)
         return parts
