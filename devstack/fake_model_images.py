@@ -48,7 +48,7 @@ METRICS_AWK = b"""BEGIN { nl = split("0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5
 { requests[$1]++; n++; total += $2; for (i = 1; i <= nl; i++) if ($2 <= lb[i]) lc[i]++
   if ($3 != "") { p++; ptotal += $3; for (i = 1; i <= np; i++) if ($3 <= pb[i]) pc[i]++ } }
 END {
-  print "# TYPE service_requests counter"
+  print "# TYPE service_requests_total counter"
   for (s in requests) printf "service_requests_total{route=\\"/invocations\\",method=\\"POST\\",status=\\"%s\\"} %d\\n", s, requests[s]
   print "# TYPE service_request_duration_seconds histogram"
   for (i = 1; i <= nl; i++) printf "service_request_duration_seconds_bucket{route=\\"/invocations\\",le=\\"%s\\"} %d\\n", lb[i], lc[i]
