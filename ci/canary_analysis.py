@@ -128,7 +128,7 @@ def quantile(q: float, buckets: dict[float, float]) -> float | None:
 def bins(buckets: dict[float, float], bounds: list[float]) -> list[float]:
     """Counts per bin (between consecutive `bounds`) from cumulative buckets."""
     cumulative = [buckets.get(le, 0.0) for le in bounds]
-    return [max(c - p, 0.0) for c, p in zip(cumulative, [0.0, *cumulative[:-1]])]
+    return [max(c - p, 0.0) for c, p in zip(cumulative, [0.0, *cumulative[:-1]], strict=True)]
 
 
 def psi(stable: list[float], canary: list[float]) -> float:
@@ -136,7 +136,7 @@ def psi(stable: list[float], canary: list[float]) -> float:
     empty bin on one side gives a large, finite index."""
     n, m, k = sum(stable), sum(canary), len(stable)
     index = 0.0
-    for s, c in zip(stable, canary):
+    for s, c in zip(stable, canary, strict=True):
         p, q = (s + 0.5) / (n + 0.5 * k), (c + 0.5) / (m + 0.5 * k)
         index += (q - p) * math.log(q / p)
     return index
@@ -146,7 +146,7 @@ def psi_noise(stable: list[float], canary: list[float]) -> float:
     """The PSI sampling noise alone exceeds with chance NOISE_P for these sample sizes: under no
     shift, PSI * n*m/(n+m) is about chi-square with (non-empty bins - 1) degrees of freedom."""
     n, m = sum(stable), sum(canary)
-    used = sum(1 for s, c in zip(stable, canary) if s + c > 0)
+    used = sum(1 for s, c in zip(stable, canary, strict=True) if s + c > 0)
     if n <= 0 or m <= 0 or used < 2:
         return 0.0
     return _chi2_quantile(used - 1) * (n + m) / (n * m)

@@ -61,7 +61,7 @@ END {
   printf "service_prediction_value_count{output=\\"0\\"} %d\\n", p
   printf "service_prediction_value_sum{output=\\"0\\"} %f\\n", ptotal
 }
-"""
+"""  # noqa: E501 - an awk program, kept readable
 SERVER = ["/bin/busybox", "nc", "-ll", "-p", "8080", "-e", "/bin/serve"]
 CRASH = ["/bin/busybox", "sh", "-c", "echo 'loading model: cannot import sklearn' >&2; exit 3"]
 
