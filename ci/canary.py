@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from ci import canary_analysis, deploy, deploy_lock, pod_metrics, rollout
@@ -35,6 +36,7 @@ class Plan:
     interval: float = 60.0  # seconds of traffic per step before the analysis
     thresholds: Thresholds = Thresholds()
     bodies: tuple[bytes, ...] = ()  # the analysis' own requests (JSON bodies for /invocations)
+    service: str | None = None  # the Service in front of both: the canary is removed once out of it
     max_own_requests: int = 1000  # per side and step; beyond it the step is inconclusive
     concurrency: int = 4
 
@@ -87,13 +89,13 @@ def _run(kube: Kube, target: Target, limits: Limits, plan: Plan, smoke_check: Sm
     if busy:
         raise CheckFailed(f"deployment {target.deployment} in {target.namespace}: {busy}. Wait for it to finish")
     canary = objects.name(target.deployment)
-    if remove(kube, canary):
+    if remove(kube, canary, plan.service):
         log.info("removed %s left by an earlier canary", canary)
     result = CanaryResult(ok=False, outcome="aborted", started_at=time.time())
     try:
         passed = _steps(kube, target, limits, plan, stable, result)
     except BaseException:
-        remove(kube, canary)
+        remove(kube, canary, plan.service)
         raise
     if passed:
         log.info("canary passed every step: rolling %s out to %s", target.image, target.deployment)
@@ -102,7 +104,7 @@ def _run(kube: Kube, target: Target, limits: Limits, plan: Plan, smoke_check: Sm
         result.ok, result.outcome = promotion.ok, "promoted" if promotion.ok else "promote-failed"
         result.message = (f"{result.message or f'canary passed {len(result.steps)} step(s)'}; "
                           f"promotion: {promotion.message}")
-    remove(kube, canary)
+    remove(kube, canary, plan.service)
     result.removed_at = time.time()
     result.seconds = round(time.monotonic() - started, 2)
     if not passed:
@@ -191,12 +193,7 @@ def _observe(kube: Kube, target: Target, limits: Limits, plan: Plan, stable: dic
             log.warning("canary step %d%%: too little traffic and no request body to add", step.percent)
             break
         batch = [min(n + max(n // 10, 5), plan.max_own_requests - sent) if n else 0 for n in needed]
-        for side, count in zip(("canary", "stable"), batch, strict=True):
-            pods = pod_metrics.ready(kube.pods(sides[side]))
-            statuses = pod_metrics.send(kube, pods, target.container, list(plan.bodies), count, plan.concurrency)
-            mine = step.own_requests.setdefault(side, {})
-            for status, n in statuses.items():
-                mine[str(status)] = mine.get(str(status), 0) + n
+        _top_up(kube, target, plan, sides, dict(zip(("canary", "stable"), batch, strict=True)), step)
         sent += max(batch)
         deltas = _deltas(kube, target, sides, before)
     if step.own_requests:
@@ -205,6 +202,20 @@ def _observe(kube: Kube, target: Target, limits: Limits, plan: Plan, stable: dic
     step.verdict, step.checks, step.drift = analysis.verdict, analysis.checks, analysis.drift
     step.canary, step.stable = asdict(analysis.canary), asdict(analysis.stable)
     return "analysed"
+
+
+def _top_up(kube: Kube, target: Target, plan: Plan, sides: dict[str, str], counts: dict[str, int],
+            step: Step) -> None:
+    """Send both sides their missing requests at the same time (same load on both while measured)."""
+    def send(side: str) -> tuple[str, dict[int, int]]:
+        pods = pod_metrics.ready(kube.pods(sides[side]))
+        return side, pod_metrics.send(kube, pods, target.container, list(plan.bodies), counts[side], plan.concurrency)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for side, statuses in pool.map(send, [side for side, count in counts.items() if count]):
+            mine = step.own_requests.setdefault(side, {})
+            for status, n in statuses.items():
+                mine[str(status)] = mine.get(str(status), 0) + n
 
 
 def _deltas(kube: Kube, target: Target, sides: dict[str, str], before: dict[str, dict[str, Scrape]]) -> dict:
@@ -231,13 +242,32 @@ def _hold(kube: Kube, target: Target, limits: Limits, seconds: float, canary_sel
         time.sleep(min(limits.poll, max(deadline - time.monotonic(), 0)))
 
 
-def remove(kube: Kube, canary: str) -> bool:
-    """Delete the canary Deployment (its pods go with it); False when there was none."""
-    if kube.deployment(canary) is None:
+def remove(kube: Kube, canary: str, service: str | None = None, timeout: float = 60.0) -> bool:
+    """Take the canary out of traffic, then delete it; False when there was none. Scaled to zero
+    first (its pods terminate at once, not after the garbage collector reaches them) and deleted
+    once no canary pod is an endpoint of `service`: from then on no request reaches it."""
+    current = kube.deployment(canary)
+    if current is None:
         return False
+    kube.patch_deployment(canary, [{"op": "replace", "path": "/spec/replicas", "value": 0}])
+    selector = ",".join(f"{k}={v}" for k, v in current["spec"]["selector"]["matchLabels"].items())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _serving(kube, selector, service):
+        time.sleep(0.2)
     kube.delete_object("apps/v1", "Deployment", canary)
     log.info("canary %s deleted", canary)
     return True
+
+
+def _serving(kube: Kube, selector: str, service: str | None) -> bool:
+    """A canary pod is still running un-terminated, or still an endpoint of the Service."""
+    pods = kube.pods(selector)
+    if any(not pod["metadata"].get("deletionTimestamp") for pod in pods):
+        return True
+    names = {pod["metadata"]["name"] for pod in pods}
+    subsets = ((kube.endpoints(service) or {}).get("subsets") or []) if service and names else []
+    return any((address.get("targetRef") or {}).get("name") in names
+               for subset in subsets for address in subset.get("addresses") or [])
 
 
 def decide(kube: Kube, deployment: str, choice: str) -> str:

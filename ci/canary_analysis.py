@@ -34,6 +34,9 @@ LATENCY = "service_request_duration_seconds_bucket"
 PREDICTIONS = "service_prediction_value_bucket"
 NOISE_P = 0.001  # a difference sampling noise explains with less than this chance fails
 NOISE_Z = NormalDist().inv_cdf(1 - NOISE_P)
+# A quantile is judged only when this many observations lie above it on each side (p95: 100
+# requests, p99: 500): below that it is the sample's maximum, i.e. noise.
+TAIL_OBSERVATIONS = 5
 
 
 @dataclass
@@ -223,16 +226,23 @@ def _ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
-def _latency(name: str, canary: float | None, stable: float | None, limit: float, t: Thresholds) -> list[Check]:
-    if canary is None:
-        return [Check(name, False, f"{name}: the canary recorded no latency")]
-    checks = [Check(f"{name}_absolute", canary <= limit, f"canary {name} {_ms(canary)} (limit <= {_ms(limit)})")]
-    if stable is not None:
-        allowed = max(stable * t.max_latency_ratio, stable + t.latency_slack_seconds)
-        checks.append(Check(f"{name}_relative", canary <= allowed,
-                            f"canary {name} {_ms(canary)} against stable {_ms(stable)} (limit <= {_ms(allowed)}: "
-                            f"x{t.max_latency_ratio:g} or +{_ms(t.latency_slack_seconds)})"))
-    return checks
+def judged_from(q: float) -> int:
+    """Observations a side needs before its `q` quantile is judged."""
+    return math.ceil(TAIL_OBSERVATIONS / (1 - q) - 1e-9)
+
+
+def _latency(q: float, canary: Scrape, stable: Scrape, limit: float, t: Thresholds) -> list[Check]:
+    name = f"p{round(q * 100)}"
+    fewest = min(_count(canary.latency), _count(stable.latency))
+    if fewest < judged_from(q):
+        return [Check(name, True, f"{name} not judged: {int(fewest)} timed requests on one side, {name} needs "
+                      f"{judged_from(q)} (raise CANARY_MIN_REQUESTS)")]
+    mine, theirs = quantile(q, canary.latency), quantile(q, stable.latency)
+    allowed = max(theirs * t.max_latency_ratio, theirs + t.latency_slack_seconds)
+    return [Check(f"{name}_absolute", mine <= limit, f"canary {name} {_ms(mine)} (limit <= {_ms(limit)})"),
+            Check(f"{name}_relative", mine <= allowed,
+                  f"canary {name} {_ms(mine)} against stable {_ms(theirs)} (limit <= {_ms(allowed)}: "
+                  f"x{t.max_latency_ratio:g} or +{_ms(t.latency_slack_seconds)})")]
 
 
 def _errors(canary: Figures, stable: Figures, t: Thresholds) -> list[Check]:
@@ -279,8 +289,8 @@ def analyse(canary: Scrape, stable: Scrape, thresholds: Thresholds) -> Analysis:
                                                f"(need {t.min_requests} each)")], mine, theirs)
     checks = [Check("observations", True, f"canary {mine.requests}, stable {theirs.requests} requests "
                     f"(need {t.min_requests} each)"), *_errors(mine, theirs, t)]
-    checks += _latency("p95", mine.p95_seconds, theirs.p95_seconds, t.max_p95_seconds, t)
-    checks += _latency("p99", mine.p99_seconds, theirs.p99_seconds, t.max_p99_seconds, t)
+    checks += _latency(0.95, canary, stable, t.max_p95_seconds, t)
+    checks += _latency(0.99, canary, stable, t.max_p99_seconds, t)
     drift_checks, drift = _drift(canary, stable, t)
     checks += drift_checks
     return Analysis("pass" if all(c.passed for c in checks) else "fail", checks, mine, theirs, drift)

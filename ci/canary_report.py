@@ -21,11 +21,13 @@ def step_checks(result: CanaryResult) -> list[Check]:
 
 def write(output_dir: Path, result: CanaryResult, **details) -> list[Path]:
     output_dir = Path(output_dir)
-    written = reports.write(output_dir, NAME, result.ok, step_checks(result), result.seconds,
-                            **asdict(result), **details)
+    checks = step_checks(result)
+    summary = reports.write_summary(output_dir / f"{NAME}.json", NAME, result.ok, checks, **asdict(result),
+                                    **details)
+    junit = reports.write_junit(output_dir / f"{NAME}-junit.xml", NAME, checks, result.seconds)
     page = output_dir / f"{NAME}.html"
     page.write_text(html_page(result, details), encoding="utf-8")
-    return [*written, page]
+    return [summary, junit, page]
 
 
 def _cell(value) -> str:

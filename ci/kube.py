@@ -74,6 +74,9 @@ class Kube:
         return self.call("list pods", self.core.list_namespaced_pod, self.namespace,
                          label_selector=selector)["items"]
 
+    def endpoints(self, name: str) -> dict | None:
+        return self.call(f"read endpoints {name}", self.core.read_namespaced_endpoints, name, self.namespace)
+
     def events(self, kind: str, name: str) -> list[dict]:
         found = self.call(f"list events of {name}", self.core.list_namespaced_event, self.namespace,
                           field_selector=f"involvedObject.kind={kind},involvedObject.name={name}")

@@ -106,7 +106,7 @@ def load_fake_images(cluster: Cluster, directory: Path) -> dict[str, str]:
              # "loads the model" for 40 s before it listens: longer than a short startup probe allows
              "slow-start": ("6", {"start_after": 40}),
              # canary analysis: a good version 2, and three bad ones that start and smoke fine
-             "errors": ("7", {"error_percent": 30}), "slower": ("8", {"delay": 0.3}),
+             "errors": ("7", {"error_percent": 30}), "slower": ("8", {"delay": 0.5}),
              "shifted": ("9", {"score_base": 0.6})}
     images = {}
     for name, (version, kwargs) in specs.items():

@@ -60,11 +60,12 @@ def canary_options(fn):
     ])
 
 
-def plan(settings: dict, body: bytes | None) -> logic.Plan:
+def plan(settings: dict, body: bytes | None, service: str) -> logic.Plan:
     """The Plan from the options (`settings`: the command's keyword arguments)."""
     bodies = _bodies(settings["canary_input"]) if settings["canary_input"] else ((body,) if body else ())
     return logic.Plan(
         steps=parse_steps(settings["canary_steps"]), interval=settings["canary_interval"], bodies=bodies,
+        service=service,
         max_own_requests=settings["canary_max_own_requests"],
         thresholds=Thresholds(
             min_requests=settings["canary_min_requests"], max_error_rate=settings["canary_max_error_rate"],

@@ -85,7 +85,8 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
     limits = logic.Limits(timeout=timeout, readiness=readiness_timeout, max_restarts=max_restarts,
                           lock_timeout=lock_timeout)
     if strategy == "canary":
-        canary.run(client, target, limits, canary.plan(canary_settings, body), check, Path(output_dir))
+        canary_plan = canary.plan(canary_settings, body, service or deployment)
+        canary.run(client, target, limits, canary_plan, check, Path(output_dir))
         return
     result, report = logic.deploy_and_report(client, target, limits, check, Path(output_dir))
     if not result.ok:

@@ -93,7 +93,7 @@ def verdict(canary: Scrape, stable: Scrape, **limits) -> ca.Analysis:
 
 
 def test_a_canary_like_stable_passes() -> None:
-    analysis = verdict(side(200, seed=2), side(400, seed=3))
+    analysis = verdict(side(500, seed=2), side(600, seed=3))
     assert analysis.verdict == "pass", [c.detail for c in analysis.checks if not c.passed]
     assert analysis.failing is None
     assert {c.name for c in analysis.checks} >= {"error_rate_absolute", "error_rate_relative", "p95_absolute",
@@ -120,6 +120,14 @@ def test_a_slower_canary_fails_relative_to_stable_within_the_absolute_limit() ->
     analysis = verdict(side(200, latency=0.3), side(200, latency=0.02))
     failed = [c.name for c in analysis.checks if not c.passed]
     assert analysis.verdict == "fail" and "p95_relative" in failed and "p95_absolute" not in failed
+
+
+def test_tail_quantiles_of_few_requests_are_not_judged() -> None:
+    analysis = verdict(side(150, latency=0.3), side(150, latency=0.02))
+    p99 = next(c for c in analysis.checks if c.name.startswith("p99"))
+    assert (p99.name, p99.passed) == ("p99", True) and "needs 500" in p99.detail
+    assert "p95_relative" in [c.name for c in analysis.checks if not c.passed]
+    assert ca.judged_from(0.95) == 100 and ca.judged_from(0.99) == 500
 
 
 def test_the_absolute_latency_limit_applies_even_when_stable_is_as_slow() -> None:
