@@ -95,7 +95,10 @@ def _run(kube: Kube, target: Target, limits: Limits, plan: Plan, smoke_check: Sm
     try:
         passed = _steps(kube, target, limits, plan, stable, result)
     except BaseException:
-        remove(kube, canary, plan.service)
+        try:
+            remove(kube, canary, plan.service)
+        except CheckFailed as exc:  # keep the first error; the next canary run removes it
+            log.error("%s not removed (%s): delete it, or re-run the job", canary, exc)
         raise
     if passed:
         log.info("canary passed every step: rolling %s out to %s", target.image, target.deployment)
