@@ -81,11 +81,11 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
     own_input = strategy == "canary" and not canary_settings["canary_input"]
     body = request_body(smoke_input, model_name, model_version) if smoke or own_input else None
     check = Smoke(service or deployment, service_port, body, timeout=smoke_timeout) if smoke else None
+    canary_plan = canary.plan(canary_settings, body, service or deployment) if strategy == "canary" else None
     client = kube.connect(namespace, kubeconfig=kubeconfig, context=context)
     limits = logic.Limits(timeout=timeout, readiness=readiness_timeout, max_restarts=max_restarts,
                           lock_timeout=lock_timeout)
-    if strategy == "canary":
-        canary_plan = canary.plan(canary_settings, body, service or deployment)
+    if canary_plan is not None:
         canary.run(client, target, limits, canary_plan, check, Path(output_dir))
         return
     result, report = logic.deploy_and_report(client, target, limits, check, Path(output_dir))
