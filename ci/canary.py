@@ -28,6 +28,7 @@ from ci.reports import Check
 from ci.smoke import Smoke
 
 log = logging.getLogger("ci.deploy")
+TOP_UP_BATCH = 40  # own requests a side between two looks at the figures (fail fast on clear evidence)
 
 
 @dataclass(frozen=True)
@@ -187,21 +188,25 @@ def _observe(kube: Kube, target: Target, limits: Limits, plan: Plan, stable: dic
         step.verdict, step.checks = "rollout-failed", [Check("canary_pods", False, str(held))]
         return "rollout"
     deltas = _deltas(kube, target, sides, before)
-    sent = 0
+    analysis, sent = None, 0
     while sent < plan.max_own_requests:
         needed = canary_analysis.missing(deltas["canary"], deltas["stable"], plan.thresholds)
         if not any(needed):
             break
+        analysis = canary_analysis.early_failure(deltas["canary"], deltas["stable"], plan.thresholds)
+        if analysis:
+            log.info("canary step %d%%: failed before the minimum of requests, beyond sampling noise", step.percent)
+            break
         if not plan.bodies:
             log.warning("canary step %d%%: too little traffic and no request body to add", step.percent)
             break
-        batch = [min(n + max(n // 10, 5), plan.max_own_requests - sent) if n else 0 for n in needed]
+        batch = [min(n + max(n // 10, 5), TOP_UP_BATCH, plan.max_own_requests - sent) if n else 0 for n in needed]
         _top_up(kube, target, plan, sides, dict(zip(("canary", "stable"), batch, strict=True)), step)
         sent += max(batch)
         deltas = _deltas(kube, target, sides, before)
     if step.own_requests:
         log.info("canary step %d%%: sent own requests %s", step.percent, step.own_requests)
-    analysis = canary_analysis.analyse(deltas["canary"], deltas["stable"], plan.thresholds)
+    analysis = analysis or canary_analysis.analyse(deltas["canary"], deltas["stable"], plan.thresholds)
     step.verdict, step.checks, step.drift = analysis.verdict, analysis.checks, analysis.drift
     step.canary, step.stable = asdict(analysis.canary), asdict(analysis.stable)
     return "analysed"

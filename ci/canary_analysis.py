@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 
 from ci.reports import Check
@@ -37,6 +37,10 @@ NOISE_Z = NormalDist().inv_cdf(1 - NOISE_P)
 # A quantile is judged only when this many observations lie above it on each side (p95: 100
 # requests, p99: 500): below that it is the sample's maximum, i.e. noise.
 TAIL_OBSERVATIONS = 5
+# Fail fast: from this many requests a side, a failure of a check that carries its own noise bound
+# (the relative error rate, the prediction drift) ends the step before the minimum is reached.
+EARLY_MIN_REQUESTS = 20
+NOISE_GUARDED = ("error_rate_relative", "prediction_drift")
 
 
 @dataclass
@@ -294,3 +298,14 @@ def analyse(canary: Scrape, stable: Scrape, thresholds: Thresholds) -> Analysis:
     drift_checks, drift = _drift(canary, stable, t)
     checks += drift_checks
     return Analysis("pass" if all(c.passed for c in checks) else "fail", checks, mine, theirs, drift)
+
+
+def early_failure(canary: Scrape, stable: Scrape, thresholds: Thresholds) -> Analysis | None:
+    """The step's failing analysis when a noise-guarded check already fails beyond sampling noise
+    with fewer than `min_requests` a side; None when it cannot tell yet."""
+    if min(canary.total, stable.total) < EARLY_MIN_REQUESTS:
+        return None
+    analysis = analyse(canary, stable, replace(thresholds, min_requests=EARLY_MIN_REQUESTS))
+    if not any(not check.passed and check.name.startswith(NOISE_GUARDED) for check in analysis.checks):
+        return None
+    return analysis

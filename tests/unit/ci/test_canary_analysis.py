@@ -168,3 +168,15 @@ def test_too_few_observations_is_inconclusive_never_a_pass_or_an_error() -> None
 @pytest.mark.parametrize(("degrees", "exact"), [(1, 10.828), (5, 20.515), (19, 43.820)])
 def test_the_chi_square_bound_is_close_to_the_exact_quantile(degrees: int, exact: float) -> None:
     assert ca._chi2_quantile(degrees) == pytest.approx(exact, rel=0.04)
+
+
+def test_fail_fast_only_on_noise_guarded_checks_beyond_noise() -> None:
+    t = Thresholds(min_requests=100)
+    early = ca.early_failure(side(28, errors=12), side(40), t)
+    assert early is not None and early.verdict == "fail"
+    assert "error_rate_relative" in [c.name for c in early.checks if not c.passed]
+    assert ca.early_failure(side(30, scores=(0.6, 0.8)), side(30), t).failing.name == "prediction_drift[score]"
+    assert ca.early_failure(side(40, latency=0.5), side(40), t) is None  # latency waits for its tail
+    assert ca.early_failure(side(38, errors=2), side(40), t) is None  # 5% on 40: within the noise
+    assert ca.early_failure(side(5, errors=10), side(40), t) is None  # 15 requests: below EARLY_MIN_REQUESTS
+    assert ca.early_failure(side(40), side(40), t) is None
