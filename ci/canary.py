@@ -39,7 +39,7 @@ class Plan:
     bodies: tuple[bytes, ...] = ()  # the analysis' own requests (JSON bodies for /invocations)
     service: str | None = None  # the Service in front of both: the canary is removed once out of it
     max_own_requests: int = 1000  # per side and step; beyond it the step is inconclusive
-    concurrency: int = 4
+    per_pod_concurrency: int = 2  # own requests in flight per pod: each pod of either side as loaded
 
 
 @dataclass
@@ -214,10 +214,12 @@ def _observe(kube: Kube, target: Target, limits: Limits, plan: Plan, stable: dic
 
 def _top_up(kube: Kube, target: Target, plan: Plan, sides: dict[str, str], counts: dict[str, int],
             step: Step) -> None:
-    """Send both sides their missing requests at the same time (same load on both while measured)."""
+    """Send both sides their missing requests at the same time, as many in flight per pod on either
+    side (one canary pod against two stable ones gets half the concurrency, not all of it)."""
     def send(side: str) -> tuple[str, dict[int, int]]:
         pods = pod_metrics.ready(kube.pods(sides[side]))
-        return side, pod_metrics.send(kube, pods, target.container, list(plan.bodies), counts[side], plan.concurrency)
+        return side, pod_metrics.send(kube, pods, target.container, list(plan.bodies), counts[side],
+                                      max(1, plan.per_pod_concurrency * len(pods)))
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         for side, statuses in pool.map(send, [side for side, count in counts.items() if count]):
