@@ -23,7 +23,8 @@ from ci.rollout_owner import Owned, changed_under
 from ci.smoke import Smoke, smoke
 from ci.tracing import step
 
-__all__ = ["DeployResult", "Limits", "Target", "deploy", "deploy_and_report", "set_image_patch", "undo", "wait"]
+__all__ = ["DeployResult", "Limits", "Target", "deploy", "deploy_and_report", "roll_out", "set_image_patch", "undo",
+           "wait"]
 CHANGED_UNDER = "ChangedUnder"
 
 log = logging.getLogger("ci.deploy")
@@ -80,7 +81,7 @@ def deploy_and_report(kube: Kube, target: Target, limits: Limits, smoke_check: S
 def deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None) -> DeployResult:
     """Under the Deployment's Lease: apply the overlay (or set the image), watch, smoke, undo."""
     with deploy_lock.locked(kube, target.deployment, limits.lock_timeout) as held:
-        result = _deploy(kube, target, limits, smoke_check)
+        result = roll_out(kube, target, limits, smoke_check)
         result.lock = {"lease": held.name, "holder": held.holder, "waited_seconds": held.waited,
                        "waited_for": held.waited_for or None}
         return result
@@ -100,7 +101,8 @@ def _write(kube: Kube, target: Target, current: dict | None) -> tuple[dict, dict
     return written, {"deployment": deploy_apply.changes(current, written)}
 
 
-def _deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None) -> DeployResult:
+def roll_out(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None) -> DeployResult:
+    """The deploy itself (the caller holds the lock): write, watch, smoke, undo on failure."""
     started = time.monotonic()
     current = kube.deployment(target.deployment)
     created = current is None

@@ -75,6 +75,9 @@ class Kube:
         return self.call("list pods", self.core.list_namespaced_pod, self.namespace,
                          label_selector=selector)["items"]
 
+    def endpoints(self, name: str) -> dict | None:
+        return self.call(f"read endpoints {name}", self.core.read_namespaced_endpoints, name, self.namespace)
+
     def events(self, kind: str, name: str) -> list[dict]:
         found = self.call(f"list events of {name}", self.core.list_namespaced_event, self.namespace,
                           field_selector=f"involvedObject.kind={kind},involvedObject.name={name}")
@@ -91,13 +94,13 @@ class Kube:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def patch_deployment(self, name: str, operations: list[dict]) -> dict:
+    def patch_deployment(self, name: str, operations: list[dict], field_manager: str = FIELD_MANAGER) -> dict:
         """A JSON patch (RFC 6902), so a `test` operation on resourceVersion can guard it."""
         from kubernetes.client.exceptions import ApiException
 
         try:
             return self.call(f"patch deployment {name}", self.apps.patch_namespaced_deployment, name,
-                             self.namespace, operations, _content_type=JSON_PATCH, field_manager=FIELD_MANAGER)
+                             self.namespace, operations, _content_type=JSON_PATCH, field_manager=field_manager)
         except CheckFailed as exc:
             cause = exc.__cause__
             if isinstance(cause, ApiException) and cause.status in (409, 422) and "test" in str(cause.body):
@@ -183,18 +186,19 @@ class Kube:
     # -- the service, through the API server's proxy ---------------------------------------------
 
     def proxy(self, method: str, service: str, port: str, path: str, body: bytes | None = None,
-              timeout: float = READ_TIMEOUT) -> tuple[int, bytes]:
-        """One request to `service:port/path` via the API server (no kube-proxy or DNS needed from
-        the CI job). The client's own proxy methods drop POST bodies (v37), so it is built here."""
+              timeout: float = READ_TIMEOUT, kind: str = "services") -> tuple[int, bytes]:
+        """One request to `service:port/path` (`kind="pods"`: to one pod) via the API server (no
+        kube-proxy or DNS needed from the CI job). The client's own proxy methods drop POST bodies
+        (v37), so it is built here."""
         from kubernetes.client.exceptions import ApiException
 
-        resource = f"/api/v1/namespaces/{self.namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
+        resource = f"/api/v1/namespaces/{self.namespace}/{kind}/{service}:{port}/proxy/{path.lstrip('/')}"
         headers = {"Content-Type": "application/json", "Accept": "application/json", **trace_headers()}
         params = self.api_client.param_serialize(method, resource, header_params=headers,
                                                  body=None if body is None else json.loads(body),
                                                  auth_settings=["BearerToken"])
         try:
-            answer = self.call(f"{method} {path} on service {service}", _proxied(self.api_client), *params,
+            answer = self.call(f"{method} {path} on {kind[:-1]} {service}", _proxied(self.api_client), *params,
                                decode=False, _request_timeout=(CONNECT_TIMEOUT, timeout))
         except CheckFailed as exc:  # the service answered an error: that is the smoke's result
             if isinstance(exc.__cause__, ApiException):

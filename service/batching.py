@@ -44,6 +44,7 @@ def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics, bat
         predictions = predictor.predict(parsed.data, parsed.params, enforced=parsed.validated)
         metrics.batch_rows.observe(parsed.rows)
         metrics.batch_requests.observe(1)
+        metrics.observe_predictions(predictions)
         return Prediction(codec.serialise(predictions), parsed.rows)
 
     return invoke
@@ -156,4 +157,6 @@ class MicroBatcher:
                     for outcome in context.run(self._predict, [item])]
         self.metrics.batch_rows.observe(sum(sizes))
         self.metrics.batch_requests.observe(len(inputs))
+        for part in parts:
+            self.metrics.observe_predictions(part)
         return parts

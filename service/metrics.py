@@ -6,7 +6,10 @@ live in the app's own registry.
 """
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: N811, F401 - re-exported
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -14,6 +17,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Predicted values per numeric output, for the canary analysis (ci/canary_analysis.py compares the
+# canary's distribution with stable's). Fixed buckets keep the cardinality bounded: fine over
+# [0, 1] (scores, probabilities), decades beyond it (regression outputs, either sign).
+PREDICTION_BUCKETS = (-1000.0, -100.0, -10.0, -1.0, *(i / 20 for i in range(21)), 2.0, 5.0, 10.0, 100.0, 1000.0)
+MAX_OUTPUTS = 8  # numeric outputs observed per model; the others are not (one series set each)
+MAX_VALUES = 256  # values observed per output and predict call: a huge batch costs no more
 
 
 def multiprocess_enabled() -> bool:
@@ -40,8 +49,23 @@ class Metrics:
                                     registry=registry)
         self.load_seconds = Gauge("service_model_load_seconds", "Seconds the model took to load",
                                   multiprocess_mode="max", registry=registry)
+        self.predictions = Histogram("service_prediction_value", "Predicted values of each numeric output "
+                                     "(at most MAX_OUTPUTS outputs, MAX_VALUES values a call)", ["output"],
+                                     buckets=PREDICTION_BUCKETS, registry=registry)
         self.model_info = Gauge("service_model_info", "The served model (value 1)",
                                 ["name", "version", "run_id"], multiprocess_mode="max", registry=registry)
+
+    def observe_predictions(self, predictions: Any) -> None:
+        """Each numeric output's values into `service_prediction_value{output=...}`; an output shape
+        it cannot read (ragged lists, objects) is left out, never failing the request."""
+        try:
+            outputs = list(numeric_outputs(predictions))
+        except (TypeError, ValueError):
+            return
+        for output, values in outputs:
+            histogram = self.predictions.labels(output)
+            for value in values:
+                histogram.observe(value)
 
     def exposition(self) -> bytes:
         """The text format: merged over every worker's files in multiprocess mode."""
@@ -56,3 +80,30 @@ def mark_worker_dead(pid: int) -> None:
     """Gunicorn child_exit hook: drop a dead worker's live gauges."""
     if multiprocess_enabled():
         multiprocess.mark_process_dead(pid)
+
+
+def numeric_outputs(predictions: Any) -> Iterator[tuple[str, list[float]]]:
+    """(output name, finite values) of the numeric outputs of what a pyfunc returned: a DataFrame's
+    numeric columns, a Series, a 1-D (output "0") or 2-D (one output per column) array or list, or a
+    dict of those. Strings, NaN and infinities are left out; names are the model's own."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(predictions, list) and predictions and isinstance(predictions[0], dict):
+        predictions = pd.DataFrame.from_records(predictions[:MAX_VALUES])
+    if isinstance(predictions, pd.DataFrame):
+        columns = {str(name): predictions[name].to_numpy() for name in predictions.columns[:MAX_OUTPUTS]}
+    elif isinstance(predictions, dict):
+        columns = {str(name): np.asarray(value) for name, value in list(predictions.items())[:MAX_OUTPUTS]}
+    else:
+        array = np.asarray(predictions.to_numpy() if isinstance(predictions, pd.Series) else predictions)
+        if array.ndim == 2:
+            columns = {str(i): array[:, i] for i in range(min(array.shape[1], MAX_OUTPUTS))}
+        else:
+            columns = {"0": array.reshape(-1)}
+    for name, column in columns.items():
+        if column.dtype.kind not in "iuf" or column.ndim != 1:
+            continue
+        values = [float(v) for v in column[:MAX_VALUES].tolist() if math.isfinite(v)]
+        if values:
+            yield name, values

@@ -1,4 +1,5 @@
-"""`python -m ci deploy`: options for `ci.deploy.deploy_and_report` (rollout, smoke, undo)."""
+"""`python -m ci deploy`: options for `ci.deploy.deploy_and_report` (rollout, smoke, undo), or with
+`--strategy canary` for `ci.canary.run`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,7 @@ import click
 
 from ci import deploy as logic
 from ci import kube
-from ci.commands import options
+from ci.commands import canary, options
 from ci.commands.failure_alert import alert_on_failure
 from ci.errors import CheckFailed
 from ci.smoke import Smoke, request_body
@@ -55,27 +56,41 @@ from ci.smoke import Smoke, request_body
 @options.service
 @options.service_port
 @options.output_dir
+@canary.canary_options
 @alert_on_failure("deploy failed", environment=lambda params: params["namespace"])
 def deploy_command(namespace: str, deployment: str, container: str | None, kubeconfig: str | None,
                    context: str | None, image: str, image_tag: str,
                    model_name: str, model_version: str, pipeline_url: str, manifests: Path | None,
                    prune: bool, lock_timeout: float, timeout: float, readiness_timeout: float,
                    max_restarts: int, smoke: bool, smoke_input: Path | None, smoke_timeout: float,
-                   service: str | None, service_port: str, output_dir: str) -> None:
+                   service: str | None, service_port: str, output_dir: str, strategy: str,
+                   **canary_settings) -> None:
     """Under the Deployment's Lease (one deploy at a time): apply the overlay with the image set
     (or, without an overlay, set the image), watch the rollout, smoke the Service; on a failure undo
     the template like `kubectl rollout undo` and exit 1; exit 1 too, without undoing, when someone
     else changes the Deployment meanwhile. Refuses to start while another rollout is in progress.
-    Writes deploy.json (with the fields each object changed)."""
+    Writes deploy.json (with the fields each object changed).
+
+    With --strategy canary: a <deployment>-canary Deployment with the new image behind the same
+    Service, grown through --canary-steps; after each --canary-interval its pods' /metrics are
+    compared with stable's (error rate, p95/p99, prediction drift), topped up with its own requests
+    when traffic is short. Every step passed: the rollout above; otherwise the canary is deleted, the
+    stable Deployment never changed, exit 1 naming the failing check. Writes canary.json,
+    canary-junit.xml and canary.html."""
     target = logic.Target(namespace=namespace, deployment=deployment, container=container or deployment,
                           image=image, image_tag=image_tag, model_name=model_name, model_version=model_version,
                           pipeline_url=pipeline_url, overlay=logic.default_overlay(manifests), prune=prune)
-    check = Smoke(service or deployment, service_port, request_body(smoke_input, model_name, model_version),
-                  timeout=smoke_timeout) if smoke else None
-    result, report = logic.deploy_and_report(
-        kube.connect(namespace, kubeconfig=kubeconfig, context=context), target,
-        logic.Limits(timeout=timeout, readiness=readiness_timeout, max_restarts=max_restarts,
-                     lock_timeout=lock_timeout), check, Path(output_dir))
+    own_input = strategy == "canary" and not canary_settings["canary_input"]
+    body = request_body(smoke_input, model_name, model_version) if smoke or own_input else None
+    check = Smoke(service or deployment, service_port, body, timeout=smoke_timeout) if smoke else None
+    canary_plan = canary.plan(canary_settings, body, service or deployment) if strategy == "canary" else None
+    client = kube.connect(namespace, kubeconfig=kubeconfig, context=context)
+    limits = logic.Limits(timeout=timeout, readiness=readiness_timeout, max_restarts=max_restarts,
+                          lock_timeout=lock_timeout)
+    if canary_plan is not None:
+        canary.run(client, target, limits, canary_plan, check, Path(output_dir))
+        return
+    result, report = logic.deploy_and_report(client, target, limits, check, Path(output_dir))
     if not result.ok:
         raise CheckFailed(f"{result.message}\nreport: {report}")
     click.echo(f"{namespace}/{deployment}: {result.message}; wrote {report}")

@@ -27,6 +27,10 @@ PIPELINES = {
     "merge request": ({"CI_PIPELINE_SOURCE": "merge_request_event", "CI_COMMIT_BRANCH": "",
                        "CI_MERGE_REQUEST_IID": "7"}, BUILD_AND_GATES, set()),
     "schedule": ({"CI_PIPELINE_SOURCE": "schedule", "CI_COMMIT_BRANCH": "main"}, {"loadtest"}, set()),
+    "push with DEPLOY_STRATEGY=canary": ({"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main",
+                                          "DEPLOY_STRATEGY": "canary"}, BUILD_AND_GATES | DEPLOYS,
+                                         MANUAL | {f"canary:{d}:{e}" for d in ("promote-now", "abort")
+                                                   for e in ("staging", "production")}),
 }
 
 
@@ -83,7 +87,7 @@ def test_style_every_job_extends_the_base_and_runs_only_ci_commands():
     for name, job in jobs.items():
         if name.startswith("."):
             continue
-        assert job.get("extends") in (".python-job", ".container-job", ".deploy"), name
+        assert job.get("extends") in (".python-job", ".container-job", ".deploy", ".canary-decision"), name
     assert pipeline[".container-job"]["extends"] == ".python-job"
     for name, job in pipeline.items():
         for line in (job.get("script", []) if isinstance(job, dict) else []):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 
 import pytest
@@ -179,6 +180,7 @@ def test_metrics_count_requests_rows_and_keep_probes_out_of_latency(make_client)
     assert 'route="/readyz"' in text and 'service_request_duration_seconds_count{route="/readyz"}' not in text
     assert "service_model_load_seconds" in text and "service_model_info{" in text
     assert "service_batch_size_rows_bucket" in text
+    assert re.search(r'service_prediction_value_count\{output="[^"]+"\} 3\.0', text)  # the canary compares these
 
 
 @pytest.mark.parametrize("fmt", ["dataframe_split", "dataframe_records", "instances", "inputs"])

@@ -1,0 +1,121 @@
+"""The canary's options on `python -m ci deploy --strategy canary`, the run itself, and
+`python -m ci canary promote|abort` (the pipeline's manual jobs while a canary runs)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ci import canary as logic
+from ci import canary_report, job, kube
+from ci.canary_analysis import Thresholds
+from ci.canary_objects import parse_steps
+from ci.commands import options
+from ci.deploy import Limits, Target
+from ci.errors import CheckFailed, ConfigError
+from ci.smoke import Smoke
+
+STRATEGIES = ("rolling", "canary")
+DEFAULTS = Thresholds()
+
+
+def canary_options(fn):
+    """--strategy and the canary's settings, each with its GitLab variable."""
+    def option(flag: str, env: str, default, kind, text: str):
+        return click.option(flag, envvar=env, default=default, type=kind, show_default=True, show_envvar=True,
+                            help=text)
+
+    positive = click.FloatRange(min=0)
+    return options._stack(fn, [
+        click.option("--strategy", envvar="DEPLOY_STRATEGY", type=click.Choice(STRATEGIES), default="rolling",
+                     show_default=True, show_envvar=True,
+                     help="rolling: replace the pods, watched, undone on failure. canary: a <deployment>-canary "
+                          "Deployment behind the same Service, judged against stable step by step, then rolled "
+                          "out (see README, Canary deploys)."),
+        option("--canary-steps", "CANARY_STEPS", "10,50,100", str,
+               "Canary pods per step, in percent of stable's replica count (at least one pod)."),
+        option("--canary-interval", "CANARY_INTERVAL", 60.0, positive,
+               "Seconds of traffic per step before its analysis."),
+        option("--canary-min-requests", "CANARY_MIN_REQUESTS", DEFAULTS.min_requests, click.IntRange(min=1),
+               "Requests each side needs per step; the analysis sends its own up to this (else: inconclusive)."),
+        option("--canary-max-own-requests", "CANARY_MAX_OWN_REQUESTS", 1000, click.IntRange(min=0),
+               "Most requests the analysis sends to each side per step."),
+        option("--canary-input", "CANARY_INPUT", None, click.Path(exists=True, dir_okay=False, path_type=Path),
+               "JSON lines, one /invocations body each, for the analysis' own requests [default: the smoke's body]."),
+        option("--canary-max-error-rate", "CANARY_MAX_ERROR_RATE", DEFAULTS.max_error_rate, positive,
+               "Absolute limit of the canary's 5xx share."),
+        option("--canary-max-error-increase", "CANARY_MAX_ERROR_INCREASE", DEFAULTS.max_error_increase, positive,
+               "Most the canary's 5xx share may exceed stable's (beyond sampling noise)."),
+        option("--canary-max-p95-ms", "CANARY_MAX_P95_MS", DEFAULTS.max_p95_seconds * 1000, positive,
+               "Absolute limit of the canary's p95 latency."),
+        option("--canary-max-p99-ms", "CANARY_MAX_P99_MS", DEFAULTS.max_p99_seconds * 1000, positive,
+               "Absolute limit of the canary's p99 latency."),
+        option("--canary-max-latency-ratio", "CANARY_MAX_LATENCY_RATIO", DEFAULTS.max_latency_ratio, positive,
+               "Canary p95/p99 against stable's: at most this factor ..."),
+        option("--canary-latency-slack-ms", "CANARY_LATENCY_SLACK_MS", DEFAULTS.latency_slack_seconds * 1000,
+               positive, "... or stable's plus this, whichever is larger."),
+        option("--canary-max-psi", "CANARY_MAX_PSI", DEFAULTS.max_psi, positive,
+               "Prediction drift per numeric output (Population Stability Index) beyond sampling noise."),
+    ])
+
+
+def plan(settings: dict, body: bytes | None, service: str) -> logic.Plan:
+    """The Plan from the options (`settings`: the command's keyword arguments)."""
+    bodies = _bodies(settings["canary_input"]) if settings["canary_input"] else ((body,) if body else ())
+    return logic.Plan(
+        steps=parse_steps(settings["canary_steps"]), interval=settings["canary_interval"], bodies=bodies,
+        service=service,
+        max_own_requests=settings["canary_max_own_requests"],
+        thresholds=Thresholds(
+            min_requests=settings["canary_min_requests"], max_error_rate=settings["canary_max_error_rate"],
+            max_error_increase=settings["canary_max_error_increase"],
+            max_p95_seconds=settings["canary_max_p95_ms"] / 1000, max_p99_seconds=settings["canary_max_p99_ms"] / 1000,
+            max_latency_ratio=settings["canary_max_latency_ratio"],
+            latency_slack_seconds=settings["canary_latency_slack_ms"] / 1000, max_psi=settings["canary_max_psi"]))
+
+
+def _bodies(path: Path) -> tuple[bytes, ...]:
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for number, line in enumerate(lines, 1):
+        try:
+            json.loads(line)
+        except ValueError:
+            raise ConfigError(f"{path} line {number} is not JSON: give one /invocations request body per line "
+                              "(CANARY_INPUT)") from None
+    if not lines:
+        raise ConfigError(f"{path} holds no request: give one /invocations request body per line (CANARY_INPUT)")
+    return tuple(line.encode() for line in lines)
+
+
+def run(client: kube.Kube, target: Target, limits: Limits, canary_plan: logic.Plan, check: Smoke | None,
+        output_dir: Path) -> None:
+    """Run the canary, write its reports, record the deployment; exit 1 (CheckFailed) unless promoted."""
+    result = logic.run(client, target, limits, canary_plan, check)
+    paths = canary_report.write(output_dir, result, image=target.image, namespace=target.namespace,
+                                deployment=target.deployment)
+    job.record_deployment(target.namespace, result.ok)
+    if not result.ok:
+        raise CheckFailed(f"{result.message}\nreport: {paths[0]}")
+    click.echo(f"{target.namespace}/{target.deployment}: {result.message}; wrote {paths[0]}")
+
+
+@click.group("canary")
+def canary_group() -> None:
+    """Decide a running canary by hand (`ci deploy --strategy canary` acts on it within seconds)."""
+
+
+def _decision(choice: str, text: str):
+    @canary_group.command(choice, help=text)
+    @options.namespace(required=True, help_text="Namespace of the running canary.")
+    @options.deployment
+    @options.kubeconfig
+    @options.kube_context
+    def command(namespace: str, deployment: str, kubeconfig: str | None, context: str | None) -> None:
+        client = kube.connect(namespace, kubeconfig=kubeconfig, context=context)
+        click.echo(logic.decide(client, deployment, choice))
+    return command
+
+
+promote_now = _decision("promote", "Promote now: skip the remaining steps and roll the canary's image out.")
+abort = _decision("abort", "Abort: delete the canary; the stable Deployment stays as it is (exit 1 in the canary job).")

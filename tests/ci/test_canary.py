@@ -1,0 +1,174 @@
+"""`python -m ci deploy --strategy canary` on the real cluster. One namespace serves version 1 for the
+module; a canary of a version with more errors, of a slower one and of one whose predictions are
+shifted is each aborted at its first step while outside traffic runs, the stable Deployment never
+written and serving throughout; a manual abort ends a running canary; last, a good version with no
+outside traffic is decided by the analysis' own requests and promoted."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ci.cli import main
+from ci.errors import EXIT_FAILED, EXIT_OK
+from ci.kube import Kube
+from devstack.cluster import Cluster
+from devstack.fake_model_images import load_fake_images
+from devstack.procs import wait_until
+from devstack.service_traffic import Traffic
+
+pytestmark = pytest.mark.cluster
+
+REPO = Path(__file__).resolve().parents[2]
+OVERLAY = REPO / "manifests" / "overlays" / "staging"
+NAME = "pyfunc-model"
+BODY = b'{"dataframe_split": {"columns": ["x"], "data": [[1.0]]}}'
+# short steps for the test: one step for the bad versions, two for the good one
+FAST = ["--canary-interval", "2", "--canary-min-requests", "100", "--readiness-timeout", "30", "--timeout", "150",
+        "--smoke-timeout", "10"]
+
+
+@pytest.fixture(scope="module")
+def images(k8s_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return load_fake_images(k8s_cluster, tmp_path_factory.mktemp("fake-images"))
+
+
+@pytest.fixture(scope="module")
+def body_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("canary-input") / "example.json"
+    path.write_bytes(BODY)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def deploy_log(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ci.deploy")
+
+
+def deploy(cluster: Cluster, namespace: str, image: str, version: str, out: Path, body_file: Path,
+           *extra: str) -> int:
+    return main(["deploy", "--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace,
+                 "--manifests", str(OVERLAY), "--image", image, "--model-name", "fake-model",
+                 "--model-version", version, "--smoke-input", str(body_file), "--output-dir", str(out), *FAST,
+                 *extra])
+
+
+@pytest.fixture(scope="module")
+def v1_namespace(k8s_cluster: Cluster, images: dict[str, str], body_file: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A namespace of this module where version 1 serves (rolled out the usual way)."""
+    from kubernetes import client
+
+    name = f"t-canary-{uuid.uuid4().hex[:8]}"
+    with k8s_cluster.api_client() as api_client:
+        core = client.CoreV1Api(api_client)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        wait_until(lambda: bool(core.read_namespaced_service_account("default", name).secrets), 30,
+                   f"service account default in {name}")
+        try:
+            out = tmp_path_factory.mktemp("v1")
+            assert deploy(k8s_cluster, name, images["v1"], "1", out, body_file) == EXIT_OK
+            yield name
+        finally:
+            core.delete_namespace(name)
+
+
+def kube(cluster: Cluster, namespace: str) -> Kube:
+    return Kube(cluster.api_client(), namespace)
+
+
+def report(out: Path) -> dict:
+    return json.loads((out / "canary.json").read_text())
+
+
+@pytest.mark.parametrize(("bad", "version", "failing"), [
+    pytest.param("errors", "7", {"error_rate_absolute", "error_rate_relative"}, id="higher-error-rate"),
+    pytest.param("slower", "8", {"p95_relative", "p99_relative"}, id="slower"),
+    pytest.param("shifted", "9", {"prediction_drift[0]"}, id="shifted-predictions"),
+])
+def test_a_bad_canary_is_aborted_at_the_first_step_and_stable_serves_throughout(
+        k8s_cluster: Cluster, v1_namespace: str, images: dict[str, str], body_file: Path, tmp_path: Path,
+        bad: str, version: str, failing: set[str]) -> None:
+    client = kube(k8s_cluster, v1_namespace)
+    stable_before = client.deployment(NAME)
+    with Traffic(kube(k8s_cluster, v1_namespace), NAME, BODY) as traffic:
+        started = time.time()
+        code = deploy(k8s_cluster, v1_namespace, images[bad], version, tmp_path, body_file, "--strategy", "canary",
+                      "--canary-steps", "50")
+        ended = time.time()
+        time.sleep(1.5)
+    assert code == EXIT_FAILED
+    result = report(tmp_path)
+    assert (result["ok"], result["outcome"], result["decided_by"]) == (False, "aborted", "analysis"), result["message"]
+    assert len(result["steps"]) == 1 and result["failing"]["step"] == 50
+    assert result["failing"]["check"] in failing, result["failing"]
+    assert result["failing"]["canary"]["requests"] >= 20  # the figures ride along for an alert
+    assert client.deployment(f"{NAME}-canary") is None
+    stable_after = client.deployment(NAME)
+    assert stable_after["metadata"]["generation"] == stable_before["metadata"]["generation"]
+    assert stable_after["spec"]["template"] == stable_before["spec"]["template"]
+    during = traffic.between(started, ended)
+    served = {a.served_by for a in during if a.status == 200}
+    assert "1" in served and served <= {"1", version}
+    failed = [a for a in during if a.status != 200]
+    assert bad == "errors" or not failed, f"{len(failed)} of {len(during)} outside requests failed"
+    assert {a.served_by for a in traffic.between(ended + 0.5, time.time())} <= {"1"}
+    assert (tmp_path / "canary.html").read_text().count("<h2>step 50%") == 1
+    assert 'failures="' in (tmp_path / "canary-junit.xml").read_text()
+    print(f"{bad}: {len(failed)}/{len(during)} outside requests failed during the canary, "
+          f"{sum(a.served_by == version for a in during)} served by the canary; {result['seconds']}s")
+
+
+def test_a_running_canary_is_aborted_by_hand(k8s_cluster: Cluster, v1_namespace: str, images: dict[str, str],
+                                             body_file: Path, tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "ci", "deploy", "--kubeconfig", str(k8s_cluster.kubeconfig), "--namespace",
+            v1_namespace, "--manifests", str(OVERLAY), "--image", images["v2"], "--model-name", "fake-model",
+            "--model-version", "2", "--smoke-input", str(body_file), "--output-dir", str(tmp_path), *FAST,
+            "--strategy", "canary", "--canary-steps", "50", "--canary-interval", "120"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITLAB_"))}
+    job = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        client = kube(k8s_cluster, v1_namespace)
+        wait_until(lambda: (client.deployment(f"{NAME}-canary") or {}).get("status", {}).get("readyReplicas"), 60,
+                   "the canary's pod ready")
+        asked = time.monotonic()
+        assert main(["canary", "abort", "--kubeconfig", str(k8s_cluster.kubeconfig), "--namespace",
+                     v1_namespace]) == EXIT_OK
+        assert job.wait(timeout=30) == EXIT_FAILED, job.stderr.read().decode()[-2000:]
+        assert time.monotonic() - asked < 10
+    finally:
+        if job.poll() is None:
+            job.kill()
+    result = report(tmp_path)
+    assert (result["outcome"], result["decided_by"]) == ("aborted", "manual"), result["message"]
+    assert client.deployment(f"{NAME}-canary") is None
+    assert client.deployment(NAME)["spec"]["template"]["spec"]["containers"][0]["image"] == images["v1"]
+    assert main(["canary", "abort", "--kubeconfig", str(k8s_cluster.kubeconfig), "--namespace",
+                 v1_namespace]) == EXIT_FAILED  # nothing left to abort: said so
+
+
+def test_a_good_canary_without_outside_traffic_is_decided_by_its_own_requests_and_promoted(
+        k8s_cluster: Cluster, v1_namespace: str, images: dict[str, str], body_file: Path, tmp_path: Path) -> None:
+    # the fakes' latency is process start-up on a shared 2-core machine: a generous relative limit
+    code = deploy(k8s_cluster, v1_namespace, images["v2"], "2", tmp_path, body_file, "--strategy", "canary",
+                  "--canary-steps", "50,100", "--canary-max-latency-ratio", "2.5")
+    result = report(tmp_path)
+    assert code == EXIT_OK, result["message"]
+    assert (result["outcome"], [s["verdict"] for s in result["steps"]]) == ("promoted", ["pass", "pass"])
+    assert [s["canary_replicas"] for s in result["steps"]] == [1, 2]
+    first = result["steps"][0]
+    assert first["own_requests"]["canary"].get("200", 0) >= 100 and first["own_requests"]["stable"].get("200", 0) >= 100
+    assert first["drift"]["0"]["psi"] <= 0.2
+    assert result["promotion"]["ok"] and result["promotion"]["smoke"]["ok"]
+    client = kube(k8s_cluster, v1_namespace)
+    assert client.deployment(f"{NAME}-canary") is None
+    assert client.deployment(NAME)["spec"]["template"]["spec"]["containers"][0]["image"] == images["v2"]
+    assert result["promotion"]["changes"]["stale"] == []  # the canary is not one of the overlay's objects
