@@ -24,7 +24,8 @@ class _Panel:
             f'<text x="{left + PANEL_W / 2}" y="{self.top - 20}" text-anchor="middle" font-weight="bold">'
             f"{escape(title)}</text>",
             f'<rect x="{left}" y="{self.top}" width="{PANEL_W}" height="{PANEL_H}" fill="none" stroke="{MUTED}"/>',
-            f'<text x="{left + PANEL_W / 2}" y="{self.top + PANEL_H + 40}" text-anchor="middle">{escape(x_label)}</text>',
+            f'<text x="{left + PANEL_W / 2}" y="{self.top + PANEL_H + 40}" text-anchor="middle">'
+            f"{escape(x_label)}</text>",
             f'<text x="{left - 45}" y="{self.top + PANEL_H / 2}" text-anchor="middle" '
             f'transform="rotate(-90 {left - 45} {self.top + PANEL_H / 2})">{escape(y_label)}</text>']
         for i in range(5):

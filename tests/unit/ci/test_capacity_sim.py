@@ -74,7 +74,7 @@ def test_scale_up_policies_limit_the_rate():
     sim = simulate(step_curve(100, 2000), p, POINTS, latency_target_ms=100, cpu_limit=1.0,
                    behavior=one_a_minute, startup_s=0)
     pods = pods_over_time(sim)
-    assert all(b - a <= 1 for a, b in zip(pods, pods[1:]))  # one pod a minute at most
+    assert all(b - a <= 1 for a, b in zip(pods, pods[1:], strict=False))  # one pod a minute at most
 
 
 def test_scale_down_waits_for_the_stabilisation_window():
