@@ -43,11 +43,13 @@ def ready_status(base: str) -> int | None:
 
 def start(image: str, port: int, *, prefix: str, settings: Mapping[str, str] | None = None,
           authfile: Path | None = None, cli: str = podman.DEFAULT_CLI,
-          env: Mapping[str, str] | None = None) -> str:
-    """Run `image` detached on 127.0.0.1:`port` with `settings` (SERVICE_* variables); its name."""
+          env: Mapping[str, str] | None = None, cpus: float | None = None, memory: int | None = None) -> str:
+    """Run `image` detached on 127.0.0.1:`port` with `settings` (SERVICE_* variables) and the pod's CPU
+    and memory limits; its name."""
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    podman.run_detached(image, name=name, authfile=authfile, cli=cli, env=env, environment={
-        **NO_TRACKING_SERVER, **(settings or {}), "SERVICE_HOST": "127.0.0.1", "SERVICE_PORT": str(port)})
+    podman.run_detached(image, name=name, authfile=authfile, cli=cli, env=env, cpus=cpus, memory=memory,
+                        environment={**NO_TRACKING_SERVER, **(settings or {}), "SERVICE_HOST": "127.0.0.1",
+                                     "SERVICE_PORT": str(port)})
     return name
 
 
