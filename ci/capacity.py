@@ -152,8 +152,8 @@ def _check(measured: Measured, target_rps: float, peak_factor: float, headroom: 
     if pods_per_node < 1:
         raise ConfigError(f"--pods-per-node {pods_per_node}: at least 1")
     if measured.sustainable_rps <= 0:
-        raise ConfigError("the step load found no sustainable rate: even its first step broke the thresholds; "
-                          "lower --capacity-start-rps or look at the latency gate's steps")
+        raise ConfigError("the step load found no sustainable rate: no step held the thresholds; look at "
+                          "the steps in latency.json (a busy runner, or thresholds this model cannot meet)")
     if measured.cpu_request <= 0:
         raise ConfigError("the pod has no CPU request: the HPA's CPU utilisation is relative to it; set "
                           "resources.requests.cpu in the Deployment")

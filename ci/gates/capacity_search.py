@@ -2,7 +2,8 @@
 
 The offered rate grows geometrically (start, x factor, ...) until a step breaks p95, p99 or the
 error rate, or the throughput stops following the offered rate; then a few bisections between the
-last good and the first broken step sharpen the edge. Each step is one fixed-rate Locust run
+last good and the first broken step sharpen the edge (when even the first step breaks, the rate
+goes down by the factor until one holds). Each step is one fixed-rate Locust run
 (`ci.load_measure`); the container's CPU is sampled meanwhile and averaged over the measured
 window. The highest good step below every broken one is the sustainable rate per pod.
 """
@@ -21,6 +22,7 @@ from ci.load_measure import Load, Thresholds, measure
 
 FOLLOWS = 0.9  # achieved / offered below this: the pod no longer keeps up
 MIN_USERS = 4
+MIN_RPS = 0.5  # a search that finds nothing holding above this gives up
 SAMPLE_S = 1.0
 LOCUST_STOP_S = 1.0  # between the end of the measured window and Locust's exit
 DEFAULT_START_RPS = 10.0
@@ -60,8 +62,17 @@ def best(points: list[Point]) -> Point | None:
     return max(good, key=lambda p: p.offered_rps, default=None)
 
 
+def _bracketed_at(points: list[Point]) -> int | None:
+    """The index of the step that first put a good step below a broken one."""
+    for i in range(len(points)):
+        if best(points[:i + 1]) is not None and any(not p.sustainable for p in points[:i + 1]):
+            return i
+    return None
+
+
 def next_rate(steps: Steps, points: list[Point]) -> float | None:
-    """The next rate to offer, or None when the search is done."""
+    """The next rate to offer, or None when the search is done: up by the factor while the steps hold,
+    down by it while none has held yet, then bisections between the last good and first broken one."""
     if len(points) >= steps.max_steps:
         return None
     if not points:
@@ -69,9 +80,11 @@ def next_rate(steps: Steps, points: list[Point]) -> float | None:
     broken = [p for p in points if not p.sustainable]
     if not broken:
         return points[-1].offered_rps * steps.factor
-    first_broken = points.index(broken[0])
     low, high = best(points), min(p.offered_rps for p in broken)
-    if low is None or len(points) - 1 - first_broken >= steps.refine or high / low.offered_rps < 1.05:
+    if low is None:
+        lower = round(high / steps.factor, 2)
+        return lower if lower >= MIN_RPS else None
+    if len(points) - 1 - _bracketed_at(points) >= steps.refine or high / low.offered_rps < 1.05:
         return None
     return round((low.offered_rps + high) / 2, 1)
 

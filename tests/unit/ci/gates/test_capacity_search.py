@@ -28,8 +28,12 @@ def test_stops_at_max_steps_when_nothing_breaks():
     assert run(10_000, Steps(start_rps=10, factor=2, max_steps=4)) == [10, 20, 40, 80]
 
 
-def test_first_step_broken_ends_the_search():
-    assert run(5, Steps(start_rps=10)) == [10]
+def test_steps_down_when_the_first_step_breaks_then_bisects():
+    assert run(3, Steps(start_rps=10, factor=2, refine=1)) == [10, 5, 2.5, 3.8]
+
+
+def test_gives_up_below_half_a_request_a_second():
+    assert run(0.1, Steps(start_rps=2, factor=2)) == [2, 1, 0.5]
 
 
 def test_bisection_stops_when_the_edge_is_sharp():
