@@ -18,6 +18,9 @@ Exit codes (the contract .gitlab-ci.yml relies on):
   {EXIT_OK}  passed
   {EXIT_FAILED}  a gate, a rollout or a registry lookup failed (stop the pipeline)
   {EXIT_USAGE}  usage or configuration error (fix the job's variables)
+
+A failed gate, deploy, promote or load test alerts the chat channels in ALERT_URLS
+(and ALERT_WEBHOOK_URL); an alert that cannot be delivered never changes the exit code.
 """
 
 

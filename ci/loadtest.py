@@ -49,16 +49,19 @@ class Outcome:
     error: CiError | None = None  # why it could not run
 
 
-def live_model(url: str, api: MlflowApi | None, model_uri: str | None) -> model_meta.ModelMeta:
-    """The live service's model, from `model_uri` or from what its /version reports."""
+def live_model(url: str, api: MlflowApi | None, model_uri: str | None) -> tuple[model_meta.ModelMeta, str, str]:
+    """The live service's model, its name and version: from `model_uri` or from what its /version reports."""
     if model_uri:
-        return model_meta.load(model_uri, None, None, api)
+        name, _, version = model_uri.removeprefix("models:/").partition("/")
+        named = model_uri.startswith("models:/")
+        return model_meta.load(model_uri, None, None, api), name if named else model_uri, version if named else "?"
     try:
         info = requests.get(f"{url.rstrip('/')}/version", timeout=30).json()
     except (requests.RequestException, ValueError) as exc:
         raise CheckFailed(f"the live service at {redact(url)} does not answer /version "
                           f"({type(exc).__name__})") from None
-    return model_meta.load(None, info.get("model_name"), str(info.get("model_version") or ""), api)
+    name, version = info.get("model_name") or "", str(info.get("model_version") or "")
+    return model_meta.load(None, name, version, api), name, version
 
 
 def run_loadtest(live: LiveService, load: Load, thresholds: Thresholds, output_dir: Path, *,
@@ -67,34 +70,29 @@ def run_loadtest(live: LiveService, load: Load, thresholds: Thresholds, output_d
     """Measure the live service, write loadtest.json/-junit.xml/.html, report a miss or an outage."""
     try:
         with live.reach() as base_url:  # the reports and the issue need no cluster
-            meta = live_model(base_url, api, model_uri)
+            meta, name, version = live_model(base_url, api, model_uri)
             result = measure(base_url, meta.serving_example, load, thresholds, output_dir, NAME)
     except (CheckFailed, ToolError) as unreachable:
-        actions = report_miss([f"the load test could not run: {unreachable}"], environment, live.describe(),
-                              alert_webhook, job.gitlab(), job.job_url())
-        return Outcome(None, actions, unreachable)
+        alert = alerts.Alert.from_job("scheduled load test could not run", model_uri or "?", "?",
+                                      environment, [f"the load test could not run: {unreachable}"])
+        return Outcome(None, report_miss(alert, live.describe(), alert_webhook, job.gitlab()), unreachable)
     reports.write(output_dir, NAME, result.passed, result.checks, result.seconds,
                   **report_details(result, load, thresholds, output_dir, NAME),
                   model=meta.source, environment=environment)
     if result.passed:
         return Outcome(result)
-    actions = report_miss([check.detail for check in result.checks if not check.passed],
-                          f"{environment} ({meta.source})", result.url, alert_webhook, job.gitlab(), job.job_url())
-    return Outcome(result, actions)
+    alert = alerts.Alert.from_job("scheduled load test missed its thresholds", name, version, environment,
+                                  [check.detail for check in result.checks if not check.passed])
+    return Outcome(result, report_miss(alert, result.url, alert_webhook, job.gitlab()))
 
 
-def report_miss(problems: list[str], subject: str, target: str, webhook_url: str | None,
-                gitlab: GitLabApi | None, details_url: str | None = None) -> list[str]:
-    """Alert the webhook and open or update the GitLab issue. Returns what was done, one line each; a
-    step that is not configured says so instead of failing the job."""
-    title = f"Load test failed: {subject}"
-    lines = [*problems, *([f"reports: {details_url}"] if details_url else [])]
-    done = []
-    if webhook_url:
-        alerts.send(webhook_url, alerts.body(title, lines))
-        done.append(f"alert sent to {alerts.safe_target(webhook_url)}")
-    else:
-        done.append("alert skipped: ALERT_WEBHOOK_URL not set")
+def report_miss(alert: alerts.Alert, target: str, webhook_url: str | None, gitlab: GitLabApi | None) -> list[str]:
+    """Alert every channel and open or update the GitLab issue. Returns what was done, one line each; a
+    step that is not configured, or an alert that is not delivered, says so instead of failing the job."""
+    known = f" ({alert.model} version {alert.version})" if alert.version != "?" else ""
+    title = f"Load test failed: {alert.environment}{known}"
+    lines = [*alert.figures, *([f"reports: {alert.job_url}"] if alert.job_url else [])]
+    done = alerts.notify(alert, (webhook_url,))
     if gitlab is not None:
         description = "\n".join([f"The scheduled load test against {target} failed:", "",
                                  *(f"- {line}" for line in lines)])

@@ -8,6 +8,7 @@ import click
 from ci import deploy as logic
 from ci import kube
 from ci.commands import options
+from ci.commands.failure_alert import alert_on_failure
 from ci.errors import CheckFailed
 from ci.smoke import Smoke, request_body
 
@@ -54,6 +55,7 @@ from ci.smoke import Smoke, request_body
 @options.service
 @options.service_port
 @options.output_dir
+@alert_on_failure("deploy failed", environment=lambda params: params["namespace"])
 def deploy_command(namespace: str, deployment: str, container: str | None, kubeconfig: str | None,
                    context: str | None, image: str, image_tag: str,
                    model_name: str, model_version: str, pipeline_url: str, manifests: Path | None,

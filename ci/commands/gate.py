@@ -8,6 +8,7 @@ import click
 
 from ci import model_meta, pod_shape, reports
 from ci.commands import options
+from ci.commands.failure_alert import alert_on_failure
 from ci.credentials import Credentials
 from ci.errors import CheckFailed, ConfigError
 from ci.gates import capacity_search, latency, load, signature
@@ -49,6 +50,11 @@ def _model(name: str | None, version: str | None) -> ModelRef | None:
     return ModelRef(name, version) if name and version else None
 
 
+def _gate_failure(gate_name: str):
+    """Alert on a failed gate; a gate job has no environment: the candidate is not deployed yet."""
+    return alert_on_failure(f"{gate_name} gate failed", environment="not deployed (gate)")
+
+
 @click.group("gate")
 def gate() -> None:
     """Gates on the built image; exit 1 when one does not pass."""
@@ -67,6 +73,7 @@ def gate() -> None:
 @options.registry_user
 @options.container_cli
 @options.output_dir
+@_gate_failure("load")
 def load_command(tracking_uri: str, model_name: str, model_version: str, image: str, ready_timeout: float,
                  registry_user: str | None, container_cli: str, output_dir: str) -> None:
     """Run the image (podman or docker, host network, read-only root, no tracking server): the model loads,
@@ -95,6 +102,7 @@ def load_command(tracking_uri: str, model_name: str, model_version: str, image: 
 @options.candidate_image
 @options.container_cli
 @options.output_dir
+@_gate_failure("signature")
 def signature_command(tracking_uri, model_uri, model_name, model_version, live_url, live_alias,
                       allow_breaking, batching, url, image, container_cli, output_dir) -> None:
     """Compare the candidate's signature with the live one: a removed or retyped input, a new required
@@ -136,6 +144,7 @@ def signature_command(tracking_uri, model_uri, model_name, model_version, live_u
               help="Ramp-up of each step, excluded from its figures.")
 @options.capacity_manifests
 @options.output_dir
+@_gate_failure("latency")
 def latency_command(url, image, container_cli, tracking_uri, model_uri, model_name, model_version, output_dir,
                     capacity, capacity_start_rps, capacity_factor, capacity_max_steps, capacity_step,
                     capacity_step_warmup, capacity_manifests, **load_shape) -> None:

@@ -31,7 +31,8 @@ from ci.mlflow_api import MlflowApi
                    "version the live /version reports].")
 @options.load_options
 @click.option("--alert-webhook", envvar="ALERT_WEBHOOK_URL", show_envvar=True,
-              help="Incoming webhook (WeCom/Slack style) alerted on a miss; never printed.")
+              help="A generic JSON webhook (WeCom/Slack style) alerted on a miss, besides the channels in "
+                   "ALERT_URLS; never printed.")
 @click.option("--environment", envvar="CI_ENVIRONMENT_NAME", default="production", show_default=True,
               show_envvar=True, help="Environment name, for the alert and the issue title.")
 @options.output_dir
@@ -39,7 +40,7 @@ def loadtest_command(url, namespace, deployment, service, service_port, kubeconf
                      model_uri, alert_webhook, environment, output_dir, **load_shape) -> None:
     """Load-test the live environment with the latency gate's load and thresholds: at --url, or at the
     Service in --namespace through the API server's proxy (`kubectl proxy`; no Ingress needed). On a
-    miss: alert the webhook, open or update a GitLab issue (CI_SERVER_URL + GITLAB_API_TOKEN +
+    miss: alert (ALERT_URLS and the webhook), open or update a GitLab issue (CI_SERVER_URL + GITLAB_API_TOKEN +
     CI_PROJECT_ID), exit 1. Writes loadtest-junit.xml, loadtest.html and loadtest.json."""
     settings, thresholds = load_settings(**load_shape)
     if not url and not namespace:

@@ -9,6 +9,7 @@ import click
 from ci import job
 from ci import preflight as preflight_logic
 from ci.commands import options
+from ci.commands.failure_alert import alert_on_failure
 from ci.errors import CheckFailed
 from ci.mlflow_api import MlflowApi
 from ci.outputs import write_json
@@ -49,6 +50,7 @@ def resolve(tracking_uri: str, model_name: str, selector: str | None, registrati
 @click.option("--force", is_flag=True, envvar="PROMOTE_SKIP_GATES", show_envvar=True,
               help="Promote even if the load/signature/latency gates did not pass (audited).")
 @options.output_dir
+@alert_on_failure("promote failed", version="version", environment=lambda params: params["target"])
 def promote(tracking_uri: str, model_name: str, version: str, target: str, force: bool,
             output_dir: str) -> None:
     """Point an alias (or the legacy stage) at a READY version whose gates passed; audit it."""

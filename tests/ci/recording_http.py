@@ -15,9 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-# A route answers (status, json body) for a request; the first route whose method and path match wins.
-Answer = tuple[int, Any]
+# A route answers (status, json body) or (status, body, headers) for a request; a str body is sent as
+# text/plain (Slack's `ok`). The first route whose method and path match wins.
+Answer = tuple[int, Any] | tuple[int, Any, dict[str, str]]
 Route = tuple[str, str, "Answer | Callable[[RecordedRequest], Answer]"]
+POLL_S = 0.05  # how soon `shutdown` is noticed (http.server's default 0.5 s is paid by every test)
 
 
 @dataclass
@@ -50,11 +52,14 @@ class RecordingServer:
                                           {k.lower(): v for k, v in self.headers.items()},
                                           self.rfile.read(length))
                 recorder.requests.append(request)
-                status, body = recorder.answer(request)
-                payload = json.dumps(body).encode()
+                status, body, *headers = recorder.answer(request)
+                text = isinstance(body, str)
+                payload = body.encode() if text else json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain" if text else "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in (headers[0] if headers else {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 
@@ -64,7 +69,8 @@ class RecordingServer:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": POLL_S},
+                                        daemon=True)
         self._thread.start()
         return self
 

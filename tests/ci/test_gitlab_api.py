@@ -1,9 +1,9 @@
-"""The GitLab seam and the webhook alert reach a local recording server with the expected requests."""
+"""The GitLab seam reaches a local recording server with the expected requests (the alert channels are in
+test_alert_channels.py)."""
 import logging
 
 import pytest
 
-from ci import alerts
 from ci.errors import CheckFailed, ConfigError
 from ci.gitlab_api import GitLabApi
 from tests.ci.recording_http import RecordingServer, gitlab_routes
@@ -74,21 +74,3 @@ def test_server_error_is_a_check_failure():
     with (RecordingServer([("POST", r".*", (500, {"message": "boom"}))]) as server,
           pytest.raises(CheckFailed, match="record a deployment failed")):
         GitLabApi.connect(server.url, TOKEN, PROJECT).record_deployment("staging", "a" * 40, "main")
-
-
-def test_webhook_receives_markdown_and_text():
-    with RecordingServer(gitlab_routes()) as server:
-        payload = alerts.body("Load test failed", ["p95 300 ms > 100 ms"])
-        alerts.send(f"{server.url}/hooks/send?key=SECRET", payload)
-    [call] = server.requests
-    assert call.path == "/hooks/send" and call.query == {"key": ["SECRET"]}
-    assert call.json()["msgtype"] == "markdown"
-    assert call.json()["markdown"]["content"] == "### Load test failed\n- p95 300 ms > 100 ms"
-    assert call.json()["text"] == call.json()["markdown"]["content"]
-
-
-def test_webhook_refusal_names_only_the_host():
-    with (RecordingServer([("POST", r".*", (200, {"errcode": 93000, "errmsg": "invalid key"}))]) as server,
-          pytest.raises(CheckFailed, match=r"on 127\.0\.0\.1 refused the alert") as excinfo):
-        alerts.send(f"{server.url}/hooks/send?key=SECRET", alerts.body("t", []))
-    assert "SECRET" not in str(excinfo.value)

@@ -38,18 +38,19 @@ def test_miss_alerts_the_webhook_and_opens_an_issue(recorder, tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 1
     assert "FAIL  error rate 1.0000" in captured.out
-    assert "alert sent to 127.0.0.1" in captured.out and "opened issue #1" in captured.out
+    assert "alert sent to json on 127.0.0.1" in captured.out and "opened issue #1" in captured.out
     assert "load test missed a threshold (error_rate" in captured.err
     assert TOKEN not in captured.out + captured.err and "WEBHOOK-SECRET" not in captured.out + captured.err
 
     [hook] = recorder.calls("POST", "/hooks/send")
     assert hook.query == {"key": ["WEBHOOK-SECRET"]}
     content = hook.json()["markdown"]["content"]
-    assert content.startswith(f"### Load test failed: production ({model})")
+    assert content.startswith(f"### scheduled load test missed its thresholds: {model} (production)")
     assert "- error rate 1.0000" in content and hook.json()["text"] == content
+    assert hook.json()["alert"]["environment"] == "production"
     [issue] = recorder.calls("POST", "/api/v4/projects/42/issues")
     assert issue.headers["private-token"] == TOKEN
-    assert issue.json()["title"] == f"Load test failed: production ({model})"
+    assert issue.json()["title"] == "Load test failed: production"
     assert issue.json()["labels"] == "loadtest,performance"
     assert f"against {url} failed" in issue.json()["description"]
     for name in ("loadtest-junit.xml", "loadtest.html", "loadtest.json"):
@@ -66,9 +67,9 @@ def test_a_live_service_that_does_not_answer_alerts_and_opens_an_issue(recorder,
     captured = capsys.readouterr()
     assert code == 1
     assert f"the live service at {url} does not answer /version" in captured.err
-    assert "alert sent to 127.0.0.1" in captured.out and "opened issue #1" in captured.out
+    assert "alert sent to json on 127.0.0.1" in captured.out and "opened issue #1" in captured.out
     [hook] = recorder.calls("POST", "/hooks/send")
-    assert hook.json()["markdown"]["content"].startswith("### Load test failed: production")
+    assert hook.json()["markdown"]["content"].startswith("### scheduled load test could not run (production)")
     assert "could not run: the live service" in hook.json()["markdown"]["content"]
     [issue] = recorder.calls("POST", "/api/v4/projects/42/issues")
     assert f"against {url} failed" in issue.json()["description"]

@@ -28,7 +28,8 @@ QUICK = ["--users", "2", "--rate", "4", "--warmup", "1s", "--duration", "5s", "-
          "--p95-ms", "5000", "--p99-ms", "10000"]
 # What the scheduled job must not inherit from the test's own environment.
 UNSET = ("LOADTEST_URL", "KUBE_NAMESPACE", "KUBE_SERVICE", "KUBE_SERVICE_PORT", "KUBE_DEPLOYMENT", "KUBE_CONTEXT",
-         "CI_SERVER_URL", "GITLAB_API_TOKEN", "ALERT_WEBHOOK_URL", "LOADTEST_MODEL_URI", "MLFLOW_TRACKING_URI")
+         "CI_SERVER_URL", "GITLAB_API_TOKEN", "ALERT_URLS", "ALERT_WEBHOOK_URL", "LOADTEST_MODEL_URI",
+         "MLFLOW_TRACKING_URI")
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ci.alerts import Alert
 from ci.errors import ConfigError
 from ci.load_measure import Thresholds, evaluate, parse_duration
 from ci.loadtest import report_miss
@@ -75,22 +76,25 @@ class FakeGitLab:
         return "opened issue #7"
 
 
-def test_report_miss_without_webhook_or_gitlab_says_what_was_skipped():
-    assert report_miss(["p95 over"], "web", "http://web", None, None) == [
-        "alert skipped: ALERT_WEBHOOK_URL not set",
+MISS = Alert("scheduled load test missed its thresholds", "web", "3", "prod", ("p95 latency 300 ms",),
+             "https://ci/job/1")
+
+
+def test_report_miss_without_channels_or_gitlab_says_what_was_skipped(monkeypatch):
+    monkeypatch.delenv("ALERT_URLS", raising=False)
+    monkeypatch.delenv("ALERT_WEBHOOK_URL", raising=False)
+    assert report_miss(MISS, "http://web", None, None) == [
+        "alert skipped: ALERT_URLS (or ALERT_WEBHOOK_URL) not set",
         "GitLab issue skipped: CI_SERVER_URL, GITLAB_API_TOKEN or CI_PROJECT_ID not set"]
 
 
 def test_report_miss_alerts_and_opens_an_issue(monkeypatch):
     sent = []
-    monkeypatch.setattr("ci.alerts.send", lambda url, payload: sent.append((url, payload)))
+    monkeypatch.setattr("ci.alerts.notify", lambda alert, extra: sent.append((alert, extra)) or ["alert sent"])
     gitlab = FakeGitLab()
-    done = report_miss(["p95 latency 300 ms"], "web in prod", "http://web", "https://hooks.example/T/SECRET", gitlab,
-                       details_url="https://ci/job/1")
-    assert done == ["alert sent to hooks.example", "opened issue #7"]
-    ((url, payload),) = sent
-    assert url == "https://hooks.example/T/SECRET"
-    assert payload["text"] == "### Load test failed: web in prod\n- p95 latency 300 ms\n- reports: https://ci/job/1"
-    assert gitlab.issues == [("Load test failed: web in prod",
+    done = report_miss(MISS, "http://web", "https://hooks.example/T/SECRET", gitlab)
+    assert done == ["alert sent", "opened issue #7"]
+    assert sent == [(MISS, ("https://hooks.example/T/SECRET",))]
+    assert gitlab.issues == [("Load test failed: prod (web version 3)",
                               "The scheduled load test against http://web failed:\n\n- p95 latency 300 ms\n"
                               "- reports: https://ci/job/1", ["loadtest", "performance"])]
