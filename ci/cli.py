@@ -11,7 +11,7 @@ import sys
 import click
 
 from ci import tracing
-from ci.commands import build, canary, deploy, gate, loadtest, registry
+from ci.commands import build, canary, capacity, deploy, gate, loadtest, registry
 from ci.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CiError
 
 EXIT_CODES_HELP = f"""\b
@@ -34,7 +34,8 @@ def cli(verbose: bool) -> None:
 
 
 for command in (registry.resolve, registry.preflight, build.build_command, gate.gate, deploy.deploy_command,
-                registry.promote, registry.rollback, loadtest.loadtest_command, canary.canary_group):
+                registry.promote, registry.rollback, loadtest.loadtest_command, canary.canary_group,
+                capacity.capacity_command):
     cli.add_command(command)
 
 

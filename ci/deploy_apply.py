@@ -22,7 +22,7 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 FOR_DEPLOYMENT = "pyfunc-deploy.io/deployment"
 # Kinds searched for stale objects besides the rendered ones (what an overlay usually holds).
 PRUNABLE = (("v1", "ConfigMap"), ("v1", "Service"), ("v1", "ServiceAccount"), ("apps/v1", "Deployment"),
-            ("autoscaling/v1", "HorizontalPodAutoscaler"), ("policy/v1", "PodDisruptionBudget"),
+            ("autoscaling/v2", "HorizontalPodAutoscaler"), ("policy/v1", "PodDisruptionBudget"),
             ("networking.k8s.io/v1", "Ingress"), ("networking.k8s.io/v1", "NetworkPolicy"))
 # Not part of an object's desired state: left out of the changes report.
 IGNORED = ("metadata.managedFields", "metadata.resourceVersion", "metadata.generation", "metadata.uid",

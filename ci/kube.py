@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ci import api_versions
 from ci.errors import CheckFailed, ConfigError
 from ci.tracing import trace_headers
 
@@ -111,7 +112,8 @@ class Kube:
     def apply(self, objects: Iterable[dict], dry_run: bool = False) -> list[str]:
         """Server-side apply each object into this namespace (what `kubectl apply --server-side`
         does); returns "Kind/name" of each. An apiVersion this server does not serve yet (policy/v1
-        before Kubernetes 1.21) is applied in the version it serves for that group and kind."""
+        before Kubernetes 1.21, autoscaling/v2 before 1.23) is applied in the newest version it serves
+        for that group and kind (`ci.api_versions`)."""
         applied = []
         for obj in objects:
             self.apply_object(obj, dry_run=dry_run)
@@ -123,8 +125,8 @@ class Kube:
         the server answers."""
         kind, name = obj["kind"], obj["metadata"]["name"]
         resource = self._served(obj["apiVersion"], kind)
-        obj = {**obj, "apiVersion": resource.group_version,
-               "metadata": {**obj["metadata"], "namespace": self.namespace}}
+        obj = api_versions.convert(obj, resource.group_version)
+        obj["metadata"]["namespace"] = self.namespace
         return self.call(f"apply {kind}/{name}", _raw(resource.server_side_apply), body=obj, name=name,
                          namespace=self.namespace, field_manager=FIELD_MANAGER, force_conflicts=True,
                          dry_run="All" if dry_run else None)
@@ -179,7 +181,9 @@ class Kube:
             raise CheckFailed(f"the Kubernetes API server at {self.url} serves no {kind} in {api_version} "
                               "or another version of its group: is the cluster too old or too new for "
                               "the manifests?")
-        chosen = next((r for r in served if r.preferred), served[0])
+        newest = api_versions.fallback(api_version, kind, {r.group_version for r in served})
+        chosen = next((r for r in served if r.group_version == newest),
+                      next((r for r in served if r.preferred), served[0]))
         log.info("%s %s is not served by this cluster: applied as %s", api_version, kind, chosen.group_version)
         return chosen
 

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import click
 
-from ci import model_meta, reports
+from ci import model_meta, pod_shape, reports
 from ci.commands import options
 from ci.commands.failure_alert import alert_on_failure
 from ci.credentials import Credentials
-from ci.errors import CheckFailed
-from ci.gates import latency, load, signature
+from ci.errors import CheckFailed, ConfigError
+from ci.gates import capacity_search, latency, load, signature
 from ci.gates.candidate import candidate
 from ci.gates.record import record
 from ci.gates.result import GateResult
-from ci.load_measure import load_settings
+from ci.load_measure import load_settings, parse_duration
 from ci.mlflow_api import MlflowApi
 from ci.model_ref import ModelRef
 
@@ -31,6 +31,15 @@ def _finish(result: GateResult, output_dir: str, api: MlflowApi | None, model: M
         raise CheckFailed(f"{result.gate} gate failed ({', '.join(c.name for c in failed)}):\n"
                           + "\n".join(check.detail for check in failed))
     click.echo(f"{result.gate} gate passed")
+
+
+CAPACITY_HELP = """\b
+Capacity (--capacity, LATENCY_CAPACITY=true; off by default: ~20 s a step, up to
+--capacity-max-steps): after the verdict, one container with the pod's CPU/memory limits from
+--capacity-manifests is loaded at rising fixed rates until p95, p99 or the error rate break the
+thresholds or it serves under 90 % of the offered rate; the sustainable rate per pod and its CPU go
+into latency.json's `capacity` section. It never changes the verdict.
+"""
 
 
 def _api(tracking_uri: str | None) -> MlflowApi | None:
@@ -109,23 +118,56 @@ def signature_command(tracking_uri, model_uri, model_name, model_version, live_u
     _finish(result, output_dir, api, _model(model_name, model_version))
 
 
-@gate.command("latency", epilog=options.THRESHOLDS_HELP)
+@gate.command("latency", epilog=options.THRESHOLDS_HELP + CAPACITY_HELP)
 @options.candidate_url
 @options.candidate_image
 @options.container_cli
 @options.candidate_model
 @options.load_options
+@click.option("--capacity/--no-capacity", envvar="LATENCY_CAPACITY", default=False, show_default=True,
+              show_envvar=True, help="Also find the capacity of one pod (a step load, minutes; needs --image).")
+@click.option("--capacity-start-rps", envvar="LATENCY_CAPACITY_START_RPS", type=click.FloatRange(min=0.1),
+              default=capacity_search.DEFAULT_START_RPS, show_default=True, show_envvar=True,
+              help="The first step's offered rate (req/s).")
+@click.option("--capacity-factor", envvar="LATENCY_CAPACITY_FACTOR", type=click.FloatRange(min=1.05),
+              default=capacity_search.DEFAULT_FACTOR, show_default=True, show_envvar=True,
+              help="Each step offers this many times the rate of the one before.")
+@click.option("--capacity-max-steps", envvar="LATENCY_CAPACITY_MAX_STEPS", type=click.IntRange(min=1),
+              default=capacity_search.DEFAULT_MAX_STEPS, show_default=True, show_envvar=True,
+              help="At most this many steps (bisections included).")
+@click.option("--capacity-step", envvar="LATENCY_CAPACITY_STEP", default=capacity_search.DEFAULT_STEP,
+              show_default=True, show_envvar=True, help="Measured time of each step.")
+@click.option("--capacity-step-warmup", envvar="LATENCY_CAPACITY_STEP_WARMUP",
+              default=capacity_search.DEFAULT_STEP_WARMUP, show_default=True, show_envvar=True,
+              help="Ramp-up of each step, excluded from its figures.")
+@options.capacity_manifests
 @options.output_dir
 @_gate_failure("latency")
 def latency_command(url, image, container_cli, tracking_uri, model_uri, model_name, model_version, output_dir,
-                    **load_shape) -> None:
+                    capacity, capacity_start_rps, capacity_factor, capacity_max_steps, capacity_step,
+                    capacity_step_warmup, capacity_manifests, **load_shape) -> None:
     """Load the candidate with Locust (requests from its input example) and check p95, p99, error rate
     and throughput. Writes latency-junit.xml, latency.html and latency.json; records the verdict on
-    the model version; exit 1 on a miss."""
+    the model version; exit 1 on a miss. With --capacity, then step-loads one pod-sized container
+    and adds the sustainable rate per pod to latency.json (`python -m ci capacity` plans from it)."""
     settings, thresholds = load_settings(**load_shape)
+    if capacity and (url or not image):
+        raise ConfigError("--capacity runs the built image with the pod's CPU and memory limits: give --image "
+                          "(IMAGE_REF), not --url")
+    steps = capacity_search.Steps(capacity_start_rps, capacity_factor, capacity_max_steps,
+                                  duration_s=parse_duration(capacity_step),
+                                  warmup_s=parse_duration(capacity_step_warmup))
+    pod = pod_shape.read(capacity_manifests) if capacity else None
     api = _api(tracking_uri)
     meta = model_meta.load(model_uri, model_name, model_version, api)
     with candidate(url, None if url else image, cli=container_cli) as base:
         result = latency.latency_gate(base, meta, settings, thresholds, Path(output_dir),
                                       context={"image": image if not url else None})
+    if pod is not None:
+        click.echo(f"capacity search: one container with --cpus {pod.cpu_limit} --memory {pod.memory_limit} "
+                   f"(the pod in {capacity_manifests})")
+        section = latency.capacity(image, meta, thresholds, steps, settings.batch_sizes, pod, cli=container_cli,
+                                   progress=lambda point: click.echo(capacity_search.line(point)))
+        click.echo(f"sustainable per pod: {section['sustainable_rps']:g} req/s at {section['cpu_cores']} CPU cores")
+        result = latency.with_capacity(result, section)
     _finish(result, output_dir, api, _model(model_name, model_version))

@@ -3,10 +3,12 @@ a job would set, so `.gitlab-ci.yml` script lines stay one short command."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
 from ci import load_measure as measure
+from ci.project import OVERLAYS_DIR
 from ci.tools import podman
 
 tracking_uri = click.option(
@@ -60,6 +62,11 @@ def namespace(required: bool, help_text: str):
     """--namespace/KUBE_NAMESPACE: required by `deploy`; the load test needs it only without a URL."""
     return click.option("--namespace", envvar="KUBE_NAMESPACE", required=required, show_envvar=True,
                         help=help_text)
+
+capacity_manifests = click.option(
+    "--capacity-manifests", envvar="CAPACITY_MANIFESTS", default=str(OVERLAYS_DIR / "production"),
+    show_default=True, show_envvar=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Kustomize overlay whose pod is measured and planned for: its CPU/memory limits, CPU request and HPA.")
 
 registry_user = click.option(
     "--registry-user", envvar="CI_REGISTRY_USER", show_envvar=True,

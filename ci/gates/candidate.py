@@ -43,11 +43,13 @@ def ready_status(base: str) -> int | None:
 
 def start(image: str, port: int, *, prefix: str, settings: Mapping[str, str] | None = None,
           authfile: Path | None = None, cli: str = podman.DEFAULT_CLI,
-          env: Mapping[str, str] | None = None) -> str:
-    """Run `image` detached on 127.0.0.1:`port` with `settings` (SERVICE_* variables); its name."""
+          env: Mapping[str, str] | None = None, cpus: float | None = None, memory: int | None = None) -> str:
+    """Run `image` detached on 127.0.0.1:`port` with `settings` (SERVICE_* variables) and the pod's CPU
+    and memory limits; its name."""
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    podman.run_detached(image, name=name, authfile=authfile, cli=cli, env=env, environment={
-        **NO_TRACKING_SERVER, **(settings or {}), "SERVICE_HOST": "127.0.0.1", "SERVICE_PORT": str(port)})
+    podman.run_detached(image, name=name, authfile=authfile, cli=cli, env=env, cpus=cpus, memory=memory,
+                        environment={**NO_TRACKING_SERVER, **(settings or {}), "SERVICE_HOST": "127.0.0.1",
+                                     "SERVICE_PORT": str(port)})
     return name
 
 
@@ -61,9 +63,21 @@ def candidate(url: str | None, image: str | None, *, ready_timeout: float = 120.
     if url:
         yield url.rstrip("/")
         return
+    with running(image, ready_timeout=ready_timeout, settings=settings, authfile=authfile, cli=cli,
+                 env=env) as (base, _name):
+        yield base
+
+
+@contextlib.contextmanager
+def running(image: str, *, ready_timeout: float = 120.0, settings: Mapping[str, str] | None = None,
+            authfile: Path | None = None, cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None,
+            cpus: float | None = None, memory: int | None = None) -> Iterator[tuple[str, str]]:
+    """Run `image` on a free 127.0.0.1 port until it is ready; yield its base URL and container name;
+    remove it afterwards."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    name = start(image, port, prefix="gate", settings=settings, authfile=authfile, cli=cli, env=env)
+    name = start(image, port, prefix="gate", settings=settings, authfile=authfile, cli=cli, env=env, cpus=cpus,
+                 memory=memory)
     try:
         deadline = time.monotonic() + ready_timeout
         while ready_status(base) != 200:
@@ -71,6 +85,6 @@ def candidate(url: str | None, image: str | None, *, ready_timeout: float = 120.
                 raise CheckFailed(f"{image} did not become ready on {base} (run `python -m ci gate load` "
                                   f"for the cause)\n{tail(podman.logs(name, cli=cli, env=env), LOG_TAIL_LINES)}")
             time.sleep(POLL_S)
-        yield base
+        yield base, name
     finally:
         podman.remove(name, cli=cli, env=env)

@@ -48,10 +48,12 @@ def _auth(cli: str, authfile: Path | None) -> Iterator[tuple[list[str], dict[str
 def run_detached(image: str, *, name: str, environment: Mapping[str, str] | None = None,
                  read_only: bool = True, tmpfs: Sequence[str] = ("/tmp",),  # noqa: S108 - in the container
                  user: str | None = None, authfile: Path | None = None, cli: str = DEFAULT_CLI,
-                 env: Mapping[str, str] | None = None) -> str:
+                 env: Mapping[str, str] | None = None, cpus: float | None = None,
+                 memory: int | None = None) -> str:
     """Start `image` in the background on the host network, shaped like the production pod
-    (read-only root, writable /tmp only); return the container id. Values of `environment` are
-    passed through the CLI's own environment, so they never appear on its argv."""
+    (read-only root, writable /tmp only; `cpus` and `memory` bytes: the pod's limits); return the
+    container id. Values of `environment` are passed through the CLI's own environment, so they never
+    appear on its argv."""
     argv = [_checked(cli), "run", "--detach", "--name", name, "--network", "host", "--pull", "missing"]
     if read_only:
         argv.append("--read-only")
@@ -59,6 +61,10 @@ def run_detached(image: str, *, name: str, environment: Mapping[str, str] | None
         argv += ["--tmpfs", path]
     if user is not None:
         argv += ["--user", user]
+    if cpus is not None:
+        argv += ["--cpus", f"{cpus:g}"]
+    if memory is not None:
+        argv += ["--memory", str(memory)]
     for key in environment or {}:
         argv += ["--env", key]
     with _auth(cli, authfile) as (auth_argv, auth_env):
@@ -87,6 +93,15 @@ def state(name: str, *, cli: str = DEFAULT_CLI, env: Mapping[str, str] | None = 
     info = json.loads(result.stdout)[0]["State"]
     return ContainerState(status=info["Status"], exit_code=int(info.get("ExitCode", 0)),
                           oom_killed=bool(info.get("OOMKilled", False)))
+
+
+def cpu_seconds(name: str, *, cli: str = DEFAULT_CLI, env: Mapping[str, str] | None = None) -> float:
+    """CPU seconds the container has used since it started (podman's cgroup reading; the docker CLI's
+    `stats` has only a momentary percentage)."""
+    if _checked(cli) != "podman":
+        raise ConfigError("the capacity search reads a container's CPU time with podman: use --container-cli podman")
+    result = run_tool([cli, "stats", "--no-stream", "--format", "{{.CPUNano}}", name], env=env, timeout=60)
+    return int(result.stdout.strip()) / 1e9
 
 
 def logs(name: str, *, cli: str = DEFAULT_CLI, env: Mapping[str, str] | None = None) -> str:

@@ -196,6 +196,9 @@ def test_an_overlay_change_reaches_the_cluster_on_the_next_deploy(
     assert container["resources"]["requests"]["cpu"] == "150m"
     assert {"name": "FEATURE_X", "value": "on"} in container["env"]
     assert get(k8s_cluster, v1_serving, "autoscaling/v1", "HorizontalPodAutoscaler")["spec"]["maxReplicas"] == 4
+    # the overlay's autoscaling/v2 HPA went in as v2beta2 on this v1.20 cluster: its behaviour is kept
+    behavior = get(k8s_cluster, v1_serving, "autoscaling/v2beta2", "HorizontalPodAutoscaler")["spec"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 300 and behavior["scaleUp"]["policies"]
     changed = report["changes"]
     prefix = "spec.template.spec.containers[pyfunc-model]"
     assert f"{prefix}.resources.requests.cpu: 100m -> 150m" in changed["deployment"], changed

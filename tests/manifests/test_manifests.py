@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ci import kube
+from ci import api_versions, kube
 from ci.tools import kubectl
 from devstack.cluster import Cluster
 from service.settings import DEFAULT_GRACEFUL_TIMEOUT_SECONDS, DEFAULT_PORT
@@ -65,7 +65,21 @@ def test_overlay_uses_api_versions_current_clusters_serve(environment: str) -> N
     """policy/v1beta1 and autoscaling/v2beta* are gone since Kubernetes 1.25/1.26."""
     versions = {kind: obj["apiVersion"] for kind, obj in render(environment).items()}
     assert versions == {"Deployment": "apps/v1", "Service": "v1", "ServiceAccount": "v1",
-                        "HorizontalPodAutoscaler": "autoscaling/v1", "PodDisruptionBudget": "policy/v1"}
+                        "HorizontalPodAutoscaler": "autoscaling/v2", "PodDisruptionBudget": "policy/v1"}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_hpa_scales_up_fast_and_down_slowly(environment: str) -> None:
+    """autoscaling/v2 with `behavior`: no stabilisation before a scale-up (a pod needs time to load the
+    model), minutes of it before a scale-down, and on CPU utilisation of the request."""
+    spec = render(environment)["HorizontalPodAutoscaler"]["spec"]
+    (metric,) = spec["metrics"]
+    assert metric["resource"]["name"] == "cpu" and metric["resource"]["target"]["type"] == "Utilization"
+    up, down = spec["behavior"]["scaleUp"], spec["behavior"]["scaleDown"]
+    assert up["stabilizationWindowSeconds"] == 0 and down["stabilizationWindowSeconds"] >= 300
+    assert max(p["value"] for p in up["policies"] if p["type"] == "Percent") >= 100
+    assert all(p["value"] <= 20 for p in down["policies"] if p["type"] == "Percent")
+    assert spec["minReplicas"] <= spec["maxReplicas"]
 
 
 @pytest.mark.cluster
@@ -80,4 +94,17 @@ def test_overlay_is_accepted_by_the_api_server(k8s_cluster: Cluster, k8s_namespa
                                "PodDisruptionBudget/pyfunc-model", "Service/pyfunc-model",
                                "ServiceAccount/pyfunc-model"]
     assert "policy/v1 PodDisruptionBudget is not served by this cluster: applied as policy/v1beta1" in caplog.text
+    assert ("autoscaling/v2 HorizontalPodAutoscaler is not served by this cluster: applied as autoscaling/v2beta2"
+            in caplog.text)
     assert client.deployment("pyfunc-model") is None  # a dry run created nothing
+
+
+@pytest.mark.cluster
+def test_the_hpa_as_autoscaling_v1_is_accepted_by_the_api_server(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    """Where a cluster serves neither v2 nor v2beta2, `ci deploy` writes the HPA for autoscaling/v1: the
+    real API server takes that object, with the CPU target kept."""
+    client = kube.connect(k8s_namespace, kubeconfig=str(k8s_cluster.kubeconfig))
+    hpa = render("production")["HorizontalPodAutoscaler"]
+    answered = client.apply_object(api_versions.convert(hpa, "autoscaling/v1"), dry_run=True)
+    assert answered["apiVersion"] == "autoscaling/v1"
+    assert answered["spec"]["targetCPUUtilizationPercentage"] == 70 and answered["spec"]["maxReplicas"] == 10

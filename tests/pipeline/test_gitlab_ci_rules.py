@@ -24,6 +24,9 @@ PIPELINES = {
     "web run": ({"CI_PIPELINE_SOURCE": "web", "CI_COMMIT_BRANCH": "main"}, BUILD_AND_GATES | DEPLOYS, MANUAL),
     "api trigger (registry webhook)": ({"CI_PIPELINE_SOURCE": "trigger", "CI_COMMIT_BRANCH": "main"},
                                        BUILD_AND_GATES | DEPLOYS, MANUAL),
+    "push with the capacity plan": ({"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main",
+                                     "LATENCY_CAPACITY": "true", "CAPACITY_TARGET_RPS": "200"},
+                                    BUILD_AND_GATES | DEPLOYS | {"capacity"}, MANUAL),
     "merge request": ({"CI_PIPELINE_SOURCE": "merge_request_event", "CI_COMMIT_BRANCH": "",
                        "CI_MERGE_REQUEST_IID": "7"}, BUILD_AND_GATES, set()),
     "schedule": ({"CI_PIPELINE_SOURCE": "schedule", "CI_COMMIT_BRANCH": "main"}, {"loadtest"}, set()),
@@ -102,6 +105,7 @@ def test_style_every_job_extends_the_base_and_runs_only_ci_commands():
 GUARDS = {  # job -> (tools it needs, the apt-get install line's tail)
     ".container-job": (("buildah", "podman", "skopeo"), "buildah podman skopeo fuse-overlayfs"),
     "loadtest": (("kubectl",), "kubernetes-client"),
+    "capacity": (("kubectl",), "kubernetes-client"),
 }
 
 
