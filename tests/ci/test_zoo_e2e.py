@@ -64,7 +64,7 @@ def dotenv(path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def zoo_images(model_zoo, mlflow_sqlite, oci_registry, tmp_path_factory) -> dict[str, Built]:
-    """resolve → preflight → build for every zoo model, once per session; a failed job fails every test
+    """preflight → resolve → build (the pipeline's order) for every zoo model, once per session; a failed job fails every test
     of that model (naming the job), not the others'."""
     root = tmp_path_factory.mktemp("zoo-e2e")
     job_env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITLAB_", "MLFLOW_"))}
@@ -72,11 +72,11 @@ def zoo_images(model_zoo, mlflow_sqlite, oci_registry, tmp_path_factory) -> dict
     built: dict[str, Built | str] = {}
     for key, ref in model_zoo.items():
         reports = root / key
+        env = job_env | {"MODEL_NAME": ref.name, "MODEL_SELECTOR": ref.version}
         try:
-            passed(ci("resolve", "--model-name", ref.name, "--selector", ref.version, "--commit-sha", "2c0ffee5",
-                      "--output-dir", str(reports), env=job_env), f"resolve {key}")
-            env = job_env | dotenv(reports / "model.env")
             passed(ci("preflight", "--output-dir", str(reports), env=env), f"preflight {key}")
+            passed(ci("resolve", "--commit-sha", "2c0ffee5", "--output-dir", str(reports), env=env), f"resolve {key}")
+            env |= dotenv(reports / "model.env")
             passed(ci("build", "--image-repository", f"{oci_registry.address}/zoo/{key}", "--commit", "2c0ffee5",
                       "--output-dir", str(reports), env=env, timeout=1500), f"build {key}")
             env |= dotenv(reports / "image.env")
