@@ -155,11 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         registry = OciRegistry(work / "registry", seed=seed_storage()).start()
         server = MlflowServer(work / "mlflow").start()
+        os.environ["MLFLOW_TRACKING_URI"] = server.url  # as in a CI job: mlflow's registry client reads it
         try:
             results = {}
             for label in args.families or FAMILIES:
                 results[label] = family(FAMILIES[label], registry, server, work, args.runs)
-                print(f"{label}: done", flush=True)
+                print(table({label: results[label]}), flush=True)  # as it goes: a family takes minutes
             print(table(results))
         finally:
             server.stop()

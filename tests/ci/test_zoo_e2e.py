@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from devstack.model_zoo import ZOO
 from tests.ci.deploy_helpers import NAME, Run, edited_overlay, finish
 from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
 
-pytestmark = [pytest.mark.zoo, pytest.mark.containers, pytest.mark.cluster]
+# The first test pays for training and building the whole zoo (its fixtures): minutes, not seconds.
+pytestmark = [pytest.mark.zoo, pytest.mark.containers, pytest.mark.cluster, pytest.mark.timeout(2700)]
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = list(ZOO)
@@ -62,28 +64,32 @@ def dotenv(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
+def through_build(key: str, ref, job_env: dict[str, str], registry: str, reports: Path) -> Built | str:
+    """preflight → resolve → build (the pipeline's order) of one zoo model; a failed job: its message."""
+    env = job_env | {"MODEL_NAME": ref.name, "MODEL_SELECTOR": ref.version}
+    try:
+        passed(ci("preflight", "--output-dir", str(reports), env=env), f"preflight {key}")
+        passed(ci("resolve", "--commit-sha", "2c0ffee5", "--output-dir", str(reports), env=env), f"resolve {key}")
+        env |= dotenv(reports / "model.env")
+        passed(ci("build", "--image-repository", f"{registry}/zoo/{key}", "--commit", "2c0ffee5",
+                  "--output-dir", str(reports), env=env, timeout=1500), f"build {key}")
+    except AssertionError as exc:
+        return str(exc)
+    env |= dotenv(reports / "image.env")
+    return Built(key, ref.name, ref.version, env["IMAGE_REF"], reports, env)
+
+
 @pytest.fixture(scope="session")
-def zoo_images(model_zoo, mlflow_sqlite, oci_registry, tmp_path_factory) -> dict[str, Built]:
-    """preflight → resolve → build (the pipeline's order) for every zoo model, once per session; a failed job fails every test
-    of that model (naming the job), not the others'."""
+def zoo_images(model_zoo, mlflow_sqlite, oci_registry, tmp_path_factory) -> dict[str, Built | str]:
+    """Every zoo model built once per session, two at a time (pip's downloads overlap the other's
+    work); a failed job fails every test of that model (naming the job), not the others'."""
     root = tmp_path_factory.mktemp("zoo-e2e")
     job_env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITLAB_", "MLFLOW_"))}
     job_env |= {**oci_registry.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url, "PYTHONUNBUFFERED": "1"}
-    built: dict[str, Built | str] = {}
-    for key, ref in model_zoo.items():
-        reports = root / key
-        env = job_env | {"MODEL_NAME": ref.name, "MODEL_SELECTOR": ref.version}
-        try:
-            passed(ci("preflight", "--output-dir", str(reports), env=env), f"preflight {key}")
-            passed(ci("resolve", "--commit-sha", "2c0ffee5", "--output-dir", str(reports), env=env), f"resolve {key}")
-            env |= dotenv(reports / "model.env")
-            passed(ci("build", "--image-repository", f"{oci_registry.address}/zoo/{key}", "--commit", "2c0ffee5",
-                      "--output-dir", str(reports), env=env, timeout=1500), f"build {key}")
-            env |= dotenv(reports / "image.env")
-            built[key] = Built(key, ref.name, ref.version, env["IMAGE_REF"], reports, env)
-        except AssertionError as exc:
-            built[key] = str(exc)
-    return built
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {key: pool.submit(through_build, key, ref, job_env, oci_registry.address, root / key)
+                   for key, ref in model_zoo.items()}
+        return {key: future.result() for key, future in futures.items()}
 
 
 @pytest.fixture
