@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-zoo-") as tmp:
         work = Path(tmp)
         registry = OciRegistry(work / "registry", seed=seed_storage()).start()
-        server = MlflowServer(work / "mlflow").start()
+        server = MlflowServer(work / "mlflow").start(timeout=300)  # a loaded machine starts it slowly
         os.environ["MLFLOW_TRACKING_URI"] = server.url  # as in a CI job: mlflow's registry client reads it
         try:
             results = {}
