@@ -25,7 +25,7 @@ from tests.ci.deploy_helpers import NAME, Run, edited_overlay, finish
 from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
 
 # The first test pays for training and building the whole zoo (its fixtures): minutes, not seconds.
-pytestmark = [pytest.mark.zoo, pytest.mark.containers, pytest.mark.cluster, pytest.mark.timeout(2700)]
+pytestmark = [pytest.mark.zoo, pytest.mark.containers, pytest.mark.cluster, pytest.mark.timeout(3600)]
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = list(ZOO)
