@@ -21,33 +21,40 @@ from pathlib import Path
 
 from ci.build import build
 from ci.model_ref import ModelRef
-from ci.tools import podman
+from ci.tools import podman, tail
 from devstack.mlflow_server import MlflowServer
 from devstack.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
-from devstack.procs import free_port, http_ok, wait_until
+from devstack.procs import InfraError, free_port, http_ok
 
 MLFLOW_BASE = "library/python:3.11.7-slim"  # what generate-dockerfile writes for this Python
 MLFLOW_PORT = 8080  # fixed inside MLflow's image (nginx)
 
 
-def _timed(fn) -> tuple[float, object]:
+def timed(fn) -> tuple[float, object]:
     started = time.monotonic()
     value = fn()
     return time.monotonic() - started, value
 
 
-def _compressed_mb(tools: ContainerTools, image: str) -> float:
+def compressed_mb(tools: ContainerTools, image: str) -> float:
     raw = tools.run("skopeo", "--registries-conf", str(tools.registries_conf), "inspect", "--raw",
                     f"docker://{image}").stdout
     return sum(layer["size"] for layer in json.loads(raw)["layers"]) / 1e6
 
 
-def _start_to_ready(tools: ContainerTools, image: str, port: int, probe: str, environment: dict) -> float:
+def start_to_ready(tools: ContainerTools, image: str, port: int, probe: str, environment: dict) -> float:
+    """`podman run` to the first 200 from `probe`; InfraError with the log tail if the container exits."""
     name = f"bench-{free_port()}"
     started = time.monotonic()
     podman.run_detached(image, name=name, environment=environment, read_only=False, env=tools.env)
     try:
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}{probe}"), 300, f"{image} ready")
+        while not http_ok(f"http://127.0.0.1:{port}{probe}"):
+            if not podman.state(name, env=tools.env).running:
+                raise InfraError(f"{image} exited before {probe} answered:\n"
+                                 f"{tail(podman.logs(name, env=tools.env), 5)}")
+            if time.monotonic() - started > 300:
+                raise InfraError(f"{image}: {probe} did not answer within 300 s")
+            time.sleep(0.1)
         return time.monotonic() - started
     finally:
         podman.remove(name, env=tools.env)
@@ -60,7 +67,7 @@ def _mlflow_build(tools: ContainerTools, tracking_uri: str, model: ModelRef, ima
     subprocess.run([mlflow_cli, "models", "generate-dockerfile", "-m", uri, "-d", str(out),
                     "--env-manager", "local"], check=True, capture_output=True,
                    env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
-    seconds, _ = _timed(lambda: tools.run("buildah", "bud", "--layers", "-t", image, str(out), timeout=3600))
+    seconds, _ = timed(lambda: tools.run("buildah", "bud", "--layers", "-t", image, str(out), timeout=3600))
     tools.run("buildah", "push", image)
     return seconds
 
@@ -89,18 +96,18 @@ def main(argv: list[str] | None = None) -> int:
                       for m in models]
             our_image, their_image = f"{repo}/ours:{ours[1].tag}", f"{repo}/mlflow:v{models[1].version}"
             port = free_port()
-            our_ready = [_start_to_ready(tools, our_image, port, "/readyz",
+            our_ready = [start_to_ready(tools, our_image, port, "/readyz",
                                          {"SERVICE_PORT": str(port), "SERVICE_HOST": "127.0.0.1"})
                          for _ in range(args.runs)]
-            their_ready = [_start_to_ready(tools, their_image, MLFLOW_PORT, "/ping", {})
+            their_ready = [start_to_ready(tools, their_image, MLFLOW_PORT, "/ping", {})
                            for _ in range(args.runs)]
             rows = [
                 ("build cold (s)", ours[0].seconds, theirs[0]),
                 ("build warm, new model version (s)", ours[1].seconds, theirs[1]),
                 ("image unpacked (MB)", podman.image_size(our_image, env=tools.env) / 1e6,
                  podman.image_size(their_image, env=tools.env) / 1e6),
-                ("image compressed (MB)", _compressed_mb(tools, our_image),
-                 _compressed_mb(tools, their_image)),
+                ("image compressed (MB)", compressed_mb(tools, our_image),
+                 compressed_mb(tools, their_image)),
                 (f"start-to-ready, median of {args.runs} (s)", statistics.median(our_ready),
                  statistics.median(their_ready)),
             ]

@@ -38,8 +38,6 @@ NEEDS_OPENMP = {"lightgbm", "xgboost", "scikit-learn", "catboost", "torch"}
 # releases were not built for (`import sklearn` fails: numpy.core.numeric.ComplexWarning).
 NUMPY2_FIRST_SUPPORTED = {"scikit-learn": "1.4.2", "pandas": "2.2.2", "scipy": "1.13", "pyarrow": "16",
                           "xgboost": "2.1", "lightgbm": "4.4"}
-# mlflow(-skinny) before 2.16 imports flask in mlflow.pyfunc.scoring_server without requiring it.
-FLASK_UNTIL = Version("2.16")
 # The files of a model version that say what its environment is.
 MODEL_ENV_FILES = ("MLmodel", "requirements.txt", "python_env.yaml", "conda.yaml")
 DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
@@ -153,7 +151,7 @@ def mlflow_requirement(version: str) -> str:
     return f"{'mlflow' if version in NO_SKINNY else 'mlflow-skinny'}=={version}"
 
 
-def compatibility_limits(requirements: list[Requirement], mlflow: str) -> list[tuple[str, str]]:
+def compatibility_limits(requirements: list[Requirement]) -> list[tuple[str, str]]:
     """(requirement, why) the model's pins need but do not say."""
     limits = []
     by_name = {canonicalize_name(r.name): r for r in requirements}
@@ -163,8 +161,6 @@ def compatibility_limits(requirements: list[Requirement], mlflow: str) -> list[t
                if name in by_name and (pin := _pinned(by_name[name])) and pin < Version(first)]
         if old:
             limits.append(("numpy<2", f"{', '.join(old)} predate numpy 2 and the model leaves numpy open"))
-    if Version(mlflow) < FLASK_UNTIL:
-        limits.append(("flask", f"MLflow {mlflow} imports flask when serving"))
     return limits
 
 
@@ -214,7 +210,7 @@ def image_spec(files: dict[str, str], service_dir: Path, *, base_image_pattern: 
                   if r.marker is None or r.marker.evaluate({"python_version": minor})]
     version = mlflow_version(files, model_reqs)
     mlflow = mlflow_requirement(version)
-    limits = compatibility_limits(model_reqs, version)
+    limits = compatibility_limits(model_reqs)
     own = [str(r) for r in model_reqs if canonicalize_name(r.name) not in MLFLOW_NAMES]
     replaced = {canonicalize_name(r.name) for r in model_reqs} | {
         canonicalize_name(Requirement(line).name) for line, _ in limits}

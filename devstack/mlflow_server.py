@@ -24,7 +24,7 @@ class MlflowServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: ManagedProcess | None = None
 
-    def start(self) -> MlflowServer:
+    def start(self, timeout: float = START_TIMEOUT) -> MlflowServer:
         mlflow_bin = Path(sys.executable).with_name("mlflow")
         argv = [
             str(mlflow_bin), "server",
@@ -39,7 +39,7 @@ class MlflowServer:
         env = {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1",
                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         self.process = ManagedProcess(argv, self.workdir / "mlflow-server.log", env=env, cwd=self.workdir)
-        wait_until(lambda: self.process.alive() and http_ok(f"{self.url}/health"), START_TIMEOUT,
+        wait_until(lambda: self.process.alive() and http_ok(f"{self.url}/health"), timeout,
                    f"mlflow server on {self.url}", log=self.process.log)
         return self
 

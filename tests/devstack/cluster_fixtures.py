@@ -24,12 +24,12 @@ def k8s_cluster() -> Iterator[Cluster]:
         cluster.stop()
 
 
-@pytest.fixture
-def k8s_namespace(k8s_cluster: Cluster) -> Iterator[str]:
+def new_namespace(cluster: Cluster, prefix: str = "t") -> str:
+    """A fresh namespace whose default service account can already run pods."""
     from kubernetes import client
 
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    with k8s_cluster.api_client() as api_client:
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    with cluster.api_client() as api_client:
         core = client.CoreV1Api(api_client)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
 
@@ -37,7 +37,20 @@ def k8s_namespace(k8s_cluster: Cluster) -> Iterator[str]:
             return bool(core.read_namespaced_service_account("default", name).secrets)
 
         wait_until(default_sa_has_token, 30, f"service account default in {name}")
-        try:
-            yield name
-        finally:
-            core.delete_namespace(name)
+    return name
+
+
+def delete_namespace(cluster: Cluster, name: str) -> None:
+    from kubernetes import client
+
+    with cluster.api_client() as api_client:
+        client.CoreV1Api(api_client).delete_namespace(name)
+
+
+@pytest.fixture
+def k8s_namespace(k8s_cluster: Cluster) -> Iterator[str]:
+    name = new_namespace(k8s_cluster)
+    try:
+        yield name
+    finally:
+        delete_namespace(k8s_cluster, name)

@@ -1,0 +1,169 @@
+"""Every zoo model (devstack/model_zoo.py: other Pythons, MLflow versions, flavors and signatures) carried
+through the pipeline's own commands on the real stack: `python -m ci resolve`, `preflight`, `build` (each
+image built once per session and shared), then `gate load`, `gate signature`, `gate latency` and `deploy`
+to the test cluster, where the live `/version` names the version and a prediction through the API
+server's proxy equals the model's own answer that the load gate compares with."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ci.errors import EXIT_OK
+from ci.gates.answers import max_difference, unstable_paths
+from ci.gates.load import expected_answer
+from ci.kube import Kube
+from devstack.model_zoo import ZOO
+from tests.ci.deploy_helpers import NAME, Run, edited_overlay, finish
+from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
+
+# The first test pays for training and building the whole zoo (its fixtures): minutes, not seconds.
+pytestmark = [pytest.mark.zoo, pytest.mark.containers, pytest.mark.cluster, pytest.mark.timeout(3600)]
+
+REPO = Path(__file__).resolve().parents[2]
+KEYS = list(ZOO)
+# One replica, a small request and no autoscaler: six models side by side on a 2-core node.
+SMALL = [{"op": "replace", "path": "/spec/replicas", "value": 1},
+         {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/memory", "value": "128Mi"},
+         {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/cpu", "value": "50m"}]
+# Seconds, not minutes: the gate's mechanics on every model, not its capacity (test_gate_latency*.py).
+LATENCY = ["--users", "2", "--rate", "10", "--warmup", "1s", "--duration", "3s", "--min-rps", "2",
+           "--p95-ms", "2000", "--p99-ms", "4000"]
+
+
+@dataclass(frozen=True)
+class Built:
+    """One zoo model after resolve, preflight and build: the job environment the next jobs read."""
+
+    key: str
+    name: str
+    version: str
+    image: str
+    reports: Path
+    env: dict[str, str]
+
+
+def ci(*argv: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """One `python -m ci` job, as .gitlab-ci.yml runs it."""
+    return subprocess.run([sys.executable, "-m", "ci", *argv], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def passed(done: subprocess.CompletedProcess[str], what: str) -> None:
+    assert done.returncode == EXIT_OK, f"{what} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+
+
+def dotenv(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def through_build(key: str, ref, job_env: dict[str, str], registry: str, reports: Path) -> Built | str:
+    """preflight → resolve → build (the pipeline's order) of one zoo model; a failed job: its message."""
+    env = job_env | {"MODEL_NAME": ref.name, "MODEL_SELECTOR": ref.version}
+    try:
+        passed(ci("preflight", "--output-dir", str(reports), env=env), f"preflight {key}")
+        passed(ci("resolve", "--commit-sha", "2c0ffee5", "--output-dir", str(reports), env=env), f"resolve {key}")
+        env |= dotenv(reports / "model.env")
+        passed(ci("build", "--image-repository", f"{registry}/zoo/{key}", "--commit", "2c0ffee5",
+                  "--output-dir", str(reports), env=env, timeout=1500), f"build {key}")
+    except AssertionError as exc:
+        return str(exc)
+    env |= dotenv(reports / "image.env")
+    return Built(key, ref.name, ref.version, env["IMAGE_REF"], reports, env)
+
+
+@pytest.fixture(scope="session")
+def zoo_images(model_zoo, mlflow_sqlite, oci_registry, tmp_path_factory) -> dict[str, Built | str]:
+    """Every zoo model built once per session, two at a time (pip's downloads overlap the other's
+    work); a failed job fails every test of that model (naming the job), not the others'."""
+    root = tmp_path_factory.mktemp("zoo-e2e")
+    job_env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITLAB_", "MLFLOW_"))}
+    job_env |= {**oci_registry.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url, "PYTHONUNBUFFERED": "1"}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {key: pool.submit(through_build, key, ref, job_env, oci_registry.address, root / key)
+                   for key, ref in model_zoo.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+@pytest.fixture
+def zoo_image(request, zoo_images) -> Built:
+    built = zoo_images[request.node.callspec.params["key"]]
+    if isinstance(built, str):
+        pytest.fail(built)
+    return built
+
+
+def gate(built: Built, tmp_path: Path, *argv: str) -> dict:
+    name = argv[0]
+    done = ci("gate", *argv, "--output-dir", str(tmp_path), env=built.env)
+    passed(done, f"gate {name} {built.key}")
+    return json.loads((tmp_path / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_load_gate(key, zoo_image, tmp_path):
+    report = gate(zoo_image, tmp_path, "load")
+    assert report["passed"] and report["model_version"] == zoo_image.version and report["rows"] > 0, report
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_signature_gate(key, zoo_image, tmp_path):
+    report = gate(zoo_image, tmp_path, "signature", "--image", zoo_image.image)
+    assert report["passed"], report
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_latency_gate(key, zoo_image, tmp_path):
+    report = gate(zoo_image, tmp_path, "latency", "--image", zoo_image.image, *LATENCY)
+    assert report["passed"] and report["stats"]["failures"] == 0 and report["stats"]["requests"] > 0, report
+
+
+@pytest.fixture(scope="module")
+def zoo_deploys(zoo_images, k8s_cluster, tmp_path_factory) -> Iterator[dict[str, tuple[str, Run | str]]]:
+    """`python -m ci deploy` of every built model at once, each to its own namespace (one small replica):
+    {key: (namespace, finished run)}; the smoke reads each version's serving input example."""
+    root = tmp_path_factory.mktemp("zoo-deploys")
+    overlay = edited_overlay(root, deployment_ops=SMALL, drop=("hpa.yaml",))
+    runs: dict[str, tuple[str, Run | str]] = {}
+    for key, built in zoo_images.items():
+        if isinstance(built, str):
+            runs[key] = ("", built)
+            continue
+        namespace = new_namespace(k8s_cluster, f"zoo-{key}")
+        out = root / key
+        out.mkdir()
+        argv = [sys.executable, "-m", "ci", "deploy", "--kubeconfig", str(k8s_cluster.kubeconfig),
+                "--namespace", namespace, "--manifests", str(overlay), "--timeout", "300",
+                "--readiness-timeout", "180", "--smoke-timeout", "60", "--output-dir", str(out)]
+        with open(out / "stderr.txt", "wb") as stderr:
+            process = subprocess.Popen(argv, cwd=REPO, env=built.env, stdout=subprocess.DEVNULL, stderr=stderr)
+        runs[key] = (namespace, Run(key, process, out))
+    try:
+        finish(*(run for _, run in runs.values() if isinstance(run, Run)), timeout=600)
+        yield runs
+    finally:
+        for namespace, _ in runs.values():
+            if namespace:
+                delete_namespace(k8s_cluster, namespace)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_deploy_serves_the_version_and_the_models_answer(key, zoo_image, zoo_deploys, k8s_cluster, oci_registry):
+    namespace, run = zoo_deploys[key]
+    assert run.process.returncode == EXIT_OK, f"deploy {key} exited {run.process.returncode}\n{run.stderr[-5000:]}"
+    assert run.report()["smoke"]["ok"], run.report()
+    body, (want, again), _ = expected_answer(zoo_image.image, env=oci_registry.env)
+    with k8s_cluster.api_client() as api_client:
+        kube = Kube(api_client, namespace)
+        status, version = kube.proxy("GET", NAME, "http", "version")
+        assert status == 200 and json.loads(version)["model_version"] == zoo_image.version, version
+        status, got = kube.proxy("POST", NAME, "http", "invocations", body)
+    assert status == 200, got[:500]
+    assert max_difference(json.loads(got), want, ignore=set(unstable_paths(want, again))) == 0.0
