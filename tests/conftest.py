@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.devstack.oci_fixtures",
     "tests.devstack.cluster_fixtures",
     "tests.devstack.zoo_fixtures",
+    "tests.devstack.s3_fixtures",
 ]
