@@ -56,7 +56,7 @@ def store_errors(uri: str) -> Iterator[None]:
     except CiError:
         raise
     except Exception as exc:  # noqa: BLE001 - classified below; anything else is re-raised unchanged
-        error = translate(uri, exc) if is_direct(uri) else None
+        error = translate(uri, exc) if is_direct(uri) else translate_proxied(exc)
         if error is None:
             raise
         raise error from None
@@ -94,6 +94,19 @@ def translate(uri: str, exc: BaseException) -> CiError | None:
         return CheckFailed(f"{store}: {MISSING[code]} ({code}, {uri}). Check MLFLOW_S3_ENDPOINT_URL: the "
                            "tracking server's artifact root must be on that server.")
     return None
+
+
+def translate_proxied(exc: BaseException) -> CiError | None:
+    """The tracking server's own S3 store refused the server's keys: MLflow answers 401/403 with the
+    store's message, which would otherwise read as the job's tracking credentials being wrong."""
+    status = getattr(exc, "get_http_status_code", lambda: None)()
+    store = re.search(r"\bs3://([^/\s:]+)", str(exc))
+    if status not in (401, 403) or store is None:
+        return None
+    return ConfigError(f"the tracking server could not read its own artifact store s3://{store.group(1)}: the "
+                       "store refused the server's keys. Fix AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and "
+                       "MLFLOW_S3_ENDPOINT_URL) where the MLflow server runs (its --artifacts-destination); "
+                       "this job needs none.")
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, PERMISSION_DENIED, UNAUTHENTICATED
 
 from ci.artifact_store import describe, store_errors, translate
 from ci.errors import CheckFailed, ConfigError
@@ -63,13 +64,35 @@ def test_other_store_failures(exc, kind, words):
     assert isinstance(error, kind) and words in str(error)
 
 
-def test_unknown_failures_and_proxied_stores_are_left_alone():
+def test_unknown_failures_are_left_alone():
     assert translate(URI, ValueError("something else")) is None
     assert translate(URI, client_error("SlowDown")) is None
-    with pytest.raises(MlflowException), store_errors("mlflow-artifacts:/3/models/m-1/artifacts"):
-        raise wrapped_by_mlflow(client_error("SignatureDoesNotMatch"))
     with pytest.raises(ConfigError, match="refused the credentials"), store_errors(URI):
         raise wrapped_by_mlflow(client_error("SignatureDoesNotMatch"))
+
+
+PROXIED = "mlflow-artifacts:/3/models/m-1/artifacts"
+
+
+@pytest.mark.parametrize(("code", "status"), [(UNAUTHENTICATED, 401), (PERMISSION_DENIED, 403)])
+def test_a_proxied_store_refusing_the_servers_keys_points_at_the_server(code, status):
+    """What the job's client raises when the server's own S3 store refused it (the server's answer)."""
+    answer = MlflowException(f"Failed to list artifacts in {URI}: The request signature we calculated does not "
+                             "match the signature you provided.", error_code=code)
+    assert answer.get_http_status_code() == status
+    with pytest.raises(ConfigError) as raised, store_errors(PROXIED):
+        raise answer
+    message = str(raised.value)
+    assert "could not read its own artifact store s3://models-bucket" in message
+    assert "where the MLflow server runs" in message and "this job needs none" in message
+
+
+def test_other_proxied_failures_are_left_alone():
+    """The job's own tracking credentials refused (no s3:// in the answer), or the server failing."""
+    for answer in (MlflowException("Unauthorized", error_code=UNAUTHENTICATED),
+                   MlflowException(f"Failed to list artifacts in {URI}: timeout", error_code=INTERNAL_ERROR)):
+        with pytest.raises(MlflowException), store_errors(PROXIED):
+            raise answer
 
 
 def test_describe_without_an_endpoint_says_aws_and_hides_userinfo(monkeypatch):
