@@ -39,6 +39,10 @@ class MlflowServer:
         return ["--artifacts-destination", self.artifacts_destination, "--serve-artifacts"]
 
     def start(self) -> MlflowServer:
+        return self.launch().wait_ready()
+
+    def launch(self) -> MlflowServer:
+        """Spawn the server without waiting: several start at once, then `wait_ready` on each."""
         mlflow_bin = Path(sys.executable).with_name("mlflow")
         argv = [
             str(mlflow_bin), "server",
@@ -49,6 +53,9 @@ class MlflowServer:
         ]
         env = {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1", **self.env}
         self.process = ManagedProcess(argv, self.workdir / "mlflow-server.log", env=env, cwd=self.workdir)
+        return self
+
+    def wait_ready(self) -> MlflowServer:
         wait_until(lambda: self.process.alive() and http_ok(f"{self.url}/health"), START_TIMEOUT,
                    f"mlflow server on {self.url}", log=self.process.log)
         return self

@@ -67,13 +67,13 @@ def job_env(server: MlflowServer, oci_registry, **store: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def s3_models(seaweed_s3, mlflow_s3_proxied, mlflow_s3_direct) -> dict[str, tuple[MlflowServer, str, str]]:
+def s3_models(seaweed_s3, mlflow_s3) -> dict[str, tuple[MlflowServer, str, str]]:
     """The credit-risk example (artifacts and code in subdirectories) registered once per mode; in direct
     mode this process writes the bucket with the store's keys, as a training job would."""
     from examples.credit_risk.train import train_and_register
 
     models = {}
-    for mode, server in (("proxied", mlflow_s3_proxied), ("direct", mlflow_s3_direct)):
+    for mode, server in mlflow_s3.items():
         with mock.patch.dict(os.environ, seaweed_s3.env() if mode == "direct" else {}):
             version = train_and_register(server.url, "pyfunc", name=f"credit-risk-s3-{mode}")
         models[mode] = (server, version.name, str(version.version))

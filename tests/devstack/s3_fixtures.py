@@ -1,5 +1,5 @@
 """S3 artifact store fixtures: one real S3 server (SeaweedFS) and two MLflow servers on it, the two
-ways production MLflow keeps artifacts in S3/MinIO.
+ways production MLflow keeps artifacts in S3/MinIO (`mlflow_s3[mode]`, mode in S3_MODES):
 
 - proxied: `--artifacts-destination s3://… --serve-artifacts`; the *server* holds the endpoint and the
   keys, clients (the test process, the `ci` jobs) have none.
@@ -23,14 +23,20 @@ def seaweed_s3(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mlflow_s3_proxied(tmp_path_factory, seaweed_s3):
-    with MlflowServer(tmp_path_factory.mktemp("mlflow-s3-proxied"), artifacts_destination=seaweed_s3.uri("proxied"),
-                      env=seaweed_s3.env()) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def mlflow_s3_direct(tmp_path_factory, seaweed_s3):
-    with MlflowServer(tmp_path_factory.mktemp("mlflow-s3-direct"),
-                      default_artifact_root=seaweed_s3.uri("direct")) as server:
-        yield server
+def mlflow_s3(tmp_path_factory, seaweed_s3) -> dict[str, MlflowServer]:
+    """Both servers, started side by side (an MLflow server takes most of its start-up importing)."""
+    servers = {
+        "proxied": MlflowServer(tmp_path_factory.mktemp("mlflow-s3-proxied"),
+                                artifacts_destination=seaweed_s3.uri("proxied"), env=seaweed_s3.env()),
+        "direct": MlflowServer(tmp_path_factory.mktemp("mlflow-s3-direct"),
+                               default_artifact_root=seaweed_s3.uri("direct")),
+    }
+    try:
+        for server in servers.values():
+            server.launch()
+        for server in servers.values():
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
