@@ -38,7 +38,7 @@ def is_direct(uri: str) -> bool:
 
 
 def describe(uri: str) -> str:
-    """The store, named without its path: `S3 bucket s3://B at http://host:port`."""
+    """The store, named without its path: `S3 artifact store s3://B at http://host:port`."""
     parsed = urlparse(uri)
     endpoint = os.environ.get("MLFLOW_S3_ENDPOINT_URL") or "AWS S3 (MLFLOW_S3_ENDPOINT_URL is unset)"
     return f"S3 artifact store s3://{parsed.netloc} at {_without_userinfo(endpoint)}"
@@ -50,7 +50,8 @@ def _without_userinfo(url: str) -> str:
 
 @contextlib.contextmanager
 def store_errors(uri: str) -> Iterator[None]:
-    """Within: a direct store's failure is raised as a CiError naming the store and what to set."""
+    """Within: a direct store's failure, or a proxied store refusing the server's keys, is raised as a
+    CiError naming the store and what to set; any other exception passes unchanged."""
     try:
         yield
     except CiError:
