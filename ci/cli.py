@@ -14,6 +14,7 @@ from ci import tracing
 from ci.commands import build, canary, capacity, deploy, gate, loadtest, registry
 from ci.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CiError
 
+SDK_LOGGERS = ("boto3", "botocore", "s3transfer", "urllib3")
 EXIT_CODES_HELP = f"""\b
 Exit codes (the contract .gitlab-ci.yml relies on):
   {EXIT_OK}  passed
@@ -31,6 +32,8 @@ A failed gate, deploy, promote or load test alerts the chat channels in ALERT_UR
 def cli(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for sdk in SDK_LOGGERS:  # their debug lines carry request headers: an S3 access key, signatures
+        logging.getLogger(sdk).setLevel(logging.WARNING)
 
 
 for command in (registry.resolve, registry.preflight, build.build_command, gate.gate, deploy.deploy_command,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from ci.artifact_store import reading
 from ci.errors import CheckFailed, ConfigError
 from ci.tracing import step
 
@@ -29,7 +30,9 @@ REQUEST_TIMEOUT_S = 2  # per connect/read; MLFLOW_HTTP_REQUEST_TIMEOUT overrides
 RETRY_BUDGET_S = 6.0  # a retry starts only if it can time out within this: with ~3 s of process
 #                       start-up (imports), a dead or hung server fails a job in < 10 s
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
-SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
+# the tracking server's, and a direct S3 artifact store's (the access key id too: it names the account)
+SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+              "AWS_ACCESS_KEY_ID")
 T = TypeVar("T")
 
 
@@ -183,13 +186,13 @@ class MlflowApi:
         """The text of those of `names` that exist at the top of the model directory `model_uri`."""
         from mlflow.artifacts import download_artifacts, list_artifacts
 
-        listed = self.call(f"list {model_uri}", list_artifacts, artifact_uri=model_uri,
+        listed = self.call(f"list {model_uri}", reading(model_uri, list_artifacts), artifact_uri=model_uri,
                            tracking_uri=self.url)
         present = {Path(info.path).name for info in listed or [] if not info.is_dir}
         texts = {}
         with tempfile.TemporaryDirectory() as tmp:
             for name in (n for n in names if n in present):
-                path = self.call(f"download {model_uri}/{name}", download_artifacts,
+                path = self.call(f"download {model_uri}/{name}", reading(model_uri, download_artifacts),
                                  artifact_uri=f"{model_uri}/{name}", dst_path=tmp, tracking_uri=self.url)
                 texts[name] = Path(path).read_text()
         return texts

@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.devstack.cluster_fixtures",
     "tests.devstack.zoo_fixtures",
     "tests.devstack.otlp_fixtures",
+    "tests.devstack.s3_fixtures",
 ]
