@@ -1,0 +1,184 @@
+"""Properties of the real service (Gunicorn, plain and micro-batched) under generated requests:
+JSON documents in every format, CSV bodies and header combinations, valid and not.
+
+For every request: no 5xx, no reset connection, an error body of at most 4 KiB that quotes no
+value the client sent (every generated string value carries a mark no name has), and for a valid
+document exactly the predictions `mlflow models serve` gives for the same body. Whatever this
+service predicts on, `mlflow models serve` predicts on too, with the same answer."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import requests
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from service.errors import ERROR_BODY_LIMIT
+
+COLUMNS = ["age", "income", "employment_status", "num_credit_cards"]
+MARK = "\u00a7"  # in every generated string value, in no generated name
+JSON_TYPES = ["application/json", "application/json; charset=utf-8", "Application/JSON",
+              'application/json;charset="UTF-8"']
+CSV_TYPES = ["text/csv", "application/csv", "text/csv; charset=utf-8"]
+WRONG_TYPES = [None, "text/plain", "application/json; charset=latin-1", "application/x-www-form-urlencoded",
+               "multipart/form-data; boundary=x", "application/json; q=1"]
+CSV_NA = frozenset({"", "NA", "N/A", "NULL", "NaN", "nan", "null", "None", "n/a", "#N/A", "<NA>", "-NaN", "-nan",
+                    "1.#IND", "1.#QNAN", "#NA", "#N/A N/A", "-1.#IND", "-1.#QNAN"})
+RUN = settings(deadline=None, database=None, phases=[Phase.generate], derandomize=False,
+               suppress_health_check=list(HealthCheck))
+
+names = st.text(st.characters(blacklist_characters=MARK, blacklist_categories=("Cs",)), max_size=12)
+values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12).map(lambda text: MARK + text)
+doubles = st.floats(-1e9, 1e9, allow_nan=False) | st.integers(-10**9, 10**9)
+longs = st.integers(-(2**63), 2**63 - 1) | st.integers(-50, 50) | st.integers(-50, 50).map(float)
+rows = st.fixed_dictionaries({"age": doubles, "income": doubles, "employment_status": values,
+                              "num_credit_cards": longs})
+any_json = st.recursive(st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.floats() | values,
+                        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(names, inner, max_size=4),
+                        max_leaves=16)
+wrong_cells = (st.integers(2**63, 2**80) | st.integers(-(2**80), -(2**63) - 1) | st.floats(allow_nan=False)
+               .filter(lambda number: not float(number).is_integer()) | any_json)
+
+
+@st.composite
+def documents(draw, valid: bool) -> dict:
+    """A request document in one of the four JSON formats, its rows valid or (`valid=False`) one
+    cell, column or the shape changed."""
+    table = draw(st.lists(rows, min_size=1, max_size=4))
+    columns = draw(st.permutations(COLUMNS))
+    if not valid:
+        change = draw(st.sampled_from(["cell", "drop", "extra", "shape"]))
+        if change == "shape":
+            return {draw(st.sampled_from(["dataframe_split", "dataframe_records", "instances", "inputs",
+                                          "params", "x"])): draw(any_json)}
+        row = table[draw(st.integers(0, len(table) - 1))]
+        if change == "cell":
+            row[draw(st.sampled_from(COLUMNS))] = draw(wrong_cells)
+        elif change == "drop":
+            columns = columns[1:]
+        else:
+            name = draw(names.filter(lambda name: name not in COLUMNS))
+            columns = [*columns, name]
+            for each in table:
+                each[name] = draw(any_json)
+    table = [{name: row.get(name) for name in columns} for row in table]
+    fmt = draw(st.sampled_from(["dataframe_split", "dataframe_records", "instances", "inputs-records",
+                                "inputs-columns"]))
+    if fmt == "dataframe_split":
+        return {fmt: {"columns": columns, "data": [[row[name] for name in columns] for row in table]}}
+    if fmt == "inputs-columns":
+        return {"inputs": {name: [row[name] for row in table] for name in columns}}
+    return {fmt.removesuffix("-records"): table}
+
+
+def csv_body(table: list[dict], columns: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[row[name] for name in columns] for row in table])
+    return out.getvalue()
+
+
+@st.composite
+def csv_documents(draw, valid: bool) -> str:
+    table = draw(st.lists(rows.filter(lambda row: row["employment_status"].strip() not in CSV_NA
+                                      and "\r" not in row["employment_status"]), min_size=1, max_size=4))
+    columns = draw(st.permutations(COLUMNS))
+    if valid:
+        return csv_body(table, columns)
+    change = draw(st.sampled_from(["cell", "extra", "text"]))
+    if change == "text":
+        return draw(st.text(max_size=200))
+    if change == "cell":
+        table[0][draw(st.sampled_from(COLUMNS))] = draw(wrong_cells)
+    else:
+        columns = [*columns, draw(names.filter(lambda name: name not in COLUMNS))]
+        table[0][columns[-1]] = draw(values)
+    return csv_body([{name: row.get(name, 1) for name in columns} for row in table], columns)
+
+
+def headers(draw_type: str | None, extra: dict) -> dict:
+    return {**({"Content-Type": draw_type} if draw_type is not None else {}), **extra}
+
+
+extras = st.fixed_dictionaries({}, optional={
+    "Expect": st.just("100-continue"),
+    "X-Request-ID": st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+    "Accept": st.sampled_from(["*/*", "application/json", "text/html"]),
+    "Content-Encoding": st.sampled_from(["gzip", "identity"]),
+})
+
+
+def marked_or_long(document: object) -> list[str]:
+    """The values of `document` an error must not quote: marked strings and numbers of 10+ digits."""
+    found: list[str] = []
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 10**9:
+            found.append(str(item))
+    return found
+
+
+@pytest.fixture(scope="module")
+def servers(model_servers):
+    return ([model_servers("service", "sklearn"), model_servers("service", "sklearn", batching_enabled=True)],
+            model_servers("mlflow", "sklearn"))
+
+
+def send(url: str, body: str, content_type: str | None, extra: dict, chunked: bool) -> requests.Response:
+    data = iter([body.encode()[:7], body.encode()[7:]]) if chunked else body.encode()
+    return requests.post(f"{url}/invocations", data=data, headers=headers(content_type, extra), timeout=60)
+
+
+def check(servers, body: str, content_type: str | None, extra: dict, chunked: bool, valid: bool,
+          canonical_type: str, ours_index: int, document: object = None) -> None:
+    ours_all, theirs = servers
+    ours = ours_all[ours_index]
+    answer = send(ours.url, body, content_type, extra, chunked)  # a reset raises: the example fails
+    assert answer.status_code < 500, (answer.status_code, answer.text[:300])
+    if answer.status_code >= 400:
+        assert len(answer.content) <= ERROR_BODY_LIMIT
+        error = answer.json()
+        assert {"error_code", "message"} <= set(error)
+        shown = json.dumps({key: value for key, value in error.items() if key not in ("request_id", "error_id")},
+                           ensure_ascii=False)
+        assert MARK not in shown, shown[:300]
+        assert not [value for value in marked_or_long(document) if value in shown], shown[:300]
+    if valid or answer.status_code == 200:
+        expected = requests.post(f"{theirs.url}/invocations", data=body.encode(), timeout=60,
+                                 headers={"Content-Type": canonical_type})
+        assert (answer.status_code, expected.status_code) == (200, 200), (answer.text[:300], expected.text[:300])
+        assert answer.json() == expected.json()
+
+
+@pytest.mark.parametrize("valid", [True, False], ids=["valid", "changed"])
+def test_generated_json_documents(servers, valid):
+    @settings(RUN, max_examples=60 if valid else 120)
+    @given(document=documents(valid), content_type=st.sampled_from(JSON_TYPES if valid else JSON_TYPES + WRONG_TYPES),
+           extra=extras, chunked=st.booleans(), ours=st.integers(0, 1))
+    def run(document, content_type, extra, chunked, ours) -> None:
+        encoded = extra.get("Content-Encoding") == "gzip"  # we send it plain: a lie the server must survive
+        check(servers, json.dumps(document), content_type, extra, chunked, valid and not encoded,
+              "application/json", ours, document)
+
+    run()
+
+
+@pytest.mark.parametrize("valid", [True, False], ids=["valid", "changed"])
+def test_generated_csv_bodies(servers, valid):
+    @settings(RUN, max_examples=30 if valid else 60)
+    @given(body=csv_documents(valid), content_type=st.sampled_from(CSV_TYPES if valid else CSV_TYPES + WRONG_TYPES),
+           extra=extras, chunked=st.booleans(), ours=st.integers(0, 1))
+    def run(body, content_type, extra, chunked, ours) -> None:
+        encoded = extra.get("Content-Encoding") == "gzip"
+        check(servers, body, content_type, extra, chunked, valid and not encoded, "text/csv", ours, None)
+
+    run()
