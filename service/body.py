@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from service.errors import PayloadTooLarge
@@ -56,11 +56,15 @@ async def read_body(request: Request, limit: int) -> bytes:
         waits = request.headers.get("expect", "").lower() == "100-continue"
         unread = int(declared) if int(declared) <= limit + DRAIN_BYTES else None
         raise BodyTooLarge(limit, 0 if waits else unread, waits)
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    chunks, size, more = [], 0, True
+    while more:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk, more = message.get("body", b""), message.get("more_body", False)
         size += len(chunk)
         if size > limit:
-            ended = await discard(request.receive, DRAIN_BYTES)
+            ended = not more or await discard(request.receive, DRAIN_BYTES)
             raise BodyTooLarge(limit, 0 if ended else None)
         chunks.append(chunk)
     return b"".join(chunks)

@@ -15,7 +15,7 @@ from service.casting import CastCheck
 from service.errors import BadRequest, ModelError, ServiceError
 from service.fastpath import FastParser
 from service.loading import LoadedModel
-from service.mlflow_compat import flavor_predict_fn, loader_module
+from service.mlflow_compat import flavor_predict_fn, loader_module, refused_before_model
 
 logger = logging.getLogger("service")
 # Flavors whose PyFuncModel.predict only enforces the signature before calling the flavor's predict
@@ -76,6 +76,9 @@ class Predictor:
                 return self.flavor_predict(data)
             return self.model.pyfunc.predict(data, params=params)
         except Exception as exc:  # noqa: BLE001 - whatever the model raises is a server fault
+            if refused_before_model(exc):  # MLflow's own check of the input or params, not the model
+                raise BadRequest("the input or params do not match the model signature", field="inputs",
+                                 expected="the model's input and params schema") from None
             error = ModelError()
             # the exception's message may quote the input: log its type and where it was raised
             logger.error("model predict failed", extra={
