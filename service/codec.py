@@ -7,6 +7,7 @@ their messages quote the payload.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from io import StringIO
 from typing import Any
@@ -36,6 +37,9 @@ FORMAT_SHAPES = {
     "instances": "a list of rows or an object of columns",
     "inputs": "a list of rows or an object of columns",
 }
+# orjson reads an integer beyond 64 bits as a float (-(2**63) - 1 becomes -(2**63)): a body with
+# such a run of digits is read by json, which keeps every integer exact, as mlflow does
+LONG_DIGITS = re.compile(rb"\d{19}")
 EXPECTED_KEYS = "exactly one of " + ", ".join(sorted(SUPPORTED_FORMATS)) + " (and optional 'params')"
 
 
@@ -70,10 +74,11 @@ def media_type(content_type: str | None) -> str:
 
 
 def _load_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
+    if not LONG_DIGITS.search(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:  # what mlflow accepts beyond strict JSON (NaN, Infinity) is accepted here too
         return json.loads(body)
     except RecursionError:
