@@ -202,29 +202,25 @@ def check(servers, body: str, content_type: str | None, extra: dict, chunked: bo
         assert answer.json() == expected.json()
 
 
+KINDS = {  # documents, valid content types, the type mlflow models serve is sent, examples (valid, changed)
+    "json": (documents, JSON_TYPES, "application/json", (60, 120)),
+    "csv": (csv_documents, CSV_TYPES, "text/csv", (30, 60)),
+}
+
+
 @pytest.mark.parametrize("valid", [True, False], ids=["valid", "changed"])
-def test_generated_json_documents(servers, valid):
-    @settings(RUN, max_examples=60 if valid else 120)
-    @given(generated=documents(valid), extra=extras, chunked=st.booleans(), ours=st.integers(0, 1),
-           content_type=st.sampled_from(JSON_TYPES if valid else JSON_TYPES + WRONG_TYPES))
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_generated_requests(servers, kind, valid):
+    generate, types, canonical, examples = KINDS[kind]
+
+    @settings(RUN, max_examples=examples[0] if valid else examples[1])
+    @given(generated=generate(valid), extra=extras, chunked=st.booleans(), ours=st.integers(0, 1),
+           content_type=st.sampled_from(types if valid else types + WRONG_TYPES))
     def run(generated, content_type, extra, chunked, ours) -> None:
         document, must_refuse = generated
+        body = encode(document) if kind == "json" else document
         encoded = extra.get("Content-Encoding") == "gzip"  # we send it plain: a lie the server must survive
-        check(servers, encode(document), content_type, extra, chunked, valid and not encoded,
-              "application/json", ours, document, must_refuse and not encoded)
-
-    run()
-
-
-@pytest.mark.parametrize("valid", [True, False], ids=["valid", "changed"])
-def test_generated_csv_bodies(servers, valid):
-    @settings(RUN, max_examples=30 if valid else 60)
-    @given(generated=csv_documents(valid), extra=extras, chunked=st.booleans(), ours=st.integers(0, 1),
-           content_type=st.sampled_from(CSV_TYPES if valid else CSV_TYPES + WRONG_TYPES))
-    def run(generated, content_type, extra, chunked, ours) -> None:
-        body, must_refuse = generated
-        encoded = extra.get("Content-Encoding") == "gzip"
-        check(servers, body, content_type, extra, chunked, valid and not encoded, "text/csv", ours, None,
-              must_refuse and not encoded)
+        check(servers, body, content_type, extra, chunked, valid and not encoded, canonical, ours,
+              document if kind == "json" else None, must_refuse and not encoded)
 
     run()
