@@ -20,12 +20,12 @@ from starlette.exceptions import HTTPException
 from service import __version__
 from service.batch_proof import decide
 from service.batching import make_invoker
+from service.body import BodyTooLarge, TooLargeResponse, read_body
 from service.core import Predictor
 from service.errors import (
     ROUTING_ERRORS,
     ModelError,
     NotReady,
-    PayloadTooLarge,
     ServiceError,
     error_response_body,
 )
@@ -38,20 +38,6 @@ from service.settings import Settings
 
 JSON = "application/json"
 logger = logging.getLogger("service")
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed `limit` (header or stream)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge("request body too large", field="body", expected=f"at most {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge("request body too large", field="body", expected=f"at most {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _error_response(error: ServiceError, request: Request) -> Response:
@@ -131,7 +117,10 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
         app.add_exception_handler(status, routing_error)
 
     async def invocations(request: Request) -> Response:
-        body = await read_body(request, settings.max_body_bytes)
+        try:
+            body = await read_body(request, settings.max_body_bytes)
+        except BodyTooLarge as error:
+            return TooLargeResponse(error_response_body(error, getattr(request.state, "request_id", None)), error)
         prediction = await invoke(body, request.headers.get("content-type"))
         request.state.rows = prediction.rows
         return Response(prediction.body, media_type=JSON)

@@ -7,6 +7,7 @@ their messages quote the payload.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from io import StringIO
 from typing import Any
@@ -16,6 +17,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.types import Schema
 
+from service.casting import CastCheck
 from service.errors import BadRequest, UnsupportedMediaType
 from service.fastpath import FastParser
 from service.mlflow_compat import (
@@ -35,6 +37,9 @@ FORMAT_SHAPES = {
     "instances": "a list of rows or an object of columns",
     "inputs": "a list of rows or an object of columns",
 }
+# orjson reads an integer beyond 64 bits as a float (-(2**63) - 1 becomes -(2**63)): a body with
+# such a run of digits is read by json, which keeps every integer exact, as mlflow does
+LONG_DIGITS = re.compile(rb"\d{19}")
 EXPECTED_KEYS = "exactly one of " + ", ".join(sorted(SUPPORTED_FORMATS)) + " (and optional 'params')"
 
 
@@ -69,12 +74,15 @@ def media_type(content_type: str | None) -> str:
 
 
 def _load_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
+    if not LONG_DIGITS.search(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:  # what mlflow accepts beyond strict JSON (NaN, Infinity) is accepted here too
         return json.loads(body)
+    except RecursionError:
+        raise BadRequest("JSON nested too deeply", field="body", expected="a JSON object") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         located = isinstance(exc, json.JSONDecodeError)
         where = f" at line {exc.lineno} column {exc.colno}" if located else ""
@@ -96,8 +104,10 @@ def _failed_column(frame: pd.DataFrame, schema: Schema) -> tuple[str | None, str
     return None, None
 
 
-def _type_error(frame_or_none: pd.DataFrame | None, schema: Schema | None, key: str) -> BadRequest:
+def _type_error(frame_or_none: pd.DataFrame | None, schema: Schema | None, key: str,
+                casts: CastCheck) -> BadRequest:
     if frame_or_none is not None and schema is not None:
+        casts.check_frame(frame_or_none)
         column, expected = _failed_column(frame_or_none, schema)
         if column is not None:
             return BadRequest(f"column '{column}' has a value of the wrong type", field=column,
@@ -105,8 +115,8 @@ def _type_error(frame_or_none: pd.DataFrame | None, schema: Schema | None, key: 
     return BadRequest(f"'{key}' is not a valid input", field=key, expected=FORMAT_SHAPES.get(key, key))
 
 
-def _parse_json(body: bytes, schema: Schema | None,
-                fast: FastParser | None) -> tuple[Any, dict[str, Any] | None, str, bool]:
+def _parse_json(body: bytes, schema: Schema | None, fast: FastParser | None,
+                casts: CastCheck) -> tuple[Any, dict[str, Any] | None, str, bool]:
     document = _load_json(body)
     if not isinstance(document, dict):
         raise BadRequest("the body must be a JSON object", field="body", expected=EXPECTED_KEYS)
@@ -120,6 +130,7 @@ def _parse_json(body: bytes, schema: Schema | None,
     frame = fast.parse(key, document[key]) if fast is not None else None
     if frame is not None:
         return frame, params, key, True
+    casts.check_json(key, document[key])
     try:
         return infer_and_parse_data({key: document[key]}, schema), params, key, False
     except Exception:  # noqa: BLE001 - mlflow's messages quote the data; ours name the field
@@ -127,10 +138,10 @@ def _parse_json(body: bytes, schema: Schema | None,
             raw = infer_and_parse_data({key: document[key]}, None)
         except Exception:  # noqa: BLE001
             raw = None
-        raise _type_error(raw if isinstance(raw, pd.DataFrame) else None, schema, key) from None
+        raise _type_error(raw if isinstance(raw, pd.DataFrame) else None, schema, key, casts) from None
 
 
-def _parse_csv(body: bytes, schema: Schema | None) -> pd.DataFrame:
+def _parse_csv(body: bytes, schema: Schema | None, casts: CastCheck) -> pd.DataFrame:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -142,7 +153,7 @@ def _parse_csv(body: bytes, schema: Schema | None) -> pd.DataFrame:
             raw = pd.read_csv(StringIO(text))
         except Exception:  # noqa: BLE001
             raise BadRequest("malformed CSV", field="body", expected="CSV with a header row") from None
-        raise _type_error(raw, schema, "body") from None
+        raise _type_error(raw, schema, "body", casts) from None
 
 
 def row_count(data: Any) -> int:
@@ -156,19 +167,21 @@ def row_count(data: Any) -> int:
 
 
 def parse(body: bytes, content_type: str | None, schema: Schema | None, max_rows: int,
-          fast: FastParser | None = None) -> ModelInput:
+          fast: FastParser | None = None, casts: CastCheck | None = None) -> ModelInput:
     """Parse one request body per the MLflow scoring protocol; 4xx errors name the field.
 
     With `fast`, plain `dataframe_split`/`dataframe_records` bodies skip MLflow's parser (and are
-    marked validated); everything else goes through it."""
+    marked validated); everything else goes through it, after `casts` (built from `schema` when
+    not given) checked that every number fits its column."""
+    casts = casts if casts is not None else CastCheck(schema)
     mime = media_type(content_type)
     if not body.strip():
         raise BadRequest("empty body", field="body", expected=EXPECTED_KEYS if mime in JSON_TYPES
                          else "CSV with a header row")
     if mime in JSON_TYPES:
-        data, params, key, validated = _parse_json(body, schema, fast)
+        data, params, key, validated = _parse_json(body, schema, fast, casts)
     else:
-        data, params, key, validated = _parse_csv(body, schema), None, "body", False
+        data, params, key, validated = _parse_csv(body, schema, casts), None, "body", False
     rows = row_count(data)
     if rows == 0:
         raise BadRequest("no rows to predict", field=key, expected="at least one row")

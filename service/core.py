@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from service import codec, validation
-from service.errors import ModelError
+from service.casting import CastCheck
+from service.errors import BadRequest, ModelError, ServiceError
 from service.fastpath import FastParser
 from service.loading import LoadedModel
-from service.mlflow_compat import flavor_predict_fn, loader_module
+from service.mlflow_compat import flavor_predict_fn, loader_module, refused_before_model
 
 logger = logging.getLogger("service")
 # Flavors whose PyFuncModel.predict only enforces the signature before calling the flavor's predict
@@ -47,13 +48,24 @@ class Predictor:
         self.schema = model.pyfunc.metadata.get_input_schema()
         self.max_rows = max_rows
         self.fast = FastParser(self.schema)
+        self.casts = CastCheck(self.schema)
         self.flavor_predict = flavor_predict(model.pyfunc)
 
     def parse(self, body: bytes, content_type: str | None) -> codec.ModelInput:
-        """Parse and validate one request on its own; raises a 4xx ServiceError naming the field."""
-        parsed = codec.parse(body, content_type, self.schema, self.max_rows, self.fast)
-        if not parsed.validated:
-            validation.validate(parsed.data, self.schema)
+        """Parse and validate one request on its own; raises a 4xx ServiceError naming the field.
+        Whatever fails before the model runs is the request's fault (a 4xx), whatever raised it."""
+        try:
+            parsed = codec.parse(body, content_type, self.schema, self.max_rows, self.fast, self.casts)
+            if not parsed.validated:
+                validation.validate(parsed.data, self.schema)
+        except ServiceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. RecursionError deep in a parser
+            # the exception's message may quote the input: log its type and where it was raised
+            logger.warning("request not parsed", extra={  # the innermost frames: a RecursionError has ~1000
+                "error_type": type(exc).__name__, "traceback": "".join(traceback.format_tb(exc.__traceback__, -12))})
+            raise BadRequest("the request could not be read as model input", field="body",
+                             expected="a request of the MLflow scoring protocol matching the signature") from None
         return parsed
 
     def predict(self, data: Any, params: dict[str, Any] | None, enforced: bool = False) -> Any:
@@ -64,6 +76,9 @@ class Predictor:
                 return self.flavor_predict(data)
             return self.model.pyfunc.predict(data, params=params)
         except Exception as exc:  # noqa: BLE001 - whatever the model raises is a server fault
+            if refused_before_model(exc):  # MLflow's own check of the input or params, not the model
+                raise BadRequest("the input or params do not match the model signature", field="inputs",
+                                 expected="the model's input and params schema") from None
             error = ModelError()
             # the exception's message may quote the input: log its type and where it was raised
             logger.error("model predict failed", extra={

@@ -3,6 +3,7 @@
 The shape keeps MLflow's `error_code` and `message` keys so clients of `mlflow models serve` read
 our errors unchanged, and adds `field`/`expected` for bad input and `error_id` for server faults.
 A message never contains the request payload: errors end up in logs and in client bug reports.
+A name the client sent (a column) is quoted shortened and escaped, and every error body is capped.
 """
 from __future__ import annotations
 
@@ -10,6 +11,23 @@ import uuid
 from typing import Any
 
 import orjson
+
+ERROR_BODY_LIMIT = 4096
+"""Bytes an error body may have, whatever the request sent."""
+NAME_LIMIT = 64
+"""Characters of a client-supplied name (a column) an error quotes."""
+ELLIPSIS = "\u2026"
+
+
+def quoted_name(name: object) -> str:
+    """A client-supplied name as an error shows it: non-printable characters escaped (no terminal
+    control sequences in logs), at most NAME_LIMIT characters."""
+    text = str(name)
+    escaped = "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+                      for char in text[:NAME_LIMIT])
+    if len(escaped) <= NAME_LIMIT and len(text) <= NAME_LIMIT:
+        return escaped
+    return escaped[:NAME_LIMIT - 1] + ELLIPSIS
 
 
 class ServiceError(Exception):
@@ -63,18 +81,25 @@ class NotReady(ServiceError):
     error_code = "NOT_READY"
 
 
-class ModelError(ServiceError):
-    """The model raised while predicting on valid input: a fault on our side, logged with an id."""
+class InternalError(ServiceError):
+    """A fault on our side, logged with an id the client can quote."""
 
     status = 500
     error_code = "INTERNAL_ERROR"
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "internal error") -> None:
         self.error_id = uuid.uuid4().hex
-        super().__init__(f"the model failed to predict; quote error_id {self.error_id} to the operator")
+        super().__init__(f"{what}; quote error_id {self.error_id} to the operator")
 
     def body(self) -> dict[str, Any]:
         return {**super().body(), "error_id": self.error_id}
+
+
+class ModelError(InternalError):
+    """The model itself raised while predicting on valid input: the only 5xx a request can cause."""
+
+    def __init__(self) -> None:
+        super().__init__("the model failed to predict")
 
 
 # Starlette's routing raises HTTPException(404) for no such route and (405) for a wrong method
@@ -82,8 +107,16 @@ ROUTING_ERRORS: dict[int, type[ServiceError]] = {404: NotFound, 405: MethodNotAl
 
 
 def error_response_body(error: ServiceError, request_id: str | None) -> bytes:
-    """The one JSON error shape: `error_code`, `message`, optional `field`/`expected`/`error_id`."""
+    """The one JSON error shape: `error_code`, `message`, optional `field`/`expected`/`error_id`;
+    at most ERROR_BODY_LIMIT bytes (the longest text is halved until it fits)."""
     body = error.body()
     if request_id:
         body["request_id"] = request_id
-    return orjson.dumps(body)
+    encoded = orjson.dumps(body)
+    while len(encoded) > ERROR_BODY_LIMIT:
+        longest = max((key for key, value in body.items() if isinstance(value, str)), key=lambda key: len(body[key]))
+        if len(body[longest]) <= 1:
+            break
+        body[longest] = body[longest][:len(body[longest]) // 2] + ELLIPSIS
+        encoded = orjson.dumps(body)
+    return encoded

@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 from service import tracing
-from service.errors import ModelError, error_response_body
+from service.errors import InternalError, error_response_body
 from service.metrics import Metrics
 from service.readiness import Readiness
 
@@ -83,7 +83,7 @@ class RequestContext:
     @staticmethod
     async def _internal_error(exc: Exception, send: Any, request_id: str, status: int | None) -> int:
         """Log type and stack (not the message: it may quote the payload); answer 500 if we still can."""
-        error = ModelError()
+        error = InternalError()
         logging.getLogger("service").error("unexpected error", extra={
             "error_id": error.error_id, "error_type": type(exc).__name__, "request_id": request_id,
             "traceback": "".join(traceback.format_tb(exc.__traceback__))})

@@ -18,10 +18,15 @@ What goes through here, and the fallback per MLflow version:
 - model_run_id (Model.run_id): 2.x raises AttributeError for a saved, never logged model: None.
 - loader_module (PyFuncModel.loader_module, missing in 2.10): else read from the MLmodel flavor.
 - flavor_predict_fn (PyFuncModel._predict_fn): all.
+- refused_before_model (the names of PyFuncModel.predict's input and params enforcement:
+  `_validate_prediction_input`, `_enforce_params_schema` in 2.11+; `_enforce_schema`,
+  `_validate_params` in 2.10): all.
 """
 from __future__ import annotations
 
 import json
+import os
+import traceback
 from typing import Any, Callable
 
 import mlflow
@@ -139,3 +144,24 @@ def loader_module(pyfunc: Any) -> str | None:
 def flavor_predict_fn(pyfunc: Any) -> Callable[..., Any] | None:
     """The flavor's own predict that PyFuncModel.predict calls after enforcing the schema, or None."""
     return getattr(pyfunc, "_predict_fn", None)
+
+
+# What PyFuncModel.predict runs on the input before it calls the model (names per MLflow version)
+ENFORCEMENT = frozenset({"_validate_prediction_input", "_enforce_params_schema", "_enforce_schema",
+                         "_validate_params"})
+MLFLOW_DIR = os.path.dirname(mlflow.__file__) + os.sep
+
+
+def refused_before_model(exc: BaseException) -> bool:
+    """Did PyFuncModel.predict's own enforcement of the signature or params raise `exc`, before the
+    model ran? Read from the traceback: an enforcement frame of MLflow's comes before any frame
+    outside MLflow (the model's own code, its libraries)."""
+    entered = False
+    for frame in traceback.extract_tb(exc.__traceback__):
+        in_mlflow = frame.filename.startswith(MLFLOW_DIR)
+        if in_mlflow and frame.name in ENFORCEMENT:
+            return True
+        if entered and not in_mlflow:
+            return False
+        entered = entered or in_mlflow
+    return False

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from mlflow.types import DataType, Schema
 
-from service.errors import BadRequest
+from service.errors import BadRequest, quoted_name
 from service.mlflow_compat import enforce_mlflow_datatype, enforce_schema
 
 # Tree models (sklearn, xgboost, lightgbm) compute in float32 and fail on anything larger: a value
@@ -46,12 +46,12 @@ def _as_frame(data: Any) -> pd.DataFrame | None:
 def _check_columns(frame: pd.DataFrame, schema: Schema) -> None:
     spec = schema.input_dict()
     names = [str(column) for column in frame.columns]
-    for repeated in sorted({name for name in names if names.count(name) > 1}):
-        raise BadRequest(f"column '{repeated}' appears more than once", field=repeated,
-                         expected="unique columns")
     columns = set(names)
+    if len(columns) < len(names):
+        repeated = quoted_name(min(name for name in columns if names.count(name) > 1))
+        raise BadRequest(f"column '{repeated}' appears more than once", field=repeated, expected="unique columns")
     for unknown in sorted(columns - spec.keys()):
-        raise BadRequest(f"unknown column '{unknown}'", field=unknown,
+        raise BadRequest(f"unknown column '{quoted_name(unknown)}'", field=quoted_name(unknown),
                          expected="one of " + ", ".join(schema.input_names()))
     for name, col in spec.items():
         if name not in columns:

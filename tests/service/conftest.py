@@ -9,6 +9,7 @@ import mlflow
 import pytest
 from fastapi.testclient import TestClient
 
+from devstack.model_servers import ServerProcess, start_mlflow_serve, start_service
 from devstack.procs import wait_until
 from service.app import create_app
 from service.loading import LoadedModel, load_model
@@ -55,6 +56,26 @@ def make_client(loaded_models):
 
 
 @pytest.fixture(scope="session")
+def model_servers(model_dirs, tmp_path_factory):
+    """Real servers on the example models, each started on first use and shared by the session:
+    `model_servers("service", "sklearn", batching_enabled=True)`, `model_servers("mlflow", "pyfunc")`.
+    One worker each: the tests compare answers, not throughput."""
+    started: dict[tuple, ServerProcess] = {}
+
+    def get(kind: str, flavor: str = "sklearn", **settings: object) -> ServerProcess:
+        key = (kind, flavor, tuple(sorted(settings.items())))
+        if key not in started:
+            logs = tmp_path_factory.mktemp(f"{kind}-{flavor}")
+            started[key] = (start_mlflow_serve(model_dirs[flavor], logs / "mlflow.log") if kind == "mlflow"
+                            else start_service(model_dirs[flavor], logs / "service.log", workers=1, **settings))
+        return started[key]
+
+    yield get
+    for server in started.values():
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def client(make_client) -> TestClient:
     return make_client("sklearn")
 
@@ -62,8 +83,6 @@ def client(make_client) -> TestClient:
 @pytest.fixture(scope="session")
 def pyfunc_client(make_client) -> TestClient:
     return make_client("pyfunc")
-
-
 
 
 @pytest.fixture(scope="session")

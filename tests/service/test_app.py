@@ -196,12 +196,23 @@ def test_openapi_request_schema_is_built_from_the_signature(client, fmt):
     assert client.get("/docs").status_code == 200
 
 
-def test_an_unexpected_bug_is_a_500_without_its_message(loaded_models, caplog, monkeypatch):
+def test_an_unexpected_bug_after_predict_is_a_500_without_its_message(loaded_models, caplog, monkeypatch):
     app = create_app(Settings(model_uri="x"), loaded_models["sklearn"])
-    monkeypatch.setattr("service.codec.row_count", lambda data: (_ for _ in ()).throw(KeyError(SECRET)))
+    monkeypatch.setattr("service.codec.serialise", lambda data: (_ for _ in ()).throw(KeyError(SECRET)))
     with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.ERROR):
         answer = client.post("/invocations", json=ONE_ROW)
     assert answer.status_code == 500 and answer.json()["error_code"] == "INTERNAL_ERROR"
     assert answer.json()["error_id"] in caplog.text or any(
         getattr(r, "error_id", None) == answer.json()["error_id"] for r in caplog.records)
+    assert SECRET not in caplog.text and SECRET not in answer.text
+
+
+def test_anything_that_fails_before_predict_is_a_400_without_its_message(loaded_models, caplog, monkeypatch):
+    """Whatever raises while the request is read (a parser's RecursionError, a bug) is the request's fault."""
+    app = create_app(Settings(model_uri="x"), loaded_models["sklearn"])
+    monkeypatch.setattr("service.codec.row_count", lambda data: (_ for _ in ()).throw(RecursionError(SECRET)))
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.WARNING):
+        answer = client.post("/invocations", json=ONE_ROW)
+    assert answer.status_code == 400 and answer.json()["field"] == "body" and "error_id" not in answer.json()
+    assert any(getattr(record, "error_type", None) == "RecursionError" for record in caplog.records)
     assert SECRET not in caplog.text and SECRET not in answer.text

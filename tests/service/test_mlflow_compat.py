@@ -158,3 +158,18 @@ def test_flavor_predict_fn_is_what_predict_calls_after_enforcement(sklearn_dir):
     assert callable(predict)
     enforced = compat.enforce_schema(FRAME, SCHEMA)
     assert np.asarray(predict(enforced)).tolist() == np.asarray(pyfunc.predict(FRAME)).tolist()
+
+
+def test_refused_before_model_tells_mlflows_enforcement_from_the_models_own_failure(sklearn_dir, pyfunc_dir):
+    def raised(call) -> BaseException:
+        with pytest.raises(Exception) as failure:  # noqa: PT011 - whatever each raises
+            call()
+        return failure.value
+
+    echo = mlflow.pyfunc.load_model(pyfunc_dir)
+    assert compat.refused_before_model(raised(lambda: echo.predict(pd.DataFrame({"age": [1.0]}))))  # no city
+    sklearn = mlflow.pyfunc.load_model(sklearn_dir)
+    assert compat.refused_before_model(raised(lambda: sklearn.predict(pd.DataFrame({"age": ["x"], "income": [1.0]}))))
+    wrong_width = pd.DataFrame({"age": [1.0]})  # past enforcement, sklearn itself fails
+    assert not compat.refused_before_model(raised(lambda: compat.flavor_predict_fn(sklearn)(wrong_width)))
+    assert not compat.refused_before_model(raised(lambda: {}["ours"]))

@@ -7,8 +7,6 @@ import json
 import pytest
 import requests
 
-from devstack.model_servers import start_mlflow_serve, start_service
-
 COLUMNS = ["age", "income", "employment_status", "num_credit_cards"]
 ROWS = [[34.0, 48000.0, "employed", 2], [52.0, 91000.0, "self-employed", 4], [23.0, 15500.0, "unemployed", 7],
         [67, 30000, "retired", 0], [41.5, 120000.25, "unknown-status", 3]]
@@ -26,18 +24,8 @@ BODIES = [
 
 
 @pytest.fixture(scope="module", params=["sklearn", "pyfunc"])
-def servers(request, model_dirs, tmp_path_factory):
-    model = model_dirs[request.param]
-    logs = tmp_path_factory.mktemp(f"parity-{request.param}")
-    ours = start_service(model, logs / "service.log", workers=1)
-    try:
-        theirs = start_mlflow_serve(model, logs / "mlflow.log")
-    except Exception:
-        ours.stop()
-        raise
-    yield ours, theirs
-    ours.stop()
-    theirs.stop()
+def servers(request, model_servers):
+    return model_servers("service", request.param), model_servers("mlflow", request.param)
 
 
 @pytest.mark.parametrize(("content_type", "body"), BODIES, ids=lambda v: v[:40] if isinstance(v, str) else v)

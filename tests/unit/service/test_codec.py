@@ -143,3 +143,11 @@ def test_serialise(predictions, encoded):
 
 def test_serialise_an_unnamed_series_as_mlflow_does():
     assert json.loads(serialise(pd.Series([1, 2]))) == {"predictions": [{"0": 1}, {"0": 2}]}
+
+
+@pytest.mark.parametrize("literal", [-(2**63) - 1, 2**64, 2**64 + 1, 10**30])
+def test_an_integer_beyond_64_bits_is_read_exactly(literal):
+    schema = Schema([ColSpec(DataType.long, "n")])
+    with pytest.raises(BadRequest) as refused:
+        parse(b'{"inputs": {"n": [%d]}}' % literal, "application/json", schema, 10)
+    assert refused.value.field == "n"

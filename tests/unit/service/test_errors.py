@@ -6,6 +6,8 @@ import json
 import pytest
 
 from service.errors import (
+    ERROR_BODY_LIMIT,
+    NAME_LIMIT,
     BadRequest,
     ModelError,
     NotReady,
@@ -13,6 +15,7 @@ from service.errors import (
     ServiceError,
     UnsupportedMediaType,
     error_response_body,
+    quoted_name,
 )
 
 
@@ -51,3 +54,25 @@ def test_model_error_carries_a_fresh_id_in_message_and_body():
 def test_error_response_body(request_id, extra):
     body = error_response_body(BadRequest("bad", field="a"), request_id)
     assert json.loads(body) == {"error_code": "BAD_REQUEST", "message": "bad", "field": "a", **extra}
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("age", "age"),
+    ("n" * 200, "n" * (NAME_LIMIT - 1) + "\u2026"),
+    ("a\x1b[31mb\u202ec\nd", "a\\x1b[31mb\\u202ec\\nd"),
+    ("\x00" * 40, ("\\x00" * 40)[:NAME_LIMIT - 1] + "\u2026"),
+    ("é名", "é名"),
+], ids=["plain", "long", "control", "escaped-too-long", "unicode"])
+def test_a_client_name_is_escaped_and_shortened(name, shown):
+    assert quoted_name(name) == shown and len(quoted_name(name)) <= NAME_LIMIT
+
+
+def test_every_error_body_is_capped_however_long_its_texts():
+    error = BadRequest("m" * 10_000, field="f" * 5000, expected="e\u00e9" * 9000)
+    body = error_response_body(error, "req-1")
+    assert len(body) <= ERROR_BODY_LIMIT
+    decoded = json.loads(body)
+    assert decoded["error_code"] == "BAD_REQUEST" and decoded["request_id"] == "req-1"
+    assert decoded["message"].startswith("mmm") and decoded["expected"].endswith("\u2026")
+    small = BadRequest("short", field="x")
+    assert json.loads(error_response_body(small, None)) == small.body()
