@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from ci.commands import build, deploy, gate, loadtest, registry
+from ci.commands import build, deploy, gate, loadtest, pipeline_image, registry
 from ci.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CiError
 
 EXIT_CODES_HELP = f"""\b
@@ -30,7 +30,8 @@ def cli(verbose: bool) -> None:
 
 
 for command in (registry.resolve, registry.preflight, build.build_command, gate.gate, deploy.deploy_command,
-                registry.promote, registry.rollback, loadtest.loadtest_command):
+                registry.promote, registry.rollback, loadtest.loadtest_command,
+                pipeline_image.pipeline_image_command):
     cli.add_command(command)
 
 
