@@ -16,11 +16,12 @@ from pathlib import Path
 
 from devstack.cluster import Cluster
 from devstack.mlflow_server import MlflowServer
-from devstack.oci import ContainerTools, OciRegistry, seed_storage
+from devstack.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
 from devstack.procs import InfraError, wait_until
 
 MODEL_NAME = "credit-risk"
 IMAGE_PATH = "pyfunc-deploy/credit-risk"
+PIPELINE_IMAGE_PATH = "pyfunc-deploy/pipeline"
 NAMESPACES = {"staging": "pyfunc-staging", "production": "pyfunc-production"}
 # Gate settings for a 2-core machine shared with the cluster: the box checks the flow, not capacity.
 QUICK_GATES = {
@@ -45,6 +46,7 @@ class LocalStack:
     registry: OciRegistry | None = None
     tools: ContainerTools | None = None
     cluster: Cluster | None = None
+    namespaces: dict[str, str] = field(default_factory=lambda: dict(NAMESPACES))
     timings: dict[str, float] = field(default_factory=dict)
     _owned: list = field(default_factory=list)
 
@@ -90,8 +92,11 @@ class LocalStack:
             "MLFLOW_DISABLE_TELEMETRY": "true",
             "MODEL_NAME": model_name,
             "IMAGE_REPOSITORY": f"{self.registry.address}/{IMAGE_PATH}",
-            "KUBE_NAMESPACE_STAGING": NAMESPACES["staging"],
-            "KUBE_NAMESPACE_PRODUCTION": NAMESPACES["production"],
+            "KUBE_NAMESPACE_STAGING": self.namespaces["staging"],
+            "KUBE_NAMESPACE_PRODUCTION": self.namespaces["production"],
+            # this project's own pipeline-image job: the image the jobs would run in, on the stand-in base
+            "PIPELINE_IMAGE_REPOSITORY": f"{self.registry.address}/{PIPELINE_IMAGE_PATH}",
+            "PIPELINE_IMAGE_BASE": f"{self.registry.address}/{BASE_IMAGE_REPO}",
             **self.tools.env,
             **self.cluster.env,
             **QUICK_GATES,
@@ -104,13 +109,13 @@ class LocalStack:
 
         with self.cluster.api_client() as api_client:
             core = client.CoreV1Api(api_client)
-            for name in NAMESPACES.values():
+            for name in self.namespaces.values():
                 try:
                     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
                 except ApiException as exc:
                     if exc.status != 409:  # 409: already there (a shared session cluster)
                         raise
-            for name in NAMESPACES.values():  # v1.20: pods are refused until the SA has its token
+            for name in self.namespaces.values():  # v1.20: pods are refused until the SA has its token
                 wait_until(lambda n=name: bool(core.read_namespaced_service_account("default", n).secrets),
                            30, f"service account default in {name}")
 

@@ -17,7 +17,7 @@ from devstack.pipeline_box import SERVICE, PipelineRun, checkout, run_pipeline
 from devstack.stack import NAMESPACES, LocalStack
 
 MODEL = "credit-risk-e2e"
-PUSH_JOBS = {"preflight", "resolve", "build", "gate:load", "gate:signature", "gate:latency",
+PUSH_JOBS = {"pipeline-image", "preflight", "resolve", "build", "gate:load", "gate:signature", "gate:latency",
              "deploy:staging", "deploy:production"}
 
 
