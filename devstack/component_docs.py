@@ -56,7 +56,8 @@ def section(component: Component) -> str:
 
 def generated() -> str:
     body = "\n\n".join(section(component) for component in components())
-    return f"{START}\n<!-- written by `python -m devstack.component_docs` from templates/: do not edit -->\n\n{body}\n\n{END}"
+    note = "<!-- written by `python -m devstack.component_docs` from templates/: do not edit -->"
+    return f"{START}\n{note}\n\n{body}\n\n{END}"
 
 
 def render_readme(text: str) -> str:

@@ -14,14 +14,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import pipeline_image
 from devstack.cluster import Cluster
 from devstack.mlflow_server import MlflowServer
-from devstack.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
+from devstack.oci import ContainerTools, OciRegistry, seed_storage
 from devstack.procs import InfraError, wait_until
 
 MODEL_NAME = "credit-risk"
 IMAGE_PATH = "pyfunc-deploy/credit-risk"
-PIPELINE_IMAGE_PATH = "pyfunc-deploy/pipeline"
 NAMESPACES = {"staging": "pyfunc-staging", "production": "pyfunc-production"}
 # Gate settings for a 2-core machine shared with the cluster: the box checks the flow, not capacity.
 QUICK_GATES = {
@@ -94,9 +94,8 @@ class LocalStack:
             "IMAGE_REPOSITORY": f"{self.registry.address}/{IMAGE_PATH}",
             "KUBE_NAMESPACE_STAGING": self.namespaces["staging"],
             "KUBE_NAMESPACE_PRODUCTION": self.namespaces["production"],
-            # this project's own pipeline-image job: the image the jobs would run in, on the stand-in base
-            "PIPELINE_IMAGE_REPOSITORY": f"{self.registry.address}/{PIPELINE_IMAGE_PATH}",
-            "PIPELINE_IMAGE_BASE": f"{self.registry.address}/{BASE_IMAGE_REPO}",
+            # this project's own pipeline-image job (devstack.pipeline_image.ensure pre-seeds it)
+            "PIPELINE_IMAGE_REPOSITORY": f"{self.registry.address}/{pipeline_image.PATH}",
             **self.tools.env,
             **self.cluster.env,
             **QUICK_GATES,

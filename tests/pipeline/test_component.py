@@ -112,10 +112,11 @@ def component_project(root: Path, inputs: dict) -> Path:
 
 def gcl_list(root: Path) -> subprocess.CompletedProcess[str]:
     """Jobs as gitlab-ci-local lists them (GitLab's schema is checked by check-jsonschema above)."""
-    return subprocess.run([str(GITLAB_CI_LOCAL), "--list", "--no-color", "--no-json-schema-validation", "--variable", "CI_PIPELINE_SOURCE=push",
-                           "--variable", "CI_COMMIT_BRANCH=main"], cwd=root, capture_output=True, text=True,
-                          timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(root),
-                                            "GCL_IGNORE_PREDEFINED_VARS": "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH"})
+    argv = [str(GITLAB_CI_LOCAL), "--list", "--no-color", "--no-json-schema-validation",
+            "--variable", "CI_PIPELINE_SOURCE=push", "--variable", "CI_COMMIT_BRANCH=main"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(root),
+           "GCL_IGNORE_PREDEFINED_VARS": "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH"}
+    return subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=120, env=env)
 
 
 STAGE_INPUTS = {f"stage_{n}": f"s-{n}" for n in ("preflight", "build", "gate", "staging", "production", "promote",

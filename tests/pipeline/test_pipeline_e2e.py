@@ -22,7 +22,8 @@ PUSH_JOBS = {"pipeline-image", "preflight", "resolve", "build", "gate:load", "ga
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, mlflow_sqlite, oci_registry, k8s_cluster):
+def stack(tmp_path_factory, mlflow_sqlite, oci_registry, k8s_cluster, pipeline_image):
+    """`pipeline_image`: the push pipeline's pipeline-image job finds its inputs' hash and only tags."""
     stack = LocalStack(tmp_path_factory.mktemp("stack"), mlflow=mlflow_sqlite, registry=oci_registry.registry,
                        tools=oci_registry.tools, cluster=k8s_cluster).start()
     yield stack
