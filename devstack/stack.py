@@ -101,6 +101,18 @@ class LocalStack:
             **QUICK_GATES,
         }
 
+    def live_version(self, environment: str, service: str = "pyfunc-model") -> dict:
+        """/version of the live Service in `environment`, through the API server's service proxy
+        (no kube-proxy here)."""
+        import json
+
+        from kubernetes import client
+
+        with self.cluster.api_client() as api_client:
+            response = client.CoreV1Api(api_client).connect_get_namespaced_service_proxy_with_path(
+                f"{service}:http", self.namespaces[environment], "version", _preload_content=False)
+            return json.loads(response.data)
+
     def _create_namespaces(self) -> None:
         """The environments' namespaces exist before a pipeline runs, as on a real cluster."""
         from kubernetes import client

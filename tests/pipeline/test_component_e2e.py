@@ -21,7 +21,7 @@ import yaml
 from devstack.git_server import GitServer
 from devstack.gitlab_ci import REPO
 from devstack.pipeline_box import SERVICE, PipelineRun, checkout, run_pipeline
-from devstack.stack import QUICK_GATES, LocalStack
+from devstack.stack import QUICK_GATES
 
 MODEL = "fraud-e2e"
 PREFIX = "fraud-"
@@ -36,11 +36,8 @@ BY_INPUTS = {"MODEL_NAME", "IMAGE_REPOSITORY", "KUBE_NAMESPACE_STAGING", "KUBE_N
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, mlflow_sqlite, oci_registry, k8s_cluster):
-    stack = LocalStack(tmp_path_factory.mktemp("stack"), mlflow=mlflow_sqlite, registry=oci_registry.registry,
-                       tools=oci_registry.tools, cluster=k8s_cluster, namespaces=NAMESPACES).start()
-    yield stack
-    stack.stop()
+def stack(make_stack):
+    return make_stack(namespaces=NAMESPACES)
 
 
 @pytest.fixture(scope="module")
@@ -100,15 +97,6 @@ def push_run(model_project, variables, version) -> PipelineRun:
     return run_pipeline(model_project, {**variables, "MODEL_SELECTOR": version.version})
 
 
-def live_version(stack, namespace: str) -> dict:
-    from kubernetes import client
-
-    with stack.cluster.api_client() as api_client:
-        response = client.CoreV1Api(api_client).connect_get_namespaced_service_proxy_with_path(
-            f"{SERVICE}:http", namespace, "version", _preload_content=False)
-        return json.loads(response.data)
-
-
 def _tail(run: PipelineRun) -> str:
     return run.output[-5000:]
 
@@ -122,8 +110,8 @@ def test_push_pipeline_of_the_including_project_puts_its_model_live(stack, push_
     assert push_run.returncode == 0, _tail(push_run)
     assert set(push_run.passed) == PUSH_JOBS, _tail(push_run)
     assert f"downloaded ml-platform/pyfunc-deploy {VERSION}" in push_run.output, _tail(push_run)
-    for namespace in NAMESPACES.values():
-        live = live_version(stack, namespace)
+    for environment in NAMESPACES:
+        live = stack.live_version(environment)
         assert live["model_name"] == MODEL and str(live["model_version"]) == version.version
         assert live["image_tag"].startswith(f"{MODEL}-v{version.version}-")
 
