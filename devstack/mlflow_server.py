@@ -34,7 +34,10 @@ class MlflowServer:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--workers", "1",
         ]
-        env = {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
+        # MLflow >= 3.5 starts a pool of huey job consumers (~180 MB each, ~1.3 GB a server) for
+        # server-side jobs (prompt optimisation, scorers) that the registry never uses.
+        env = {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1",
+               "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         self.process = ManagedProcess(argv, self.workdir / "mlflow-server.log", env=env, cwd=self.workdir)
         wait_until(lambda: self.process.alive() and http_ok(f"{self.url}/health"), START_TIMEOUT,
                    f"mlflow server on {self.url}", log=self.process.log)
