@@ -22,7 +22,6 @@ CONTAINERFILE = Path("images/pipeline/Containerfile")
 INPUTS = (CONTAINERFILE, Path("requirements/ci.txt"), Path("ci"), Path("service"), Path("manifests"),
           Path("loadtests"))
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
-_SKIPPED = ("__pycache__", ".pyc")
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,13 @@ def input_files(root: Path = REPO_ROOT) -> list[Path]:
     for entry in INPUTS:
         path = root / entry
         candidates = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        files += [p.relative_to(root) for p in candidates if not any(s in str(p) for s in _SKIPPED)]
+        files += [p.relative_to(root) for p in candidates if not _generated(p.relative_to(root))]
     return files
+
+
+def _generated(relative: Path) -> bool:
+    """Caches a checkout may hold but git does not track (__pycache__, .ruff_cache, .pytest_cache)."""
+    return relative.suffix == ".pyc" or any(part == "__pycache__" or part.startswith(".") for part in relative.parts)
 
 
 def inputs_hash(base_image: str, root: Path = REPO_ROOT) -> str:

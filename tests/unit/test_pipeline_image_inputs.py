@@ -33,5 +33,7 @@ def test_base_image_is_an_input_and_caches_and_other_files_are_not(root):
     assert pipeline_image.inputs_hash("other", root) != before
     (root / "ci" / "__pycache__").mkdir(exist_ok=True)
     (root / "ci" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"x")
+    (root / "service" / ".ruff_cache").mkdir()
+    (root / "service" / ".ruff_cache" / "CACHEDIR.TAG").write_text("a tool's cache")
     (root / "README.md").write_text("not an input")
     assert pipeline_image.inputs_hash("b", root) == before
