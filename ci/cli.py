@@ -11,7 +11,7 @@ import sys
 import click
 
 from ci import tracing
-from ci.commands import build, canary, capacity, deploy, gate, loadtest, registry
+from ci.commands import build, canary, capacity, deploy, gate, loadtest, pipeline_image, registry
 from ci.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CiError
 
 SDK_LOGGERS = ("boto3", "botocore", "s3transfer", "urllib3")
@@ -38,7 +38,7 @@ def cli(verbose: bool) -> None:
 
 for command in (registry.resolve, registry.preflight, build.build_command, gate.gate, deploy.deploy_command,
                 registry.promote, registry.rollback, loadtest.loadtest_command, canary.canary_group,
-                capacity.capacity_command):
+                capacity.capacity_command, pipeline_image.pipeline_image_command):
     cli.add_command(command)
 
 

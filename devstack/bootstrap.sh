@@ -3,7 +3,7 @@
 # slow, cached builds. Everything slow lands in $PYFUNC_DEPLOY_CACHE (default ~/.cache/pyfunc-deploy)
 # and is reused on the next run.
 #
-#   bootstrap.sh venv-path   print the venv directory for this requirements.txt (no side effects)
+#   bootstrap.sh venv-path   print the venv directory for these requirements (no side effects)
 #   bootstrap.sh venv        the venv alone (what the fast tier, `make test-fast`, needs)
 #   bootstrap.sh demo        what `make demo` needs: apt basics + venv
 #   bootstrap.sh test        what `make test` needs: demo + containers + cluster + gitlab-ci-local
@@ -12,7 +12,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cache=${PYFUNC_DEPLOY_CACHE:-$HOME/.cache/pyfunc-deploy}
-req_hash=$(cat "$repo/requirements.txt" | sha256sum | cut -c1-12)
+# Keyed on every requirements list (development, and the locks the pipeline image installs), so a
+# changed pin anywhere gives a fresh venv.
+req_hash=$(cat "$repo/requirements.txt" "$repo/requirements/ci.in" "$repo/requirements/ci.txt" \
+  | sha256sum | cut -c1-12)
 venv="$cache/venv-$req_hash"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }

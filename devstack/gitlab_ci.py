@@ -1,5 +1,7 @@
 """`.gitlab-ci.yml` seen the way GitLab would (where gitlab-ci-local cannot), and where gitlab-ci-local is.
 
+`load_pipeline` gives the file with the components it includes merged in, their inputs filled.
+
 gitlab-ci-local ignores `workflow:rules`, so `workflow_creates_pipeline` evaluates them with the
 subset of GitLab's expression syntax the file uses (`==`, `!=`, `=~ /re/`, `&&`, `||`, bare
 `$VAR`). An expression outside that subset raises, so a new rule cannot be silently misjudged.
@@ -12,8 +14,7 @@ import re
 import subprocess
 from pathlib import Path
 
-import yaml
-
+from devstack.component import component, load_yaml
 from devstack.procs import CACHE_DIR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,15 +25,14 @@ GITLAB_CI_LOCAL = (CACHE_DIR / f"npm-gitlab-ci-local-{GITLAB_CI_LOCAL_VERSION}"
 _ATOM = re.compile(r"""^\$(\w+)\s*(?:(==|!=)\s*(?:"([^"]*)"|\$(\w+))|=~\s*/(.*)/)?$""")
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.add_constructor("!reference", lambda loader, node: loader.construct_sequence(node))
-
-
 def load_pipeline(path: Path = REPO / ".gitlab-ci.yml") -> dict:
-    return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    """The file and, merged in, each `include: component:` of this project, rendered with its inputs."""
+    pipeline = load_yaml(path.read_text())
+    for include in pipeline.get("include") or []:
+        if isinstance(include, dict) and "component" in include:
+            name = include["component"].rsplit("/", 1)[-1].split("@")[0]
+            pipeline = {**component(name).render(include.get("inputs")), **pipeline}
+    return pipeline
 
 
 def evaluate(expression: str, variables: dict[str, str]) -> bool:

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack import pipeline_image
 from devstack.gitlab_ci import GITLAB_CI_LOCAL, REPO
 from devstack.oci import ContainerTools
 from devstack.procs import CACHE_DIR, ManagedProcess, free_port, wait_until
@@ -122,6 +123,7 @@ def main() -> int:
     forward = None
     try:
         stack.start()
+        pipeline_image.ensure(stack.registry.address, stack.tools)  # cached: the job then only tags it
         version = stack.register_model()
         print(f"[box] stack up and {version.name} v{version.version} registered in "
               f"{time.monotonic() - started:.0f}s ({_timings(stack.timings)})", flush=True)

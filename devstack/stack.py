@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import pipeline_image
 from devstack.cluster import Cluster
 from devstack.mlflow_server import MlflowServer
 from devstack.oci import ContainerTools, OciRegistry, seed_storage
@@ -45,6 +46,7 @@ class LocalStack:
     registry: OciRegistry | None = None
     tools: ContainerTools | None = None
     cluster: Cluster | None = None
+    namespaces: dict[str, str] = field(default_factory=lambda: dict(NAMESPACES))
     timings: dict[str, float] = field(default_factory=dict)
     _owned: list = field(default_factory=list)
 
@@ -90,12 +92,26 @@ class LocalStack:
             "MLFLOW_DISABLE_TELEMETRY": "true",
             "MODEL_NAME": model_name,
             "IMAGE_REPOSITORY": f"{self.registry.address}/{IMAGE_PATH}",
-            "KUBE_NAMESPACE_STAGING": NAMESPACES["staging"],
-            "KUBE_NAMESPACE_PRODUCTION": NAMESPACES["production"],
+            "KUBE_NAMESPACE_STAGING": self.namespaces["staging"],
+            "KUBE_NAMESPACE_PRODUCTION": self.namespaces["production"],
+            # this project's own pipeline-image job (devstack.pipeline_image.ensure pre-seeds it)
+            "PIPELINE_IMAGE_REPOSITORY": f"{self.registry.address}/{pipeline_image.PATH}",
             **self.tools.env,
             **self.cluster.env,
             **QUICK_GATES,
         }
+
+    def live_version(self, environment: str, service: str = "pyfunc-model") -> dict:
+        """/version of the live Service in `environment`, through the API server's service proxy
+        (no kube-proxy here)."""
+        import json
+
+        from kubernetes import client
+
+        with self.cluster.api_client() as api_client:
+            response = client.CoreV1Api(api_client).connect_get_namespaced_service_proxy_with_path(
+                f"{service}:http", self.namespaces[environment], "version", _preload_content=False)
+            return json.loads(response.data)
 
     def _create_namespaces(self) -> None:
         """The environments' namespaces exist before a pipeline runs, as on a real cluster."""
@@ -104,13 +120,13 @@ class LocalStack:
 
         with self.cluster.api_client() as api_client:
             core = client.CoreV1Api(api_client)
-            for name in NAMESPACES.values():
+            for name in self.namespaces.values():
                 try:
                     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
                 except ApiException as exc:
                     if exc.status != 409:  # 409: already there (a shared session cluster)
                         raise
-            for name in NAMESPACES.values():  # v1.20: pods are refused until the SA has its token
+            for name in self.namespaces.values():  # v1.20: pods are refused until the SA has its token
                 wait_until(lambda n=name: bool(core.read_namespaced_service_account("default", n).secrets),
                            30, f"service account default in {name}")
 

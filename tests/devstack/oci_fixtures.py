@@ -4,6 +4,8 @@
   `FROM python:3.11-slim` builds unchanged); `.address`, `.env` (give it to buildah/podman/skopeo and
   to `python -m ci build`), `.run(*argv)`, `.registries_conf` (skopeo 1.9 needs it as a flag).
 - `oci_auth_registry`: a second registry behind htpasswd; `.address`, `.username`, `.password`.
+- `pipeline_image`: the pipeline image in `oci_registry` (built once per inputs hash, cached:
+  devstack/pipeline_image.py); its `repository:inputs-<hash>` reference.
 - `docker_api`: `podman system service` on a private unix socket with the same storage, so the docker
   CLI builds, pushes and runs (there is no Docker engine here) against both registries; `.env` adds
   DOCKER_HOST and a private DOCKER_CONFIG to `oci_registry.env`.
@@ -97,6 +99,13 @@ def oci_auth_registry(oci_registry: OciStack,
 class DockerApi:
     socket_path: Path
     env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def pipeline_image(oci_registry: OciStack) -> str:
+    from devstack import pipeline_image as cache
+
+    return cache.ensure(oci_registry.address, oci_registry.tools)[0]
 
 
 def _pings(path: Path) -> bool:

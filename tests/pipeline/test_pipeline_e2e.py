@@ -14,19 +14,16 @@ from pathlib import Path
 import pytest
 
 from devstack.pipeline_box import SERVICE, PipelineRun, checkout, run_pipeline
-from devstack.stack import NAMESPACES, LocalStack
+from devstack.stack import NAMESPACES
 
 MODEL = "credit-risk-e2e"
-PUSH_JOBS = {"preflight", "resolve", "build", "gate:load", "gate:signature", "gate:latency",
+PUSH_JOBS = {"pipeline-image", "preflight", "resolve", "build", "gate:load", "gate:signature", "gate:latency",
              "deploy:staging", "deploy:production"}
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, mlflow_sqlite, oci_registry, k8s_cluster):
-    stack = LocalStack(tmp_path_factory.mktemp("stack"), mlflow=mlflow_sqlite, registry=oci_registry.registry,
-                       tools=oci_registry.tools, cluster=k8s_cluster).start()
-    yield stack
-    stack.stop()
+def stack(make_stack):
+    return make_stack()
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +42,6 @@ def first_run(stack, project, good_version) -> PipelineRun:
     return run_pipeline(project, {**stack.variables(MODEL), "MODEL_SELECTOR": good_version.version})
 
 
-def live_version(stack, environment: str) -> dict:
-    """/version of the live Service, through the API server's service proxy (no kube-proxy here)."""
-    from kubernetes import client
-
-    with stack.cluster.api_client() as api_client:
-        response = client.CoreV1Api(api_client).connect_get_namespaced_service_proxy_with_path(
-            f"{SERVICE}:http", NAMESPACES[environment], "version", _preload_content=False)
-        return json.loads(response.data)
-
-
 def _tail(run: PipelineRun) -> str:
     return run.output[-5000:]
 
@@ -63,7 +50,7 @@ def test_push_pipeline_puts_the_new_version_live(stack, first_run, good_version)
     assert first_run.returncode == 0, _tail(first_run)
     assert set(first_run.passed) == PUSH_JOBS, _tail(first_run)
     for environment in ("staging", "production"):
-        live = live_version(stack, environment)
+        live = stack.live_version(environment)
         assert str(live["model_version"]) == good_version.version
         assert live["image_digest"].startswith("sha256:") and f"-v{good_version.version}-" in live["image_tag"]
     assert (first_run.reports("gate:latency") / "latency-junit.xml").is_file()
@@ -89,7 +76,7 @@ def test_broken_version_stops_at_the_load_gate_and_the_old_one_stays_live(stack,
     assert run.failed == ["gate:load"], _tail(run)  # gate:latency needs it; gate:signature passes
     assert not {"deploy:staging", "deploy:production"} & set(run.passed), _tail(run)
     for environment in ("staging", "production"):
-        assert str(live_version(stack, environment)["model_version"]) == good_version.version
+        assert str(stack.live_version(environment)["model_version"]) == good_version.version
 
 
 def test_scheduled_pipeline_runs_only_the_load_test(stack, project, first_run, good_version):

@@ -1,0 +1,145 @@
+"""The CI/CD component as GitLab reads it: valid against GitLab's CI schema, every input typed and
+documented, no global keywords, the README's tables generated from the spec, and bad inputs refused
+with GitLab's own messages (gitlab-ci-local implements GitLab's `options`/`regex`/required checks)."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devstack import component_docs
+from devstack.component import TEMPLATES, components
+from devstack.gitlab_ci import GITLAB_CI_LOCAL, REPO
+
+GLOBAL_KEYWORDS = {"variables", "default", "workflow", "stages", "include", "image", "services", "before_script",
+                   "after_script", "cache"}
+COMPONENTS = {c.name: c for c in components()}
+
+
+def check_jsonschema(*paths: Path) -> subprocess.CompletedProcess[str]:
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    return subprocess.run([str(checker), "--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci",
+                           *map(str, paths)], capture_output=True, text=True)
+
+
+def test_there_is_a_component():
+    assert "pipeline" in COMPONENTS, sorted(COMPONENTS)
+
+
+@pytest.mark.parametrize("name", sorted(COMPONENTS))
+def test_both_documents_and_the_rendered_jobs_are_valid_for_gitlab(name, tmp_path):
+    component = COMPONENTS[name]
+    header, body = component.documents
+    rendered = component.render({n: "m" for n, s in component.inputs.items() if "default" not in s})
+    paths = []
+    for label, text in (("header", header), ("body", body), ("rendered", yaml.safe_dump(rendered))):
+        paths.append(tmp_path / f"{label}.yml")
+        paths[-1].write_text(text)
+    result = check_jsonschema(*paths)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_can_fail(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("spec:\n  inputs:\n    x:\n      type: text\n")
+    assert check_jsonschema(path).returncode != 0
+
+
+@pytest.mark.parametrize("name", sorted(COMPONENTS))
+def test_every_input_is_typed_documented_and_used(name):
+    component = COMPONENTS[name]
+    header, body = component.documents
+    used = set(re.findall(r"\$\[\[\s*inputs\.([\w-]+)\s*\]\]", body))
+    assert used == set(component.inputs), f"declared but unused: {set(component.inputs) - used}; " \
+                                          f"used but undeclared: {used - set(component.inputs)}"
+    for input_name, spec in component.inputs.items():
+        assert spec.get("type") in {"string", "number", "boolean", "array"}, input_name
+        assert len(spec.get("description", "")) > 10, f"{input_name} has no description"
+        if "regex" in spec and "default" in spec:
+            assert re.fullmatch(spec["regex"], str(spec["default"])), f"{input_name}: default fails its regex"
+        if "options" in spec:
+            assert spec.get("default") in spec["options"], input_name
+
+
+@pytest.mark.parametrize("name", sorted(COMPONENTS))
+def test_no_global_keywords_and_stages_come_from_inputs(name):
+    component = COMPONENTS[name]
+    body = yaml.safe_load(component.documents[1].replace("!reference", ""))
+    assert not GLOBAL_KEYWORDS & set(body), GLOBAL_KEYWORDS & set(body)
+    for job_name, job in body.items():
+        assert job_name.lstrip(".").startswith("$[[ inputs.job_prefix ]]"), job_name
+        if "stage" in job:
+            assert job["stage"].startswith("$[[ inputs.stage_"), job_name
+        for line in job.get("before_script", []) + job.get("script", []):
+            assert "pip install" not in line and "apt-get" not in line, f"{job_name}: {line}"
+
+
+def test_readme_tables_equal_the_specs():
+    current = component_docs.README.read_text()
+    assert component_docs.render_readme(current) == current, "run `python -m devstack.component_docs`"
+
+
+def test_readme_check_fails_on_a_drifted_table():
+    drifted = component_docs.render_readme(component_docs.README.read_text()).replace("| `model_name` |", "| `x` |")
+    assert component_docs.render_readme(drifted) != drifted
+
+
+def test_the_released_image_is_the_project_version():
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert COMPONENTS["pipeline"].inputs["pipeline_image"]["default"].endswith(f"/pipeline:{version}")
+    assert f"## {version}" in (REPO / "CHANGELOG.md").read_text()
+
+
+# gitlab-ci-local: a project that includes the component at its own commit, as this repository does.
+def component_project(root: Path, inputs: dict) -> Path:
+    shutil.copytree(TEMPLATES, root / "templates")
+    stages = [f"s-{n}" for n in ("preflight", "build", "gate", "staging", "production", "promote", "loadtest")]
+    (root / ".gitlab-ci.yml").write_text(yaml.safe_dump({
+        "stages": stages,
+        "include": [{"component": "$CI_SERVER_FQDN/$CI_PROJECT_PATH/pipeline@$CI_COMMIT_SHA", "inputs": inputs}],
+    }))
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"],
+                 ["-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", "component"]):
+        subprocess.run(["git", *argv], cwd=root, check=True)
+    return root
+
+
+def gcl_list(root: Path) -> subprocess.CompletedProcess[str]:
+    """Jobs as gitlab-ci-local lists them (GitLab's schema is checked by check-jsonschema above)."""
+    argv = [str(GITLAB_CI_LOCAL), "--list", "--no-color", "--no-json-schema-validation",
+            "--variable", "CI_PIPELINE_SOURCE=push", "--variable", "CI_COMMIT_BRANCH=main"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(root),
+           "GCL_IGNORE_PREDEFINED_VARS": "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH"}
+    return subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=120, env=env)
+
+
+STAGE_INPUTS = {f"stage_{n}": f"s-{n}" for n in ("preflight", "build", "gate", "staging", "production", "promote",
+                                                 "loadtest")}
+
+
+def test_inputs_shape_the_jobs(tmp_path):
+    result = gcl_list(component_project(tmp_path, {"model_name": "fraud", "job_prefix": "fraud-", **STAGE_INPUTS}))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^fraud-gate:latency\s+s-gate\s+on_success", result.stdout, re.MULTILINE), result.stdout
+    assert re.search(r"^fraud-promote\s+s-promote\s+manual", result.stdout, re.MULTILINE), result.stdout
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ({"image_builder": "podman"}, "`image_builder` input: `podman` cannot be used because it is not in the list "
+                                  "of allowed options"),
+    ({"staging_namespace": "Staging_NS"}, "`staging_namespace` input: `Staging_NS` does not match required regex"),
+    ({"model_selector": "@prod uction"}, "`model_selector` input: `@prod uction` does not match required regex"),
+    ({"model_name": None}, "`model_name` input: required value has not been provided"),
+    ({"latency_p95_ms": "fast"}, "`latency_p95_ms` input: provided value is not a number"),
+])
+def test_a_bad_input_is_refused_with_gitlabs_message(tmp_path, inputs, message):
+    given = {"model_name": "fraud", **STAGE_INPUTS, **inputs}
+    result = gcl_list(component_project(tmp_path, {k: v for k, v in given.items() if v is not None}))
+    assert result.returncode != 0, result.stdout
+    assert message in result.stdout + result.stderr, result.stdout + result.stderr

@@ -1,0 +1,141 @@
+"""A model's own project that only includes the component, run end to end by gitlab-ci-local on the
+local stack: another model name, namespaces, stage names and job prefix, all given as inputs.
+
+The component comes "from another project on the same GitLab": this repository's working tree,
+tagged with its version and served over git's smart HTTP on 127.0.0.1 (devstack/git_server.py);
+gitlab-ci-local clones it at that tag, as it does any remote component. The model project holds
+nothing but its `.gitlab-ci.yml`. The jobs find the `ci` package the way the pipeline image gives
+it to them (PYTHONPATH=/opt/pyfunc-deploy there; the component's checkout here, since the shell
+executor ignores `image:`).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devstack.git_server import GitServer
+from devstack.gitlab_ci import REPO
+from devstack.pipeline_box import SERVICE, PipelineRun, checkout, run_pipeline
+from devstack.stack import QUICK_GATES
+
+MODEL = "fraud-e2e"
+PREFIX = "fraud-"
+NAMESPACES = {"staging": "fraud-pre", "production": "fraud-live"}
+STAGES = {"preflight": "verify", "build": "package", "gate": "check", "staging": "pre-prod", "production": "prod",
+          "promote": "hand-over", "loadtest": "nightly"}
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+PUSH_JOBS = {PREFIX + job for job in ("preflight", "resolve", "build", "gate:load", "gate:signature", "gate:latency",
+                                      "deploy:staging", "deploy:production")}
+# What the inputs set: none of it may reach the jobs as a variable, or the test would not test the inputs.
+BY_INPUTS = {"MODEL_NAME", "IMAGE_REPOSITORY", "KUBE_NAMESPACE_STAGING", "KUBE_NAMESPACE_PRODUCTION", *QUICK_GATES}
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack):
+    """Its namespaces are deleted afterwards: the next module's pods need the 2 cores this one's used."""
+    from kubernetes import client
+
+    stack = make_stack(namespaces=NAMESPACES)
+    yield stack
+    with stack.cluster.api_client() as api_client:
+        for namespace in NAMESPACES.values():
+            client.CoreV1Api(api_client).delete_namespace(namespace)
+
+
+@pytest.fixture(scope="module")
+def component_source(tmp_path_factory) -> Path:
+    return checkout(tmp_path_factory.mktemp("component") / "pyfunc-deploy")
+
+
+@pytest.fixture(scope="module")
+def git_server(tmp_path_factory, component_source):
+    server = GitServer(tmp_path_factory.mktemp("git")).start()
+    server.publish("ml-platform/pyfunc-deploy", component_source, VERSION)
+    yield server
+    server.stop()
+
+
+def _number(value: str):
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+@pytest.fixture(scope="module")
+def model_project(tmp_path_factory, git_server, stack) -> Path:
+    root = tmp_path_factory.mktemp("fraud-model")
+    inputs = {"model_name": MODEL, "job_prefix": PREFIX, "staging_namespace": NAMESPACES["staging"],
+              "production_namespace": NAMESPACES["production"],
+              "image_repository": f"{stack.registry.address}/fraud/{MODEL}",
+              **{f"stage_{key}": name for key, name in STAGES.items()},
+              **{name.lower(): _number(value) for name, value in QUICK_GATES.items()}}
+    (root / ".gitlab-ci.yml").write_text(yaml.safe_dump({
+        "stages": list(STAGES.values()),
+        "include": [{"component": f"$CI_SERVER_FQDN/ml-platform/pyfunc-deploy/pipeline@{VERSION}",
+                     "inputs": inputs}]}, sort_keys=False))
+    for argv in (["init", "-q", "-b", "main"],
+                 ["remote", "add", "origin", git_server.url("ml-platform/fraud-model")], ["add", "-A"],
+                 ["-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", "include the component"]):
+        subprocess.run(["git", *argv], cwd=root, check=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def variables(stack, component_source) -> dict[str, str]:
+    return {**{k: v for k, v in stack.variables(MODEL).items() if k not in BY_INPUTS},
+            "PYTHONPATH": str(component_source)}
+
+
+@pytest.fixture(scope="module")
+def version(stack):
+    return stack.register_model(MODEL, alias=None)
+
+
+@pytest.fixture(scope="module")
+def push_run(model_project, variables, version) -> PipelineRun:
+    return run_pipeline(model_project, {**variables, "MODEL_SELECTOR": version.version})
+
+
+def _tail(run: PipelineRun) -> str:
+    return run.output[-5000:]
+
+
+def test_the_model_project_holds_only_its_pipeline_file(model_project):
+    tracked = subprocess.run(["git", "ls-files"], cwd=model_project, capture_output=True, text=True).stdout.split()
+    assert tracked == [".gitlab-ci.yml"]
+
+
+def test_push_pipeline_of_the_including_project_puts_its_model_live(stack, push_run, version):
+    assert push_run.returncode == 0, _tail(push_run)
+    assert set(push_run.passed) == PUSH_JOBS, _tail(push_run)
+    assert f"downloaded ml-platform/pyfunc-deploy {VERSION}" in push_run.output, _tail(push_run)
+    for environment in NAMESPACES:
+        live = stack.live_version(environment)
+        assert live["model_name"] == MODEL and str(live["model_version"]) == version.version
+        assert live["image_tag"].startswith(f"{MODEL}-v{version.version}-")
+
+
+def test_manual_promote_of_the_including_project(stack, model_project, variables, push_run, version):
+    from mlflow import MlflowClient
+
+    assert push_run.returncode == 0, _tail(push_run)
+    run = run_pipeline(model_project, {**variables, "MODEL_SELECTOR": version.version}, PREFIX + "promote")
+    assert run.returncode == 0 and run.passed == [PREFIX + "promote"], _tail(run)
+    assert MlflowClient(stack.mlflow.url).get_model_version_by_alias(MODEL, "production").version == version.version
+
+
+def test_scheduled_load_test_of_the_including_project(stack, model_project, variables, push_run, version):
+    assert push_run.returncode == 0, _tail(push_run)
+    run = run_pipeline(model_project, variables, source="schedule")
+    assert run.returncode == 0 and run.passed == [PREFIX + "loadtest"], _tail(run)
+    summary = json.loads((run.reports(PREFIX + "loadtest") / "loadtest.json").read_text())
+    assert f"/namespaces/{NAMESPACES['production']}/services/{SERVICE}:http/proxy" in summary["url"]
+    assert summary["model"] == f"{MODEL} version {version.version}"
