@@ -89,7 +89,10 @@ def prove(predictor: Predictor, serving_example: str | None) -> tuple[bool, str]
     rows = [codec.ModelInput(parsed.data.iloc[[i]].reset_index(drop=True), None, 1, parsed.validated)
             for i in range(parsed.rows)]
     requests = _Largest()
-    batcher = MicroBatcher(predictor, SimpleNamespace(batch_rows=_Largest(), batch_requests=requests),
+    # The proof's batches and answers are not traffic: nothing of them reaches /metrics.
+    metrics = SimpleNamespace(batch_rows=_Largest(), batch_requests=requests,
+                              observe_predictions=lambda predictions: None)
+    batcher = MicroBatcher(predictor, metrics,
                            max_rows=len(rows) * COPIES, max_wait_ms=0)
     try:
         before = [_answer(predictor.predict(row.data, None, row.validated)) for row in rows]
