@@ -6,6 +6,7 @@ warm-up predictions succeed, so it turns ready, then every request is a 500).
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import mlflow.pyfunc
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+
+from service.batch_proof import PROOF_FILE
 
 PIP_REQUIREMENTS = ["mlflow==3.17.2", "pandas==3.1.1"]
 # Predictions the service makes before it turns ready: the master's priming one, then each worker's
@@ -52,4 +55,8 @@ def save(path: Path, *, inputs: list[ColSpec] | None = None, outputs: list[ColSp
     mlflow.pyfunc.save_model(str(path), python_model=ScoreModel(), signature=signature,
                              input_example=example() if input_example is None else input_example,
                              pip_requirements=PIP_REQUIREMENTS, model_config=config or None)
+    if "fail_after_calls" in config:
+        # As an image's build-time proof would leave it: a start-up proof would spend the calls the
+        # warm-up is allowed, and the service would never become ready.
+        (Path(path) / PROOF_FILE).write_text(json.dumps({"batched": False, "reason": "fixture model"}))
     return Path(path)
