@@ -94,7 +94,7 @@ def pipeline(request, s3_models, seaweed_s3, oci_registry, tmp_path_factory) -> 
          and run.run("build", *model, "--image-repository", f"{oci_registry.address}/serving/s3-{mode}",
                      "--commit", COMMIT_SHA, timeout=900)
          and run.run("gate load", *model, "--image", run.image)
-         and run.run("gate signature", *model)
+         and run.run("gate signature", *model, "--image", run.image)
          and run.run("gate latency", *model, "--image", run.image, *LATENCY_ARGS))
     return run
 
