@@ -155,7 +155,22 @@ MLFLOW_DIR = os.path.dirname(mlflow.__file__) + os.sep
 def refused_before_model(exc: BaseException) -> bool:
     """Did PyFuncModel.predict's own enforcement of the signature or params raise `exc`, before the
     model ran? Read from the traceback: an enforcement frame of MLflow's comes before any frame
-    outside MLflow (the model's own code, its libraries)."""
+    outside MLflow (the model's own code, its libraries). MLflow 2.10 re-raises the enforcement
+    error from `predict` itself, so a traceback that stays in MLflow without naming the step is read
+    through the exception it was raised while handling."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        verdict = _enforcement_first(exc)
+        if verdict is not None:
+            return verdict
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _enforcement_first(exc: BaseException) -> bool | None:
+    """True: an enforcement frame before any frame outside MLflow; False: the model's code ran;
+    None: the traceback stays in MLflow without an enforcement frame."""
     entered = False
     for frame in traceback.extract_tb(exc.__traceback__):
         in_mlflow = frame.filename.startswith(MLFLOW_DIR)
@@ -164,4 +179,4 @@ def refused_before_model(exc: BaseException) -> bool:
         if entered and not in_mlflow:
             return False
         entered = entered or in_mlflow
-    return False
+    return None if entered else False
