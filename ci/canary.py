@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -40,6 +41,9 @@ class Plan:
     service: str | None = None  # the Service in front of both: the canary is removed once out of it
     max_own_requests: int = 1000  # per side and step; beyond it the step is inconclusive
     per_pod_concurrency: int = 2  # own requests in flight per pod: each pod of either side as loaded
+    # Where the figures come from: (kube, pods, container) -> pod name -> cumulative figures. The pods'
+    # own /metrics through the API server, or a Prometheus (ci.prometheus_metrics).
+    metrics: Callable[[Kube, Iterable[dict], str], dict[str, Scrape]] = pod_metrics.scrape
 
 
 @dataclass
@@ -177,8 +181,7 @@ def _observe(kube: Kube, target: Target, limits: Limits, plan: Plan, stable: dic
     """Scrape, hold for the interval (watching the canary's pods and the manual decision), scrape
     again, top up with own requests, analyse. "analysed", "rollout", "promote" or "abort"."""
     sides = {"canary": objects.canary_pods_selector(stable), "stable": objects.stable_pods_selector(stable)}
-    before = {side: pod_metrics.scrape(kube, pod_metrics.ready(kube.pods(sel)), target.container)
-              for side, sel in sides.items()}
+    before = _read(kube, target, plan, sides)
     held = _hold(kube, target, limits, plan.interval, sides["canary"])
     if held in objects.DECISIONS:
         step.verdict = held
@@ -187,7 +190,7 @@ def _observe(kube: Kube, target: Target, limits: Limits, plan: Plan, stable: dic
     if isinstance(held, rollout.Evidence):
         step.verdict, step.checks = "rollout-failed", [Check("canary_pods", False, str(held))]
         return "rollout"
-    deltas = _deltas(kube, target, sides, before)
+    deltas = _deltas(kube, target, plan, sides, before)
     analysis, sent = None, 0
     while sent < plan.max_own_requests:
         needed = canary_analysis.missing(deltas["canary"], deltas["stable"], plan.thresholds)
@@ -203,7 +206,7 @@ def _observe(kube: Kube, target: Target, limits: Limits, plan: Plan, stable: dic
         batch = [min(n + max(n // 10, 5), TOP_UP_BATCH, plan.max_own_requests - sent) if n else 0 for n in needed]
         _top_up(kube, target, plan, sides, dict(zip(("canary", "stable"), batch, strict=True)), step)
         sent += max(batch)
-        deltas = _deltas(kube, target, sides, before)
+        deltas = _deltas(kube, target, plan, sides, before)
     if step.own_requests:
         log.info("canary step %d%%: sent own requests %s", step.percent, step.own_requests)
     analysis = analysis or canary_analysis.analyse(deltas["canary"], deltas["stable"], plan.thresholds)
@@ -228,9 +231,15 @@ def _top_up(kube: Kube, target: Target, plan: Plan, sides: dict[str, str], count
                 mine[str(status)] = mine.get(str(status), 0) + n
 
 
-def _deltas(kube: Kube, target: Target, sides: dict[str, str], before: dict[str, dict[str, Scrape]]) -> dict:
-    now = {side: pod_metrics.scrape(kube, pod_metrics.ready(kube.pods(sel)), target.container)
-           for side, sel in sides.items()}
+def _read(kube: Kube, target: Target, plan: Plan, sides: dict[str, str]) -> dict[str, dict[str, Scrape]]:
+    """Side -> pod -> figures now, of the pods that take traffic."""
+    return {side: plan.metrics(kube, pod_metrics.ready(kube.pods(selector)), target.container)
+            for side, selector in sides.items()}
+
+
+def _deltas(kube: Kube, target: Target, plan: Plan, sides: dict[str, str],
+            before: dict[str, dict[str, Scrape]]) -> dict[str, Scrape]:
+    now = _read(kube, target, plan, sides)
     return {side: canary_analysis.total(canary_analysis.delta(before[side].get(pod), scrape)
                                         for pod, scrape in now[side].items()) for side in sides}
 

@@ -67,15 +67,19 @@ def parse(text: str) -> Scrape:
     scrape = Scrape()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            labels = sample.labels
-            if sample.name == REQUESTS and labels.get("route") == ROUTE:
-                status = labels.get("status", "")
-                scrape.requests[status] = scrape.requests.get(status, 0.0) + sample.value
-            elif sample.name == LATENCY and labels.get("route") == ROUTE:
-                scrape.latency[float(labels["le"])] = sample.value
-            elif sample.name == PREDICTIONS:
-                scrape.predictions.setdefault(labels.get("output", ""), {})[float(labels["le"])] = sample.value
+            add(scrape, sample.name, sample.labels, sample.value)
     return scrape
+
+
+def add(scrape: Scrape, name: str, labels: dict[str, str], value: float) -> None:
+    """One sample into `scrape` when it is one of the figures (a pod's /metrics, or a Prometheus series)."""
+    if name == REQUESTS and labels.get("route") == ROUTE:
+        status = labels.get("status", "")
+        scrape.requests[status] = scrape.requests.get(status, 0.0) + value
+    elif name == LATENCY and labels.get("route") == ROUTE:
+        scrape.latency[float(labels["le"])] = value
+    elif name == PREDICTIONS:
+        scrape.predictions.setdefault(labels.get("output", ""), {})[float(labels["le"])] = value
 
 
 def _minus(after: dict, before: dict) -> dict:

@@ -38,6 +38,10 @@ NEEDS_OPENMP = {"lightgbm", "xgboost", "scikit-learn", "catboost", "torch"}
 # releases were not built for (`import sklearn` fails: numpy.core.numeric.ComplexWarning).
 NUMPY2_FIRST_SUPPORTED = {"scikit-learn": "1.4.2", "pandas": "2.2.2", "scipy": "1.13", "pyarrow": "16",
                           "xgboost": "2.1", "lightgbm": "4.4"}
+# A flavor's `serialization_format` that loading imports a package for (MLflow 3 saves scikit-learn and
+# LightGBM's scikit-learn models with skops by default and infers the requirement; a model logged with
+# its own pip_requirements often leaves it out).
+SERIALIZATION_PACKAGES = {"skops": "skops", "cloudpickle": "cloudpickle"}
 # The files of a model version that say what its environment is.
 MODEL_ENV_FILES = ("MLmodel", "requirements.txt", "python_env.yaml", "conda.yaml")
 DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
@@ -151,10 +155,15 @@ def mlflow_requirement(version: str) -> str:
     return f"{'mlflow' if version in NO_SKINNY else 'mlflow-skinny'}=={version}"
 
 
-def compatibility_limits(requirements: list[Requirement]) -> list[tuple[str, str]]:
+def compatibility_limits(requirements: list[Requirement], files: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """(requirement, why) the model's pins need but do not say."""
     limits = []
     by_name = {canonicalize_name(r.name): r for r in requirements}
+    for flavor, fmt in serialization_formats(files or {}).items():
+        package = SERIALIZATION_PACKAGES.get(fmt)
+        if package and package not in by_name and all(line != package for line, _ in limits):
+            limits.append((package, f"the {flavor} flavor is saved as {fmt} and the model's requirements "
+                                    f"do not name {package}"))
     numpy = by_name.get("numpy")
     if numpy is None or not numpy.specifier:
         old = [f"{name}=={pin}" for name, first in NUMPY2_FIRST_SUPPORTED.items()
@@ -162,6 +171,14 @@ def compatibility_limits(requirements: list[Requirement]) -> list[tuple[str, str
         if old:
             limits.append(("numpy<2", f"{', '.join(old)} predate numpy 2 and the model leaves numpy open"))
     return limits
+
+
+def serialization_formats(files: dict[str, str]) -> dict[str, str]:
+    """Flavor -> its `serialization_format` in MLmodel (sklearn, lightgbm, ...)."""
+    mlmodel = yaml.load(files.get("MLmodel") or "{}", Loader=yaml.BaseLoader) or {}  # noqa: S506
+    flavors = mlmodel.get("flavors") if isinstance(mlmodel, dict) else None
+    return {name: conf["serialization_format"] for name, conf in (flavors or {}).items()
+            if isinstance(conf, dict) and isinstance(conf.get("serialization_format"), str)}
 
 
 def system_packages(requirements: list[Requirement], extra: str = "") -> list[str]:
@@ -210,7 +227,7 @@ def image_spec(files: dict[str, str], service_dir: Path, *, base_image_pattern: 
                   if r.marker is None or r.marker.evaluate({"python_version": minor})]
     version = mlflow_version(files, model_reqs)
     mlflow = mlflow_requirement(version)
-    limits = compatibility_limits(model_reqs)
+    limits = compatibility_limits(model_reqs, files)
     own = [str(r) for r in model_reqs if canonicalize_name(r.name) not in MLFLOW_NAMES]
     replaced = {canonicalize_name(r.name) for r in model_reqs} | {
         canonicalize_name(Requirement(line).name) for line, _ in limits}

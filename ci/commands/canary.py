@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from ci import canary as logic
-from ci import canary_report, job, kube
+from ci import canary_report, job, kube, pod_metrics
 from ci.canary_analysis import Thresholds
 from ci.canary_objects import parse_steps
 from ci.commands import options
 from ci.deploy import Limits, Target
 from ci.errors import CheckFailed, ConfigError
+from ci.prometheus_metrics import PrometheusMetrics
 from ci.smoke import Smoke
 
 STRATEGIES = ("rolling", "canary")
@@ -57,6 +58,17 @@ def canary_options(fn):
                positive, "... or stable's plus this, whichever is larger."),
         option("--canary-max-psi", "CANARY_MAX_PSI", DEFAULTS.max_psi, positive,
                "Prediction drift per numeric output (Population Stability Index) beyond sampling noise."),
+        option("--prometheus-url", "PROMETHEUS_URL", None, str,
+               "Read the canary's figures from this Prometheus (it must scrape the pods) instead of each pod's "
+               "/metrics through the API server [default: the pods]."),
+        option("--prometheus-token", "PROMETHEUS_TOKEN", None, str,
+               "Bearer token for PROMETHEUS_URL (never printed); a user and password may be in the URL instead."),
+        option("--prometheus-pod-label", "PROMETHEUS_POD_LABEL", "pod", str,
+               "The target label that names a series' pod in that Prometheus."),
+        option("--prometheus-namespace-label", "PROMETHEUS_NAMESPACE_LABEL", "namespace", str,
+               "The target label that names a series' namespace in that Prometheus."),
+        option("--prometheus-wait", "PROMETHEUS_WAIT", 60.0, positive,
+               "Seconds for Prometheus to scrape every pod after each read begins (at least its scrape interval)."),
     ])
 
 
@@ -65,7 +77,7 @@ def plan(settings: dict, body: bytes | None, service: str) -> logic.Plan:
     bodies = _bodies(settings["canary_input"]) if settings["canary_input"] else ((body,) if body else ())
     return logic.Plan(
         steps=parse_steps(settings["canary_steps"]), interval=settings["canary_interval"], bodies=bodies,
-        service=service,
+        service=service, metrics=metrics_source(settings),
         max_own_requests=settings["canary_max_own_requests"],
         thresholds=Thresholds(
             min_requests=settings["canary_min_requests"], max_error_rate=settings["canary_max_error_rate"],
@@ -73,6 +85,15 @@ def plan(settings: dict, body: bytes | None, service: str) -> logic.Plan:
             max_p95_seconds=settings["canary_max_p95_ms"] / 1000, max_p99_seconds=settings["canary_max_p99_ms"] / 1000,
             max_latency_ratio=settings["canary_max_latency_ratio"],
             latency_slack_seconds=settings["canary_latency_slack_ms"] / 1000, max_psi=settings["canary_max_psi"]))
+
+
+def metrics_source(settings: dict):
+    """Where the analysis reads its figures: each pod's /metrics, or a Prometheus that scrapes them."""
+    if not settings["prometheus_url"]:
+        return pod_metrics.scrape
+    return PrometheusMetrics(settings["prometheus_url"], token=settings["prometheus_token"],
+                             pod_label=settings["prometheus_pod_label"],
+                             namespace_label=settings["prometheus_namespace_label"], wait=settings["prometheus_wait"])
 
 
 def _bodies(path: Path) -> tuple[bytes, ...]:
@@ -92,8 +113,11 @@ def run(client: kube.Kube, target: Target, limits: Limits, canary_plan: logic.Pl
         output_dir: Path) -> None:
     """Run the canary, write its reports, record the deployment; exit 1 (CheckFailed) unless promoted."""
     result = logic.run(client, target, limits, canary_plan, check)
+    source = canary_plan.metrics
     paths = canary_report.write(output_dir, result, image=target.image, namespace=target.namespace,
-                                deployment=target.deployment)
+                                deployment=target.deployment,
+                                figures_from=source.describe() if isinstance(source, PrometheusMetrics)
+                                else "each pod's /metrics through the API server")
     job.record_deployment(target.namespace, result.ok)
     if not result.ok:
         raise CheckFailed(f"{result.message}\nreport: {paths[0]}")

@@ -33,6 +33,14 @@ FAILURE_CLASSES = (
         "add {package_hint} with IMAGE_SYSTEM_PACKAGES=\"{package}\" (the `ci build` setting "
         "--system-packages) and rebuild"),
     FailureClass(
+        "missing-package", re.compile(
+            r'File "[^"\n]*/(?:site|dist)-packages/(?P<importer>[\w.-]+)/[^"\n]*", line \d+, in [^\n]*\n'
+            r"[^\n]*\n(?:[\s^~]*\n)?ModuleNotFoundError: No module named '(?P<module>[\w.]+)'"),
+        "the installed package `{importer}` imports `{module}`, which is not in the image: the model's "
+        "requirements leave out a package it needs",
+        "add the package that provides `{module}` to the model's pip_requirements (or extra_pip_requirements) "
+        "and log a new version; the image installs the model's requirements"),
+    FailureClass(
         "code-paths", re.compile(r"ModuleNotFoundError: No module named '(?P<module>[\w.]+)'"),
         "the model's Python code refers to module `{module}`, which is not in the image: the wrapper "
         "was pickled by reference to a module that was not shipped with the model",

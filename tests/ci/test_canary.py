@@ -22,7 +22,8 @@ from ci.errors import EXIT_FAILED, EXIT_OK
 from ci.kube import Kube
 from devstack.cluster import Cluster
 from devstack.fake_model_images import load_fake_images
-from devstack.procs import wait_until
+from devstack.procs import free_port, wait_until
+from devstack.prometheus import Prometheus
 from devstack.service_traffic import Traffic
 
 pytestmark = pytest.mark.cluster
@@ -153,6 +154,57 @@ def test_a_running_canary_is_aborted_by_hand(k8s_cluster: Cluster, v1_namespace:
     assert client.deployment(NAME)["spec"]["template"]["spec"]["containers"][0]["image"] == images["v1"]
     assert main(["canary", "abort", "--kubeconfig", str(k8s_cluster.kubeconfig), "--namespace",
                  v1_namespace]) == EXIT_FAILED  # nothing left to abort: said so
+
+
+@pytest.fixture(scope="module")
+def prometheus(k8s_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """A real Prometheus scraping every pod of the cluster once a second, behind a password."""
+    with Prometheus(tmp_path_factory.mktemp("prometheus"), k8s_cluster.api_url, k8s_cluster.token,
+                    k8s_cluster.ca_file) as server:
+        yield server
+
+
+def test_with_prometheus_url_a_shifted_canary_is_judged_from_prometheus_and_aborted(
+        k8s_cluster: Cluster, v1_namespace: str, images: dict[str, str], body_file: Path, tmp_path: Path,
+        prometheus: Prometheus, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    client = kube(k8s_cluster, v1_namespace)
+    stable_before = client.deployment(NAME)
+    with Traffic(kube(k8s_cluster, v1_namespace), NAME, BODY):
+        code = deploy(k8s_cluster, v1_namespace, images["shifted"], "9", tmp_path, body_file, "--strategy", "canary",
+                      "--canary-steps", "50", "--prometheus-url", prometheus.authed_url, "--prometheus-wait", "20")
+    result = report(tmp_path)
+    assert code == EXIT_FAILED, result["message"]
+    assert (result["outcome"], result["decided_by"]) == ("aborted", "analysis"), result["message"]
+    assert result["failing"]["check"] == "prediction_drift[0]", result["failing"]
+    assert result["figures_from"] == f"Prometheus at {prometheus.url}"
+    assert client.deployment(f"{NAME}-canary") is None
+    assert client.deployment(NAME)["spec"]["template"] == stable_before["spec"]["template"]
+    said = capsys.readouterr()
+    outputs = [said.out, said.err, caplog.text, *(path.read_text() for path in tmp_path.iterdir())]
+    assert not [text for text in outputs if prometheus.password in text]
+
+
+@pytest.mark.parametrize(("url", "extra", "error"), [
+    pytest.param("wrong-password", [], "refused the query (HTTP 401): check PROMETHEUS_TOKEN", id="refused"),
+    pytest.param("nobody-listens", [], "did not answer (ConnectionError): check PROMETHEUS_URL", id="unreachable"),
+    pytest.param("authed", ["--prometheus-pod-label", "kubernetes_pod_name"], "has no scrape of pods",
+                 id="pods-not-found"),
+])
+def test_a_prometheus_that_cannot_give_the_figures_stops_the_canary_with_stable_untouched(
+        k8s_cluster: Cluster, v1_namespace: str, images: dict[str, str], body_file: Path, tmp_path: Path,
+        prometheus: Prometheus, capsys: pytest.CaptureFixture[str], url: str, extra: list[str], error: str) -> None:
+    given = {"wrong-password": prometheus.authed_url.replace(prometheus.password, "not-" + prometheus.password),
+             "nobody-listens": f"http://127.0.0.1:{free_port()}", "authed": prometheus.authed_url}[url]
+    client = kube(k8s_cluster, v1_namespace)
+    stable_before = client.deployment(NAME)
+    code = deploy(k8s_cluster, v1_namespace, images["v2"], "2", tmp_path, body_file, "--strategy", "canary",
+                  "--canary-steps", "50", "--prometheus-url", given, "--prometheus-wait", "5", *extra)
+    said = capsys.readouterr().err
+    assert code == EXIT_FAILED
+    assert error in said, said[-2000:]
+    assert prometheus.password not in said
+    assert client.deployment(f"{NAME}-canary") is None
+    assert client.deployment(NAME)["spec"]["template"] == stable_before["spec"]["template"]
 
 
 def test_a_good_canary_without_outside_traffic_is_decided_by_its_own_requests_and_promoted(

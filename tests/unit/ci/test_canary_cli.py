@@ -32,3 +32,12 @@ def test_a_sample_file_that_is_not_json_lines_is_refused(tmp_path: Path, capsys:
 
 def test_an_unknown_strategy_is_a_usage_error(tmp_path: Path) -> None:
     assert deploy(tmp_path, "--strategy", "blue-green") == EXIT_USAGE
+
+
+def test_a_prometheus_url_that_is_not_http_is_refused_without_its_password(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert deploy(tmp_path, "--prometheus-url", "prometheus:9090") == EXIT_USAGE
+    assert "PROMETHEUS_URL 'prometheus:9090' is not an http(s) URL" in capsys.readouterr().err
+    assert deploy(tmp_path, "--prometheus-url", "ftp://job:s3cret@prom.example:21/x") == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "ftp://prom.example:21/x" in err and "s3cret" not in err

@@ -107,6 +107,27 @@ def test_no_numpy_limit_when_not_needed(requirements, pinned_service):
     assert "numpy<2" not in image_spec(_files(requirements=requirements), pinned_service).requirements
 
 
+@pytest.mark.parametrize(("flavor", "fmt", "requirements", "added"), [
+    ("lightgbm", "skops", ("lightgbm==4.6.0",), "skops"),
+    ("sklearn", "cloudpickle", ("scikit-learn==1.9.1",), "cloudpickle"),
+    ("sklearn", "skops", ("scikit-learn==1.9.1", "skops==0.16.0"), None),  # named already: the model's pin wins
+    ("sklearn", "pickle", ("scikit-learn==1.9.1",), None),
+])
+def test_the_package_a_flavors_serialization_format_loads_with_is_added_when_missing(
+        flavor, fmt, requirements, added, pinned_service):
+    files = _files(requirements=requirements)
+    mlmodel = yaml.safe_load(files["MLmodel"])
+    mlmodel["flavors"][flavor] = {"serialization_format": fmt, "code": None}
+    spec = image_spec({**files, "MLmodel": yaml.safe_dump(mlmodel)}, pinned_service)
+    limits = [line for line in spec.limits if "serialization" in line or "saved as" in line]
+    if added is None:
+        assert limits == [] and spec.requirements.count("skops==0.16.0") == ("skops==0.16.0" in requirements)
+    else:
+        assert added in spec.requirements
+        assert limits == [f"{added}: the {flavor} flavor is saved as {fmt} and the model's requirements do not "
+                          f"name {added}"]
+
+
 def test_service_ranges_are_kept_beside_the_models_pins(tmp_path):
     (tmp_path / "requirements.in").write_text("mlflow-skinny>=2.10\nfastapi>=0.110,<1\npandas>=2.0,<4\n")
     (tmp_path / "requirements.txt").write_text("pandas==3.1.1\n")

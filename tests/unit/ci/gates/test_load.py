@@ -13,6 +13,10 @@ TRACEBACK = "Traceback (most recent call last):\n  File \"/opt/service/loading.p
 @pytest.mark.parametrize(("log", "starts", "contains"), [
     pytest.param(TRACEBACK + "ModuleNotFoundError: No module named 'features.encode'\n", "code-paths: ",
                  ["module `features.encode`", 'code_paths=["path/to/features.encode.py"]'], id="code-paths"),
+    pytest.param(TRACEBACK + '  File "/usr/local/lib/python3.11/dist-packages/mlflow/sklearn/__init__.py", line 564, '
+                 "in _load_model_from_local_file\n    import skops.io\n    ^^^^^^^^^^^^^^^\n"
+                 "ModuleNotFoundError: No module named 'skops'\n", "missing-package: ",
+                 ["package `mlflow` imports `skops`", "pip_requirements"], id="missing-package"),
     pytest.param(TRACEBACK + "  in load_context\n    self.x = context.artifacts['vocab']\nKeyError: 'vocab'\n",
                  "artifact-key: ", ["artifact `vocab`", 'artifacts={"vocab": <path>}'], id="artifact-key"),
     pytest.param(TRACEBACK + "TypeError: code() argument 13 must be str, not int\n", "python-version: ",
