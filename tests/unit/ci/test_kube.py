@@ -50,6 +50,33 @@ def test_call_translates_client_errors(exc, error, message):
     assert message in str(raised.value)
 
 
+RBAC_REFUSAL = ('pods "web-1:8080" is forbidden: User "system:serviceaccount:prod:pyfunc-deploy" cannot create '
+                'resource "pods/proxy" in API group "" in the namespace "prod"')
+
+
+@pytest.mark.parametrize(("reason", "expected"), [
+    pytest.param(RBAC_REFUSAL, 'grant it: add verb "create" on resource "pods/proxy" in apiGroups [""] to the Role '
+                 "bound to system:serviceaccount:prod:pyfunc-deploy in namespace prod (manifests/rbac; README: The "
+                 "deploy account), or point KUBECONFIG/KUBE_CONTEXT at the deploy account", id="namespaced"),
+    pytest.param('leases.coordination.k8s.io "web" is forbidden: User "gitlab:ci_job:42" cannot update resource '
+                 '"leases" in API group "coordination.k8s.io" in the namespace "prod"',
+                 'add verb "update" on resource "leases" in apiGroups ["coordination.k8s.io"] to the Role bound to '
+                 "gitlab:ci_job:42 in namespace prod", id="named-group"),
+    pytest.param('namespaces is forbidden: User "ci" cannot list resource "namespaces" in API group "" at the '
+                 "cluster scope", 'add verb "list" on resource "namespaces" in apiGroups [""] to a ClusterRole '
+                 "bound to ci", id="cluster-scope"),
+    pytest.param('pods "web-1" is forbidden: exceeded quota: compute, requested: cpu=2, limited: cpu=1',
+                 "check the kubeconfig/context (KUBE_CONTEXT) and the deploy account's permissions", id="not-rbac"),
+])
+def test_a_refusal_by_rbac_names_the_verb_resource_and_group_to_grant(reason, expected):
+    with pytest.raises(ConfigError) as raised:
+        kube().call("POST invocations on pod web-1", raising(api_error(403, {"message": reason})))
+    message = str(raised.value)
+    assert message.startswith(f"the Kubernetes API server at {URL} refused to POST invocations on pod web-1 "
+                              f"(403: {reason}): ")
+    assert expected in message
+
+
 def test_call_returns_none_for_404():
     assert kube().call("read deployment web", raising(api_error(404))) is None
 
