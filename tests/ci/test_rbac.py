@@ -2,13 +2,17 @@
 overlay of the RBAC (with the prune component), the ServiceAccount's token (TokenRequest) goes into a
 kubeconfig holding nothing else, and with it alone the first deploy creates every object, a rolling
 deploy prunes a stale object, a crashing release is undone with its log and events shown, a canary is
-promoted and the scheduled load test reaches the Service through the API server. Without one rule
+promoted, another is aborted by hand (`ci canary abort`) and the scheduled load test reaches the Service
+through the API server. Without one rule
 (pods/proxy) a canary stops naming the verb and resource to grant, stable untouched."""
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +203,29 @@ def test_a_canary_is_promoted_as_the_deploy_account(
     assert code == EXIT_OK, result["message"]
     assert result["outcome"] == "promoted" and result["promotion"]["smoke"]["ok"], result["message"]
     assert result["steps"][0]["own_requests"]["canary"].get("200", 0) >= 100  # POSTs through the pod proxy
+    assert live_image(k8s_cluster, account.namespace, f"{NAME}-canary") is None
+    assert live_image(k8s_cluster, account.namespace) == images["v3"]
+
+
+def test_a_running_canary_is_aborted_by_hand_as_the_deploy_account(
+        k8s_cluster: Cluster, account: Account, images: dict[str, str], tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "ci", "deploy", "--kubeconfig", str(account.kubeconfig), "--namespace",
+            account.namespace, "--manifests", str(OVERLAY), "--image", images["v2"], "--model-name", "fake-model",
+            "--model-version", "2", "--smoke-input", str(account.body), "--output-dir", str(tmp_path), *FAST,
+            "--strategy", "canary", "--canary-steps", "50", "--canary-interval", "120"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITLAB_", "KUBE"))}
+    job = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        canary = admin(k8s_cluster, account.namespace)
+        wait_until(lambda: (canary.deployment(f"{NAME}-canary") or {}).get("status", {}).get("readyReplicas"), 60,
+                   "the canary's pod ready")
+        assert main(["canary", "abort", "--kubeconfig", str(account.kubeconfig), "--namespace",
+                     account.namespace]) == EXIT_OK
+        assert job.wait(timeout=30) == EXIT_FAILED, job.stderr.read().decode()[-2000:]
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert json.loads((tmp_path / "canary.json").read_text())["decided_by"] == "manual"
     assert live_image(k8s_cluster, account.namespace, f"{NAME}-canary") is None
     assert live_image(k8s_cluster, account.namespace) == images["v3"]
 
