@@ -3,8 +3,8 @@ overlay of the RBAC (with the prune component), the ServiceAccount's token (Toke
 kubeconfig holding nothing else, and with it alone the first deploy creates every object, a rolling
 deploy prunes a stale object, a crashing release is undone with its log and events shown, a canary is
 promoted, another is aborted by hand (`ci canary abort`) and the scheduled load test reaches the Service
-through the API server. Without one rule
-(pods/proxy) a canary stops naming the verb and resource to grant, stable untouched."""
+through the API server. Without one rule (pods/proxy) a canary stops naming the verb and resource to
+grant, stable untouched."""
 from __future__ import annotations
 
 import json
@@ -57,11 +57,13 @@ class Account:
     def user(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{ACCOUNT}"
 
+    def deploy_args(self, image: str, version: str, out: Path, *extra: str) -> list[str]:
+        return ["deploy", "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
+                "--manifests", str(OVERLAY), "--image", image, "--model-name", "fake-model",
+                "--model-version", version, "--smoke-input", str(self.body), "--output-dir", str(out), *FAST, *extra]
+
     def deploy(self, image: str, version: str, out: Path, *extra: str) -> int:
-        return main(["deploy", "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
-                     "--manifests", str(OVERLAY), "--image", image, "--model-name", "fake-model",
-                     "--model-version", version, "--smoke-input", str(self.body), "--output-dir", str(out),
-                     *FAST, *extra])
+        return main(self.deploy_args(image, version, out, *extra))
 
 
 def rbac_objects(directory: Path, namespace: str) -> list[dict]:
@@ -209,10 +211,8 @@ def test_a_canary_is_promoted_as_the_deploy_account(
 
 def test_a_running_canary_is_aborted_by_hand_as_the_deploy_account(
         k8s_cluster: Cluster, account: Account, images: dict[str, str], tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "ci", "deploy", "--kubeconfig", str(account.kubeconfig), "--namespace",
-            account.namespace, "--manifests", str(OVERLAY), "--image", images["v2"], "--model-name", "fake-model",
-            "--model-version", "2", "--smoke-input", str(account.body), "--output-dir", str(tmp_path), *FAST,
-            "--strategy", "canary", "--canary-steps", "50", "--canary-interval", "120"]
+    argv = [sys.executable, "-m", "ci", *account.deploy_args(images["v2"], "2", tmp_path, "--strategy", "canary",
+                                                           "--canary-steps", "50", "--canary-interval", "120")]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITLAB_", "KUBE"))}
     job = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
