@@ -48,6 +48,12 @@ class Component:
     def inputs(self) -> dict[str, dict]:
         return self.spec.get("inputs") or {}
 
+    @property
+    def jobs(self) -> list[str]:
+        """The jobs it adds, without the job_prefix and without the hidden (`.name`) ones."""
+        return [name.replace("$[[ inputs.job_prefix ]]", "") for name in load_yaml(self.documents[1])
+                if not name.startswith(".")]
+
     def values(self, given: dict | None = None) -> dict:
         """Each input's value: the one given, else its default; a required one missing raises."""
         given = given or {}

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from devstack.component import Component, components
+from devstack.component_parts import PARTS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- components start -->", "<!-- components end -->"
@@ -44,6 +45,7 @@ def section(component: Component) -> str:
         f"  - component: $CI_SERVER_FQDN/<group>/pyfunc-deploy/{component.name}@<version>",
         *(["    inputs:", example] if required else []),
         "```", "",
+        "Jobs (each name after `job_prefix`): " + ", ".join(f"`{job}`" for job in component.jobs) + ".", "",
         "| input | type | default | allowed values | description |",
         "| --- | --- | --- | --- | --- |",
     ]
@@ -55,7 +57,9 @@ def section(component: Component) -> str:
 
 
 def generated() -> str:
-    body = "\n\n".join(section(component) for component in components())
+    # The whole pipeline first, then the parts it is made of.
+    ordered = sorted(components(), key=lambda component: component.name in PARTS)
+    body = "\n\n".join(section(component) for component in ordered)
     note = "<!-- written by `python -m devstack.component_docs` from templates/: do not edit -->"
     return f"{START}\n{note}\n\n{body}\n\n{END}"
 
