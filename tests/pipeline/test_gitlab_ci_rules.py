@@ -97,7 +97,9 @@ def test_style_every_job_extends_the_base_and_runs_only_ci_commands():
             continue
         assert job.get("extends") in (".python-job", ".build-gates-job", ".container-job", ".deploy-job", ".deploy",
                                       ".registry-job", ".canary-decision"), name
-    assert pipeline[".container-job"]["extends"] == ".python-job"
+    assert pipeline[".container-job"]["extends"] == ".build-gates-job"
+    for base in (".build-gates-job", ".deploy-job", "loadtest"):
+        assert pipeline[base]["extends"] == ".python-job", base
     for name, job in pipeline.items():
         for line in (job.get("script", []) if isinstance(job, dict) and name != "release" else []):
             assert line.startswith("python -m ci "), f"{name}: {line}"
