@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from devstack.component import Component, components
+from devstack.component import Component, components, refresh
 from devstack.component_parts import PARTS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -76,16 +76,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.component_docs", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 when README.md is not up to date")
     args = parser.parse_args()
-    current = README.read_text()
-    wanted = render_readme(current)
-    if args.check:
-        if wanted != current:
-            print("README.md's component section is out of date: run python -m devstack.component_docs")
-            return 1
-        return 0
-    README.write_text(wanted)
-    print(f"README.md: {len(components())} component(s) written")
-    return 0
+    return refresh(README, render_readme(README.read_text()), args.check, "python -m devstack.component_docs")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import sys
 
 import yaml
 
-from devstack.component import TEMPLATES, Component, component
+from devstack.component import TEMPLATES, Component, component, refresh
 
 PARTS = ("build-gates", "deploy", "loadtest")
 WHOLE = TEMPLATES / "pipeline" / "template.yml"
@@ -116,14 +116,7 @@ def main() -> int:
     except PartsDisagree as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.check:
-        if not WHOLE.exists() or WHOLE.read_text() != wanted:
-            print(f"{WHOLE.relative_to(TEMPLATES.parent)} is out of date: run python -m devstack.component_parts")
-            return 1
-        return 0
-    WHOLE.write_text(wanted)
-    print(f"{WHOLE.relative_to(TEMPLATES.parent)}: written from {', '.join(PARTS)}")
-    return 0
+    return refresh(WHOLE, wanted, args.check, "python -m devstack.component_parts")
 
 
 if __name__ == "__main__":

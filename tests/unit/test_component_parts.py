@@ -78,3 +78,13 @@ def test_parts_that_disagree_are_refused_naming_what_differs(tmp_path, second_in
     two = _part(tmp_path, "two", second_inputs, second_body)
     with pytest.raises(component_parts.PartsDisagree, match=message):
         component_parts.compose([one, two])
+
+
+def test_check_fails_on_a_stale_pipeline_and_a_write_fixes_it(tmp_path, monkeypatch, capsys):
+    stale = tmp_path / "template.yml"
+    stale.write_text(component_parts.generated().replace("python -m ci deploy", "python -m ci deploy --x"))
+    monkeypatch.setattr(component_parts, "WHOLE", stale)
+    for argv, code in ((["--check"], 1), ([], 0), (["--check"], 0)):
+        monkeypatch.setattr("sys.argv", ["component_parts", *argv])
+        assert component_parts.main() == code, argv
+    assert "out of date: run python -m devstack.component_parts" in capsys.readouterr().out
