@@ -33,7 +33,7 @@ HEADER = """\
 # three gates, deploy to staging and production, the manual promote and rollback, the scheduled
 # load test. The including project declares `stages:` (the stage inputs name them) and its
 # `workflow:`; secrets and the MLflow server stay CI/CD variables (see the README).
-# Generated from the parts templates/{parts}/template.yml: do not edit;
+# Generated from the parts templates/{{{parts}}}/template.yml: do not edit;
 # edit a part, then run `python -m devstack.component_parts`.
 """
 _INPUTS = re.compile(r"^  inputs:\n", re.MULTILINE)
