@@ -62,6 +62,7 @@ class Side:
 
 
 def _measure(tools: ContainerTools, image: str, builds: tuple[float, float], ready) -> Side:
+    tools.run("podman", "pull", "--quiet", image)  # the pushed digest, as a node pulls it (not the build's local copy)
     side = Side(*builds, podman.image_size(image, env=tools.env) / 1e6, compressed_mb(tools, image), None)
     try:
         side.ready = ready()
