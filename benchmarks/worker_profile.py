@@ -1,0 +1,81 @@
+"""Where a serving worker's CPU goes: py-spy samples of one worker while wrk loads the server.
+
+Used by `benchmarks.serving --profile`. py-spy (pinned in requirements.txt) attaches to a running
+process by PID and records its Python stacks at a fixed rate, idle samples left out, so each share
+printed is a share of the worker's busy CPU time. Two views of the same samples: the functions the
+CPU was in (self), and the functions with the calls below them (inclusive: the cost of a step).
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+RATE = 250  # samples per second
+# "function (path/to/module.py:123)" -> function, module path (the line is dropped: one row a function)
+_FRAME = re.compile(r"(?P<function>.*?) \((?P<path>[^:]+)(?::\d+)?\)$")
+
+
+def record(pid: int, seconds: int, out: Path) -> subprocess.Popen:
+    """Start sampling `pid` for `seconds` into `out` (collapsed stacks); wait on the returned process."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--duration", str(seconds),
+                             "--rate", str(RATE), "--format", "raw", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _name(frame: str) -> str:
+    """`path/module.py:function`, the path cut to what follows site-packages or the repository."""
+    match = _FRAME.match(frame.strip())
+    if match is None:
+        return frame.strip()
+    path = match["path"].split("site-packages/")[-1]
+    for top in ("/service/", "/benchmarks/"):
+        if top in path:
+            path = top.strip("/") + "/" + path.split(top)[-1]
+    return f"{path}:{match['function']}"
+
+
+def _package(name: str) -> str:
+    """The top-level package (or the standard-library module) of a `_name`."""
+    path = name.rpartition(":")[0]
+    if "/python3." in path:  # the standard library: its module or package
+        path = "stdlib " + path.split("/python3.", 1)[1].partition("/")[2]
+    return path.split("/")[0].removesuffix(".py")
+
+
+def stacks(raw: str) -> Counter[tuple[str, ...]]:
+    """py-spy's raw (collapsed) output: `frame;frame;... count` per line, outermost frame first."""
+    counted: Counter[tuple[str, ...]] = Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            counted[tuple(_name(frame) for frame in stack.split(";"))] += int(count)
+    return counted
+
+
+def summarise(raw: str, top: int = 20, inclusive_under: tuple[str, ...] = ("service/",)) -> str:
+    """The `top` functions by self samples, and by inclusive samples for the functions whose module
+    starts with one of `inclusive_under` (this project's steps), each as % of all samples."""
+    counted = stacks(raw)
+    total = sum(counted.values())
+    if not total:
+        return "  no samples (was the worker busy?)"
+    own: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for stack, count in counted.items():
+        own[stack[-1]] += count
+        packages[_package(stack[-1])] += count
+        for name in set(stack):
+            if name.startswith(inclusive_under):
+                inclusive[name] += count
+    lines = [f"  {total} samples at {RATE} Hz; self (the function itself):"]
+    lines += [f"  {100 * count / total:6.1f}%  {name}" for name, count in own.most_common(top)]
+    lines.append("  self, by package:")
+    lines += [f"  {100 * count / total:6.1f}%  {name}" for name, count in packages.most_common(top)]
+    lines.append(f"  inclusive (with what it calls), functions under {', '.join(inclusive_under)}:")
+    lines += [f"  {100 * count / total:6.1f}%  {name}" for name, count in inclusive.most_common(top)]
+    return "\n".join(lines)
