@@ -1,7 +1,7 @@
 """Serving benchmark (not a test): this service against `mlflow models serve` on the same model.
 
     $VENV/bin/python -m benchmarks.serving [--duration 10] [--soak 60] [--only c1|c64|tracing]
-        [--against REF] [--profile] [--model DIR]
+        [--against REF] [--profile FILE] [--model DIR]
 
 Trains the plain sklearn credit-risk example into a throw-away MLflow store, starts each server in
 turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POSTs) at concurrency
@@ -265,7 +265,7 @@ def c64_configs(model: Path, work: Path, against: str | None) -> dict[str, Calla
 
 
 def c64_comparison(model: Path, work: Path, script: Path, duration: int, against: str | None,
-                   profile: bool, slice_seconds: int = 5) -> None:
+                   profile: Path | None, slice_seconds: int = 5) -> None:
     """Every configuration up at once (2 workers each), loaded at c=64 in alternating slices so a
     shared machine's drifting speed hits all alike; CPU ms per request side by side."""
     servers: dict[str, ServerProcess] = {}
@@ -294,24 +294,27 @@ def c64_comparison(model: Path, work: Path, script: Path, duration: int, against
                   f"{total['errors']:>5.0f} {1000 * cpu:>10.3f} {cpu / floor_cpu:>8.1f}")
         print("  load average (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
         if profile:
-            profile_worker(servers["service, batching on"], work, script, duration)
+            profile_worker(servers["service, batching on"], profile, script, duration)
     finally:
         for server in servers.values():
             server.stop()
 
 
-def profile_worker(server: ServerProcess, work: Path, script: Path, duration: int) -> None:
-    """py-spy on one worker of `server` while wrk loads the server at c=64."""
+def profile_worker(server: ServerProcess, out: Path, script: Path, duration: int) -> None:
+    """py-spy on one worker of `server` while wrk loads the server at c=64; its stacks into `out`."""
     from benchmarks import worker_profile
 
     worker = group(server)[1]
-    out = work / "profile.txt"
+    before = {thread.id: thread.user_time + thread.system_time for thread in worker.threads()}
     sampler = worker_profile.record(worker.pid, duration, out)
     wrk(server.url, 64, duration + 1, script)
     _, errors = sampler.communicate()
     if sampler.returncode != 0:
         raise RuntimeError(f"py-spy failed: {errors.strip()}")
-    print(f"\nwhere a batching worker's CPU goes at c=64 (py-spy, {duration} s):")
+    used = {thread.id: thread.user_time + thread.system_time - before.get(thread.id, 0.0)
+            for thread in worker.threads()}
+    print(f"\nwhere a batching worker's CPU goes at c=64 (py-spy, {duration} s; CPU s per thread: "
+          + ", ".join(f"{tid}: {seconds:.2f}" for tid, seconds in used.items()) + ")")
     print(worker_profile.summarise(out.read_text()))
 
 
@@ -358,8 +361,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only the c=1, the c=64 or the c=64 tracing comparison")
     parser.add_argument("--against", metavar="REF",
                         help="the c=64 comparison also serves the service of this git revision")
-    parser.add_argument("--profile", action="store_true",
-                        help="after the c=64 comparison, where a batching worker's CPU goes (py-spy)")
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="after the c=64 comparison, where a batching worker's CPU goes (py-spy; its "
+                             "collapsed stacks are written to FILE)")
     parser.add_argument("--model", type=Path, help="an MLflow model directory to serve (default: train one)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:

@@ -22,7 +22,7 @@ def record(pid: int, seconds: int, out: Path) -> subprocess.Popen:
     """Start sampling `pid` for `seconds` into `out` (collapsed stacks); wait on the returned process."""
     py_spy = Path(sys.executable).with_name("py-spy")
     return subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--duration", str(seconds),
-                             "--rate", str(RATE), "--format", "raw", "--output", str(out)],
+                             "--rate", str(RATE), "--threads", "--format", "raw", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -46,23 +46,31 @@ def _package(name: str) -> str:
     return path.split("/")[0].removesuffix(".py")
 
 
-def stacks(raw: str) -> Counter[tuple[str, ...]]:
-    """py-spy's raw (collapsed) output: `frame;frame;... count` per line, outermost frame first."""
-    counted: Counter[tuple[str, ...]] = Counter()
+def stacks(raw: str) -> dict[str, Counter[tuple[str, ...]]]:
+    """py-spy's raw (collapsed) output with `--threads`, per thread: `thread (tid): name;frame;...
+    count` per line, outermost frame first."""
+    threads: dict[str, Counter[tuple[str, ...]]] = {}
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
-            counted[tuple(_name(frame) for frame in stack.split(";"))] += int(count)
-    return counted
+            thread, *frames = stack.split(";")
+            counted = threads.setdefault(thread, Counter())
+            counted[tuple(_name(frame) for frame in frames)] += int(count)
+    return threads
 
 
 def summarise(raw: str, top: int = 20, inclusive_under: tuple[str, ...] = ("service/",)) -> str:
-    """The `top` functions by self samples, and by inclusive samples for the functions whose module
-    starts with one of `inclusive_under` (this project's steps), each as % of all samples."""
-    counted = stacks(raw)
+    """Samples per thread; then, for the main thread (the event loop, which serves every request),
+    the `top` functions by self samples, by package, and by inclusive samples for the functions whose
+    module starts with one of `inclusive_under` (this project's steps), each as % of its samples.
+    Other threads are only counted: py-spy takes a thread blocked in a C call (an idle executor
+    thread waiting on its queue) for a busy one, so their samples need not be CPU."""
+    threads = stacks(raw)
+    main = next((name for name in threads if name.endswith("MainThread")), None)
+    if main is None:
+        return "  no samples of the main thread (was the worker busy?)"
+    counted = threads[main]
     total = sum(counted.values())
-    if not total:
-        return "  no samples (was the worker busy?)"
     own: Counter[str] = Counter()
     packages: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -72,7 +80,8 @@ def summarise(raw: str, top: int = 20, inclusive_under: tuple[str, ...] = ("serv
         for name in set(stack):
             if name.startswith(inclusive_under):
                 inclusive[name] += count
-    lines = [f"  {total} samples at {RATE} Hz; self (the function itself):"]
+    lines = [f"  {sum(samples.values())} samples at {RATE} Hz of {name}" for name, samples in threads.items()]
+    lines.append(f"  {main}; self (the function itself):")
     lines += [f"  {100 * count / total:6.1f}%  {name}" for name, count in own.most_common(top)]
     lines.append("  self, by package:")
     lines += [f"  {100 * count / total:6.1f}%  {name}" for name, count in packages.most_common(top)]
