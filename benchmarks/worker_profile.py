@@ -14,6 +14,22 @@ from collections import Counter
 from pathlib import Path
 
 RATE = 250  # samples per second
+# A request's steps, each named by frames that mark it (a substring of `path:function`); a sample goes
+# to the first step with a marked frame anywhere in its stack (so the model's own pandas work is the
+# model's, a request's DataFrame is its parse's), else to the rest.
+STEPS = (
+    ("model predict (one call per batch)", ("service/core.py:Predictor.predict",)),
+    ("the batch's frame (pd.concat or FastParser.frame)", ("pandas/core/reshape/concat.py",
+                                                            "service/fastpath.py:FastParser.frame")),
+    ("parse and check a request", ("service/core.py:Predictor.parse",)),
+    ("access log line", ("logging/__init__.py:Logger.info",)),
+    ("metrics (prometheus-client multiprocess files)", ("prometheus_client/", "service/metrics.py")),
+    ("serialise the answer", ("service/codec.py:serialise",)),
+    ("send the answer (middlewares, uvicorn's write)", ("service/middleware.py:RequestContext.__call__.<locals>"
+                                                        ".send_with_id",)),
+    ("request and trace ids", ("service/middleware.py:request_id_from", "service/tracing.py")),
+    ("read the body", ("service/body.py",)),
+)
 # "function (path/to/module.py:123)" -> function, module path (the line is dropped: one row a function)
 _FRAME = re.compile(r"(?P<function>.*?) \((?P<path>[^:]+)(?::\d+)?\)$")
 
@@ -73,18 +89,26 @@ def summarise(raw: str, top: int = 20, inclusive_under: tuple[str, ...] = ("serv
     total = sum(counted.values())
     own: Counter[str] = Counter()
     packages: Counter[str] = Counter()
+    steps: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     for stack, count in counted.items():
         own[stack[-1]] += count
         packages[_package(stack[-1])] += count
+        steps[_step(stack)] += count
         for name in set(stack):
             if name.startswith(inclusive_under):
                 inclusive[name] += count
     lines = [f"  {sum(samples.values())} samples at {RATE} Hz of {name}" for name, samples in threads.items()]
-    lines.append(f"  {main}; self (the function itself):")
-    lines += [f"  {100 * count / total:6.1f}%  {name}" for name, count in own.most_common(top)]
-    lines.append("  self, by package:")
-    lines += [f"  {100 * count / total:6.1f}%  {name}" for name, count in packages.most_common(top)]
-    lines.append(f"  inclusive (with what it calls), functions under {', '.join(inclusive_under)}:")
-    lines += [f"  {100 * count / total:6.1f}%  {name}" for name, count in inclusive.most_common(top)]
+    for title, counter in ((f"{main}, by step:", steps), ("self (the function itself):", own),
+                           ("self, by package:", packages),
+                           (f"inclusive (with what it calls), under {', '.join(inclusive_under)}:", inclusive)):
+        lines.append("  " + title)
+        lines += [f"  {100 * count / total:6.1f}%  {name}" for name, count in counter.most_common(top)]
     return "\n".join(lines)
+
+
+def _step(stack: tuple[str, ...]) -> str:
+    for step, marks in STEPS:
+        if any(mark in frame for frame in stack for mark in marks):
+            return step
+    return "the rest: uvicorn, Starlette/FastAPI, the event loop, batching"
