@@ -10,8 +10,9 @@ what the HTTP stack alone costs). Prints rps, p50/p95/p99 (ms), errors, server C
 the ratio to `mlflow models serve` (defaults), PSS of the server's process group and start-to-ready
 seconds. Then the c=64 comparison: the floor and the service with batching off and on, all up at
 once and loaded in alternating slices, CPU ms per request side by side (`--against REF` adds the
-service of git revision REF: before/after figures in one command; `--profile` then samples one
-batching worker with py-spy under that load and prints where its CPU goes). Then the c=1 p50 of the
+service of git revision REF: before/after figures in one command; `--profile FILE` then samples a
+batching worker, and REF's, with py-spy under that load and prints where its CPU goes, by request
+step). Then the c=1 p50 of the
 service with batching off, on (the default), with tracing exported over OTLP/HTTP and with an OTLP
 endpoint set but no exporter installed, against the in-process `predict` p50 (in alternating
 slices: the c=1 cost of batching and of tracing); the same tracing configurations at c=64; the PSS
@@ -293,14 +294,17 @@ def c64_comparison(model: Path, work: Path, script: Path, duration: int, against
             print(f"  {name:42} {total['requests'] / total['seconds']:>7.0f} {total['p99']:>8.2f} "
                   f"{total['errors']:>5.0f} {1000 * cpu:>10.3f} {cpu / floor_cpu:>8.1f}")
         print("  load average (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
-        if profile:
-            profile_worker(servers["service, batching on"], profile, script, duration)
+        if profile:  # the service's batching worker, and that of `against` into FILE-<REF>
+            for name, out in (("service, batching on", profile),
+                              (f"service@{against}, batching on", profile.with_name(f"{profile.name}-{against}"))):
+                if name in servers:
+                    profile_worker(name, servers[name], out, script, duration)
     finally:
         for server in servers.values():
             server.stop()
 
 
-def profile_worker(server: ServerProcess, out: Path, script: Path, duration: int) -> None:
+def profile_worker(name: str, server: ServerProcess, out: Path, script: Path, duration: int) -> None:
     """py-spy on one worker of `server` while wrk loads the server at c=64; its stacks into `out`."""
     from benchmarks import worker_profile
 
@@ -313,7 +317,7 @@ def profile_worker(server: ServerProcess, out: Path, script: Path, duration: int
         raise RuntimeError(f"py-spy failed: {errors.strip()}")
     used = {thread.id: thread.user_time + thread.system_time - before.get(thread.id, 0.0)
             for thread in worker.threads()}
-    print(f"\nwhere a batching worker's CPU goes at c=64 (py-spy, {duration} s; CPU s per thread: "
+    print(f"\nwhere a worker's CPU goes at c=64, {name} (py-spy, {duration} s, into {out}; CPU s per thread: "
           + ", ".join(f"{tid}: {seconds:.2f}" for tid, seconds in used.items()) + ")")
     print(worker_profile.summarise(out.read_text()))
 
@@ -363,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the c=64 comparison also serves the service of this git revision")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="after the c=64 comparison, where a batching worker's CPU goes (py-spy; its "
-                             "collapsed stacks are written to FILE)")
+                             "collapsed stacks are written to FILE, --against's to FILE-REF)")
     parser.add_argument("--model", type=Path, help="an MLflow model directory to serve (default: train one)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
