@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -287,12 +288,14 @@ def c64_comparison(model: Path, work: Path, script: Path, duration: int, against
                 total["errors"] += result["errors"] + result["non2xx"]
                 total["p99"] = max(total["p99"], result["p99"] / 1000)
         print(f"\nc=64 (1 row), alternating {slice_seconds} s slices, {duration} s each:")
-        print(f"  {'server (2 workers)':42} {'rps':>7} {'p99 max':>8} {'err':>5} {'cpu ms/req':>10} {'x floor':>8}")
+        print(f"  {'server (2 workers)':42} {'rps':>7} {'p99 max':>8} {'err':>5} {'cpu ms/req':>10} {'x floor':>8} "
+              f"{'req/batch':>9}")
         floor_cpu = totals["floor: constant answer"]["cpu"] / max(totals["floor: constant answer"]["requests"], 1)
         for name, total in totals.items():
             cpu = total["cpu"] / max(total["requests"], 1)
             print(f"  {name:42} {total['requests'] / total['seconds']:>7.0f} {total['p99']:>8.2f} "
-                  f"{total['errors']:>5.0f} {1000 * cpu:>10.3f} {cpu / floor_cpu:>8.1f}")
+                  f"{total['errors']:>5.0f} {1000 * cpu:>10.3f} {cpu / floor_cpu:>8.1f} "
+                  f"{requests_per_predict(servers[name]):>9}")
         print("  load average (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
         if profile:  # the service's batching worker, and that of `against` into FILE-<REF>
             for name, out in (("service, batching on", profile),
@@ -302,6 +305,16 @@ def c64_comparison(model: Path, work: Path, script: Path, duration: int, against
     finally:
         for server in servers.values():
             server.stop()
+
+
+def requests_per_predict(server: ServerProcess) -> str:
+    """Mean requests per predict call since start, from the service's /metrics ("-" for the floor)."""
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:  # noqa: S310 - loopback
+        text = response.read().decode()
+    found = dict(re.findall(r"^service_batch_size_requests_(sum|count) (\S+)$", text, re.MULTILINE))
+    return f"{float(found['sum']) / float(found['count']):.1f}" if found.get("count") else "-"
 
 
 def profile_worker(name: str, server: ServerProcess, out: Path, script: Path, duration: int) -> None:
