@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -55,8 +56,9 @@ class Kube:
             reason = _reason(exc)
             if exc.status in (401, 403):
                 raise ConfigError(f"the Kubernetes API server at {self.url} refused to {what} "
-                                  f"({exc.status}: {reason}): check the kubeconfig/context (KUBE_CONTEXT) "
-                                  "and the deploy account's permissions") from exc
+                                  f"({exc.status}: {reason}): " + (_missing_permission(reason, what) or
+                                  "check the kubeconfig/context (KUBE_CONTEXT) and the deploy account's "
+                                  "permissions")) from exc
             raise CheckFailed(f"cannot {what}: {exc.status} {reason}") from exc
         except HTTPError as exc:
             raise CheckFailed(f"cannot reach the Kubernetes API server at {self.url} to {what}: "
@@ -245,6 +247,29 @@ def _dynamic(kube: Kube, factory):
         return factory(kube.api_client)
     except (ApiException, HTTPError) as exc:
         raise CheckFailed(f"cannot read the API groups from {kube.url}: {str(exc)[:200]}") from exc
+
+
+def _missing_permission(reason: str, what: str) -> str | None:
+    """What to grant, read from the RBAC authorizer's refusal ('User "u" cannot create resource
+    "pods/proxy" in API group "" in the namespace "ns"'), or from the bare refusal a server-side apply
+    gets when it may patch but not create ('configmaps "x" is forbidden: ', v1.20); None for any other
+    401/403 (a bad token, an exceeded quota, an admission webhook)."""
+    if found := _FORBIDDEN.search(reason):
+        user, verb, resource, group, namespace = found.groups()
+        bound = (f"the Role bound to {user} in namespace {namespace}" if namespace
+                 else f"a ClusterRole bound to {user}")
+    elif what.startswith("apply ") and (found := _APPLY_CANNOT_CREATE.fullmatch(reason.strip())):
+        verb, resource, group = "create", found.group(1), found.group(2) or ""
+        bound = "the deploy account's Role (a server-side apply creates an object that does not exist yet)"
+    else:
+        return None
+    return (f"grant it: add verb \"{verb}\" on resource \"{resource}\" in apiGroups [\"{group}\"] to {bound} "
+            "(manifests/rbac; README: The deploy account), or point KUBECONFIG/KUBE_CONTEXT at the deploy account")
+
+
+_FORBIDDEN = re.compile(r'User "([^"]*)" cannot (\S+) resource "([^"]+)" in API group "([^"]*)"'
+                        r'(?: in the namespace "([^"]+)")?')
+_APPLY_CANNOT_CREATE = re.compile(r'([a-z0-9-]+)(?:\.([a-z0-9.-]+))? "[^"]*" is forbidden:')
 
 
 def _reason(exc) -> str:

@@ -48,7 +48,20 @@ def from_files(source: str, texts: dict[str, str]) -> ModelMeta:
             except Exception as exc:  # noqa: BLE001 - reported by the signature gate
                 error = safe_reason(str(getattr(exc, "message", exc)))
     serving = texts.get("serving_input_example.json")
-    return ModelMeta(source, model.signature, example, json.loads(serving) if serving else None, error)
+    return ModelMeta(source, model.signature, example, json.loads(serving) if serving else serving_body(example),
+                     error)
+
+
+def serving_body(example: Any) -> dict | None:
+    """The request body for an input example, as MLflow writes `serving_input_example.json` today: models
+    logged by older MLflow (2.10 among them) have only `input_example.json`."""
+    from mlflow.models import convert_input_example_to_serving_input
+
+    try:
+        text = convert_input_example_to_serving_input(example)
+    except Exception:  # noqa: BLE001 - an example MLflow cannot serve is reported as missing
+        return None
+    return json.loads(text) if text else None
 
 
 def safe_reason(message: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from service import codec
+from service import codec, fork_safety
 from service.batching import MicroBatcher, batch_key
 from service.core import Predictor
 from service.errors import ServiceError
@@ -138,7 +138,11 @@ def decide(settings: Settings, predictor: Predictor, model: LoadedModel) -> Batc
             return Batching(bool(proof["batched"]), str(proof["reason"]), "image proof")
         except (ValueError, KeyError, TypeError):
             logger.warning("unreadable %s: proving batching again", proof_file)
-    enabled, reason = prove(predictor, model.serving_example)
+    # in a forked child: this runs in the Gunicorn master, which must not start a native thread pool
+    proven, _ = fork_safety.in_child(lambda: prove(predictor, model.serving_example), timeout=600)
+    if proven is None:
+        return Batching(False, "the start-up proof could not run the model: see the workers' warm-up", "start-up proof")
+    enabled, reason = proven
     return Batching(enabled, reason, "start-up proof")
 
 

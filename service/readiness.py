@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 
+from service import fork_safety
 from service.core import Predictor
 
 logger = logging.getLogger("service")
@@ -55,8 +56,14 @@ class Readiness:
         A failure here is left to each worker's warm-up to report."""
         if self.serving_example is None:
             return
-        with contextlib.suppress(Exception):  # the workers' warm-up reports it and stays not-ready
-            self.predictor.invoke(self.serving_example.encode(), JSON)
+        body = self.serving_example.encode()
+        _, single_threaded = fork_safety.in_child(lambda: bool(self.predictor.invoke(body, JSON)))
+        if not single_threaded:  # or it failed: the workers' warm-up reports that
+            logger.warning("no priming prediction in the master: it failed, or started native threads (an "
+                           "OpenMP/BLAS pool) that forked workers could deadlock on; each worker warms up alone")
+            return
+        with contextlib.suppress(Exception):
+            self.predictor.invoke(body, JSON)
 
     def start_draining(self) -> None:
         self.draining = self.closing = True

@@ -50,6 +50,44 @@ def test_call_translates_client_errors(exc, error, message):
     assert message in str(raised.value)
 
 
+RBAC_REFUSAL = ('pods "web-1:8080" is forbidden: User "system:serviceaccount:prod:pyfunc-deploy" cannot create '
+                'resource "pods/proxy" in API group "" in the namespace "prod"')
+LEASE_REFUSAL = ('leases.coordination.k8s.io "web" is forbidden: User "gitlab:ci_job:42" cannot update resource '
+                 '"leases" in API group "coordination.k8s.io" in the namespace "prod"')
+CLUSTER_REFUSAL = ('namespaces is forbidden: User "ci" cannot list resource "namespaces" in API group "" at the '
+                   "cluster scope")
+# what v1.20 answers a server-side apply of a new object by an account that may patch but not create
+APPLY_REFUSAL = 'horizontalpodautoscalers.autoscaling "web" is forbidden: '
+QUOTA_REFUSAL = 'pods "web-1" is forbidden: exceeded quota: compute, requested: cpu=2, limited: cpu=1'
+GENERIC = "check the kubeconfig/context (KUBE_CONTEXT) and the deploy account's permissions"
+
+
+@pytest.mark.parametrize(("what", "reason", "expected"), [
+    pytest.param("POST invocations on pod web-1", RBAC_REFUSAL,
+                 'grant it: add verb "create" on resource "pods/proxy" in apiGroups [""] to the Role bound to '
+                 "system:serviceaccount:prod:pyfunc-deploy in namespace prod (manifests/rbac; README: The deploy "
+                 "account), or point KUBECONFIG/KUBE_CONTEXT at the deploy account", id="namespaced"),
+    pytest.param("update lease web", LEASE_REFUSAL,
+                 'add verb "update" on resource "leases" in apiGroups ["coordination.k8s.io"] to the Role bound to '
+                 "gitlab:ci_job:42 in namespace prod", id="named-group"),
+    pytest.param("list namespaces", CLUSTER_REFUSAL,
+                 'add verb "list" on resource "namespaces" in apiGroups [""] to a ClusterRole bound to ci',
+                 id="cluster-scope"),
+    pytest.param("apply HorizontalPodAutoscaler/web", APPLY_REFUSAL,
+                 'add verb "create" on resource "horizontalpodautoscalers" in apiGroups ["autoscaling"] to the '
+                 "deploy account's Role (a server-side apply creates an object that does not exist yet)",
+                 id="apply-cannot-create"),
+    pytest.param("apply Deployment/web", QUOTA_REFUSAL, GENERIC, id="not-rbac"),
+    pytest.param("read logs of web-1", 'pods "web-1" is forbidden: ', GENERIC, id="bare-refusal-not-an-apply"),
+])
+def test_a_refusal_by_rbac_names_the_verb_resource_and_group_to_grant(what, reason, expected):
+    with pytest.raises(ConfigError) as raised:
+        kube().call(what, raising(api_error(403, {"message": reason})))
+    message = str(raised.value)
+    assert message.startswith(f"the Kubernetes API server at {URL} refused to {what} (403: {reason}): ")
+    assert expected in message
+
+
 def test_call_returns_none_for_404():
     assert kube().call("read deployment web", raising(api_error(404))) is None
 

@@ -38,6 +38,17 @@ def test_from_files_reads_signature_and_serving_example():
                                                                                       None)
 
 
+def test_a_model_logged_before_serving_examples_gets_its_request_body_from_the_input_example():
+    """MLflow 2.10 wrote only input_example.json (pandas "split" orient), no serving_input_example.json."""
+    model = Model(signature=SIGNATURE)
+    model.saved_input_example_info = {"artifact_path": "input_example.json", "type": "dataframe",
+                                      "pandas_orient": "split"}
+    example = '{"columns": ["a"], "data": [[1.5], [2.5]]}'
+    meta = from_files("v1", {"MLmodel": model.to_yaml(), "input_example.json": example})
+    assert meta.serving_example == {"dataframe_split": {"columns": ["a"], "data": [[1.5], [2.5]]}}
+    assert meta.example_error is None and list(meta.example["a"]) == [1.5, 2.5]
+
+
 def test_from_files_without_mlmodel():
     with pytest.raises(CheckFailed, match="x has no MLmodel file: is it an MLflow model"):
         from_files("x", {"input_example.json": "{}"})
