@@ -48,6 +48,12 @@ class Component:
     def inputs(self) -> dict[str, dict]:
         return self.spec.get("inputs") or {}
 
+    @property
+    def jobs(self) -> list[str]:
+        """The jobs it adds, without the job_prefix and without the hidden (`.name`) ones."""
+        return [name.replace("$[[ inputs.job_prefix ]]", "") for name in load_yaml(self.documents[1])
+                if not name.startswith(".")]
+
     def values(self, given: dict | None = None) -> dict:
         """Each input's value: the one given, else its default; a required one missing raises."""
         given = given or {}
@@ -84,3 +90,16 @@ def component(name: str) -> Component:
         if candidate.name == name:
             return candidate
     raise KeyError(f"no component {name!r} under {TEMPLATES}")
+
+
+def refresh(path: Path, wanted: str, check: bool, command: str) -> int:
+    """Write a file generated from templates/, or with `check` only compare: 1 when it is out of date."""
+    name = path.relative_to(TEMPLATES.parent) if path.is_relative_to(TEMPLATES.parent) else path
+    if check:
+        if not path.exists() or path.read_text() != wanted:
+            print(f"{name} is out of date: run {command}")
+            return 1
+        return 0
+    path.write_text(wanted)
+    print(f"{name}: written")
+    return 0

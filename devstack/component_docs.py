@@ -12,7 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from devstack.component import Component, components
+from devstack.component import Component, components, refresh
+from devstack.component_parts import PARTS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- components start -->", "<!-- components end -->"
@@ -44,6 +45,7 @@ def section(component: Component) -> str:
         f"  - component: $CI_SERVER_FQDN/<group>/pyfunc-deploy/{component.name}@<version>",
         *(["    inputs:", example] if required else []),
         "```", "",
+        "Jobs (each name after `job_prefix`): " + ", ".join(f"`{job}`" for job in component.jobs) + ".", "",
         "| input | type | default | allowed values | description |",
         "| --- | --- | --- | --- | --- |",
     ]
@@ -55,7 +57,9 @@ def section(component: Component) -> str:
 
 
 def generated() -> str:
-    body = "\n\n".join(section(component) for component in components())
+    # The whole pipeline first, then the parts it is made of.
+    ordered = sorted(components(), key=lambda component: component.name in PARTS)
+    body = "\n\n".join(section(component) for component in ordered)
     note = "<!-- written by `python -m devstack.component_docs` from templates/: do not edit -->"
     return f"{START}\n{note}\n\n{body}\n\n{END}"
 
@@ -72,16 +76,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.component_docs", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 when README.md is not up to date")
     args = parser.parse_args()
-    current = README.read_text()
-    wanted = render_readme(current)
-    if args.check:
-        if wanted != current:
-            print("README.md's component section is out of date: run python -m devstack.component_docs")
-            return 1
-        return 0
-    README.write_text(wanted)
-    print(f"README.md: {len(components())} component(s) written")
-    return 0
+    return refresh(README, render_readme(README.read_text()), args.check, "python -m devstack.component_docs")
 
 
 if __name__ == "__main__":

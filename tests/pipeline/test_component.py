@@ -96,13 +96,18 @@ def test_the_released_image_is_the_project_version():
     assert f"## {version}" in (REPO / "CHANGELOG.md").read_text()
 
 
-# gitlab-ci-local: a project that includes the component at its own commit, as this repository does.
-def component_project(root: Path, inputs: dict) -> Path:
+# gitlab-ci-local: a project that includes components at its own commit, as this repository does.
+STAGES = [f"s-{n}" for n in ("preflight", "build", "gate", "staging", "production", "promote", "loadtest")]
+
+
+def component_project(root: Path, inputs: dict, names: tuple[str, ...] = ("pipeline",)) -> Path:
+    """Each component in `names` included with the inputs of `inputs` it declares."""
     shutil.copytree(TEMPLATES, root / "templates")
-    stages = [f"s-{n}" for n in ("preflight", "build", "gate", "staging", "production", "promote", "loadtest")]
     (root / ".gitlab-ci.yml").write_text(yaml.safe_dump({
-        "stages": stages,
-        "include": [{"component": "$CI_SERVER_FQDN/$CI_PROJECT_PATH/pipeline@$CI_COMMIT_SHA", "inputs": inputs}],
+        "stages": STAGES,
+        "include": [{"component": f"$CI_SERVER_FQDN/$CI_PROJECT_PATH/{name}@$CI_COMMIT_SHA",
+                     "inputs": {k: v for k, v in inputs.items() if k in COMPONENTS[name].inputs}}
+                    for name in names],
     }))
     for argv in (["init", "-q", "-b", "main"], ["add", "-A"],
                  ["-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", "component"]):
@@ -113,9 +118,10 @@ def component_project(root: Path, inputs: dict) -> Path:
 def gcl_list(root: Path) -> subprocess.CompletedProcess[str]:
     """Jobs as gitlab-ci-local lists them (GitLab's schema is checked by check-jsonschema above)."""
     argv = [str(GITLAB_CI_LOCAL), "--list", "--no-color", "--no-json-schema-validation",
-            "--variable", "CI_PIPELINE_SOURCE=push", "--variable", "CI_COMMIT_BRANCH=main"]
+            "--variable", "CI_PIPELINE_SOURCE=push", "--variable", "CI_COMMIT_BRANCH=main",
+            "--variable", "CI_DEFAULT_BRANCH=main"]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(root),
-           "GCL_IGNORE_PREDEFINED_VARS": "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH"}
+           "GCL_IGNORE_PREDEFINED_VARS": "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH,CI_DEFAULT_BRANCH"}
     return subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -141,5 +147,50 @@ def test_inputs_shape_the_jobs(tmp_path):
 def test_a_bad_input_is_refused_with_gitlabs_message(tmp_path, inputs, message):
     given = {"model_name": "fraud", **STAGE_INPUTS, **inputs}
     result = gcl_list(component_project(tmp_path, {k: v for k, v in given.items() if v is not None}))
+    assert result.returncode != 0, result.stdout
+    assert message in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+# The parts (templates/build-gates, deploy, loadtest): each included alone, and two together.
+PUSH_JOBS = {"build-gates": {"preflight", "resolve", "build", "gate:load", "gate:signature", "gate:latency"},
+             "deploy": {"deploy:staging", "deploy:production"}, "loadtest": set()}
+MANUAL_JOBS = {"build-gates": set(), "deploy": {"promote", "rollback"}, "loadtest": set()}
+
+
+def listed(stdout: str) -> dict[str, tuple[str, str]]:
+    """Job -> (stage, when) from `gitlab-ci-local --list`."""
+    rows = (line.split() for line in stdout.splitlines()[1:])
+    return {row[0]: (row[1], row[2]) for row in rows if len(row) >= 3}
+
+
+@pytest.mark.parametrize("names", [("build-gates",), ("deploy",), ("loadtest",), ("build-gates", "deploy")],
+                         ids="+".join)
+def test_a_part_alone_or_two_together_make_a_valid_pipeline(tmp_path, names):
+    """A missing optional need (deploy without build-gates) is no error; the stages are the inputs'."""
+    inputs = {"model_name": "fraud", "job_prefix": "fraud-", **STAGE_INPUTS}
+    result = gcl_list(component_project(tmp_path, inputs, names))
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = listed(result.stdout)
+    for when, wanted in (("on_success", PUSH_JOBS), ("manual", MANUAL_JOBS)):
+        expected = {f"fraud-{job}" for name in names for job in wanted[name]}
+        assert {job for job, (_, state) in jobs.items() if state == when} == expected, result.stdout
+    assert {stage for stage, _ in jobs.values()} <= set(STAGES)
+
+
+@pytest.mark.parametrize(("name", "inputs", "message"), [
+    ("build-gates", {"image_builder": "podman"}, "`image_builder` input: `podman` cannot be used because it is "
+                                                 "not in the list of allowed options"),
+    ("deploy", {"deploy_strategy": "blue-green"}, "`deploy_strategy` input: `blue-green` cannot be used because "
+                                                  "it is not in the list of allowed options"),
+    ("deploy", {"model_version": "v3"}, "`model_version` input: `v3` does not match required regex"),
+    ("deploy", {"image_ref": "registry/model :1"}, "`image_ref` input: `registry/model :1` does not match "
+                                                   "required regex"),
+    ("deploy", {"model_name": None}, "`model_name` input: required value has not been provided"),
+    ("loadtest", {"loadtest_duration": "1 minute"}, "`loadtest_duration` input: `1 minute` does not match "
+                                                    "required regex"),
+], ids=lambda value: value if isinstance(value, str) and " " not in value else None)
+def test_a_part_refuses_a_bad_input_with_gitlabs_message(tmp_path, name, inputs, message):
+    given = {"model_name": "fraud", **STAGE_INPUTS, **inputs}
+    result = gcl_list(component_project(tmp_path, {k: v for k, v in given.items() if v is not None}, (name,)))
     assert result.returncode != 0, result.stdout
     assert message in result.stdout + result.stderr, result.stdout + result.stderr

@@ -69,23 +69,34 @@ def _number(value: str):
     return value
 
 
-@pytest.fixture(scope="module")
-def model_project(tmp_path_factory, git_server, stack) -> Path:
-    root = tmp_path_factory.mktemp("fraud-model")
-    inputs = {"model_name": MODEL, "job_prefix": PREFIX, "staging_namespace": NAMESPACES["staging"],
-              "production_namespace": NAMESPACES["production"],
-              "image_repository": f"{stack.registry.address}/fraud/{MODEL}",
-              **{f"stage_{key}": name for key, name in STAGES.items()},
-              **{name.lower(): _number(value) for name, value in QUICK_GATES.items()}}
+def _project(root: Path, git_server, components: tuple[str, ...], inputs: dict) -> Path:
+    """A model project whose `.gitlab-ci.yml` only includes `components` (each with the inputs it declares)."""
+    from devstack.component import component
+
     (root / ".gitlab-ci.yml").write_text(yaml.safe_dump({
         "stages": list(STAGES.values()),
-        "include": [{"component": f"$CI_SERVER_FQDN/ml-platform/pyfunc-deploy/pipeline@{VERSION}",
-                     "inputs": inputs}]}, sort_keys=False))
+        "include": [{"component": f"$CI_SERVER_FQDN/ml-platform/pyfunc-deploy/{name}@{VERSION}",
+                     "inputs": {k: v for k, v in inputs.items() if k in component(name).inputs}}
+                    for name in components]}, sort_keys=False))
     for argv in (["init", "-q", "-b", "main"],
-                 ["remote", "add", "origin", git_server.url("ml-platform/fraud-model")], ["add", "-A"],
+                 ["remote", "add", "origin", git_server.url(f"ml-platform/{root.name}")], ["add", "-A"],
                  ["-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", "include the component"]):
         subprocess.run(["git", *argv], cwd=root, check=True)
     return root
+
+
+@pytest.fixture(scope="module")
+def inputs(stack) -> dict:
+    return {"model_name": MODEL, "job_prefix": PREFIX, "staging_namespace": NAMESPACES["staging"],
+            "production_namespace": NAMESPACES["production"],
+            "image_repository": f"{stack.registry.address}/fraud/{MODEL}",
+            **{f"stage_{key}": name for key, name in STAGES.items()},
+            **{name.lower(): _number(value) for name, value in QUICK_GATES.items()}}
+
+
+@pytest.fixture(scope="module")
+def model_project(tmp_path_factory, git_server, inputs) -> Path:
+    return _project(tmp_path_factory.mktemp("fraud-model"), git_server, ("pipeline",), inputs)
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +150,22 @@ def test_scheduled_load_test_of_the_including_project(stack, model_project, vari
     summary = json.loads((run.reports(PREFIX + "loadtest") / "loadtest.json").read_text())
     assert f"/namespaces/{NAMESPACES['production']}/services/{SERVICE}:http/proxy" in summary["url"]
     assert summary["model"] == f"{MODEL} version {version.version}"
+
+
+def test_two_parts_combined_hand_the_image_on_through_dotenv(stack, tmp_path_factory, git_server, inputs, variables,
+                                                             push_run, version):
+    """build-gates + deploy, included as two components, run up to the staging deploy and its needs:
+    the deploy job finds the build job through its optional needs and deploys the image its image.env
+    names (the deploy part's image_ref input is left empty, so nothing else could give it). After
+    push_run the build only retags; production is left out: the same job template as staging, and
+    its 3-replica surge rollout costs minutes on the shared 2-core cluster."""
+    assert push_run.returncode == 0, _tail(push_run)
+    project = _project(tmp_path_factory.mktemp("fraud-parts"), git_server, ("build-gates", "deploy"), inputs)
+    run = run_pipeline(project, {**variables, "MODEL_SELECTOR": version.version}, PREFIX + "deploy:staging",
+                       "--needs")
+    assert run.returncode == 0 and set(run.passed) == PUSH_JOBS - {PREFIX + "deploy:production"}, _tail(run)
+    built = json.loads((run.reports(PREFIX + "build") / "image.json").read_text())
+    deployed = json.loads((run.reports(PREFIX + "deploy:staging") / "deploy.json").read_text())
+    assert deployed["image"] == built["reference"]
+    live = stack.live_version("staging")
+    assert live["model_name"] == MODEL and str(live["model_version"]) == version.version

@@ -95,13 +95,17 @@ def test_style_every_job_extends_the_base_and_runs_only_ci_commands():
     for name, job in jobs.items():
         if name.startswith(".") or name in OWN | {"release"}:
             continue
-        assert job.get("extends") in (".python-job", ".container-job", ".deploy", ".registry-job",
-                                      ".canary-decision"), name
-    assert pipeline[".container-job"]["extends"] == ".python-job"
+        assert job.get("extends") in (".python-job", ".build-gates-job", ".container-job", ".deploy-job", ".deploy",
+                                      ".registry-job", ".canary-decision"), name
+    assert pipeline[".container-job"]["extends"] == ".build-gates-job"
+    for base in (".build-gates-job", ".deploy-job", "loadtest"):
+        assert pipeline[base]["extends"] == ".python-job", base
     for name, job in pipeline.items():
         for line in (job.get("script", []) if isinstance(job, dict) and name != "release" else []):
             assert line.startswith("python -m ci "), f"{name}: {line}"
-    for variable in [*pipeline["variables"], *pipeline[".python-job"]["variables"]]:
+    by_inputs = [variable for job in (".build-gates-job", ".deploy-job", "loadtest")
+                 for variable in pipeline[job]["variables"]]
+    for variable in [*pipeline["variables"], *by_inputs]:
         assert variable in header, f"{variable} is not documented in the header comment"
     for name in DEPLOYS:
         assert pipeline[name]["environment"]["name"] and pipeline[name]["resource_group"]
