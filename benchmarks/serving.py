@@ -298,8 +298,8 @@ def c64_comparison(model: Path, work: Path, script: Path, duration: int, against
                   f"{requests_per_predict(servers[name]):>9}")
         print("  load average (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
         if profile:  # the service's batching worker, and that of `against` into FILE-<REF>
-            for name, out in (("service, batching on", profile),
-                              (f"service@{against}, batching on", profile.with_name(f"{profile.name}-{against}"))):
+            against_out = profile.with_name(f"{profile.name}-{str(against).replace('/', '-')}")
+            for name, out in (("service, batching on", profile), (f"service@{against}, batching on", against_out)):
                 if name in servers:
                     profile_worker(name, servers[name], out, script, duration)
     finally:
