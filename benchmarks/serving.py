@@ -1,38 +1,47 @@
 """Serving benchmark (not a test): this service against `mlflow models serve` on the same model.
 
-    $VENV/bin/python -m benchmarks.serving [--duration 10] [--soak 60] [--only c1] [--model DIR]
+    $VENV/bin/python -m benchmarks.serving [--duration 10] [--soak 60] [--only c1|c64|tracing]
+        [--against REF] [--profile FILE] [--model DIR]
 
 Trains the plain sklearn credit-risk example into a throw-away MLflow store, starts each server in
 turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POSTs) at concurrency
-1, 16 and 64. Prints rps, p50/p95/p99 (ms), errors, server CPU ms per request, the ratio to
-`mlflow models serve` (defaults), PSS of the server's process group and start-to-ready seconds;
-then the c=1 p50 of the service with batching off, on (the default), with tracing exported over
-OTLP/HTTP and with an OTLP endpoint set but no exporter installed, against the in-process `predict`
-p50 (in alternating slices: the c=1 cost of batching and of tracing); the same tracing configurations
-at c=64; the PSS of 4 preloaded workers against 1 (`benchmarks.memory`), and (with --soak) errors at
-c=256 for both service configurations, and for batching with workers recycled during the soak.
+1, 16 and 64, the floor too (`benchmarks.floor`: a constant answer under the same Gunicorn workers,
+what the HTTP stack alone costs). Prints rps, p50/p95/p99 (ms), errors, server CPU ms per request,
+the ratio to `mlflow models serve` (defaults), PSS of the server's process group and start-to-ready
+seconds. Then the c=64 comparison: the floor and the service with batching off and on, all up at
+once and loaded in alternating slices, CPU ms per request side by side (`--against REF` adds the
+service of git revision REF: before/after figures in one command; `--profile FILE` then samples a
+batching worker, and REF's, with py-spy under that load and prints where its CPU goes, by request
+step). Then the c=1 p50 of the
+service with batching off, on (the default), with tracing exported over OTLP/HTTP and with an OTLP
+endpoint set but no exporter installed, against the in-process `predict` p50 (in alternating
+slices: the c=1 cost of batching and of tracing); the same tracing configurations at c=64; the PSS
+of 4 preloaded workers against 1 (`benchmarks.memory`), and (with --soak) errors at c=256 for both
+service configurations, and for batching with workers recycled during the soak.
 Traced runs send a `traceparent` on every request (every configuration of that comparison does) and
 export to `devstack.otlp_receiver` in its own process. `--only c1` runs just the c=1 comparison
-(~1.5 min), `--only tracing` the c=64 tracing one; `--model DIR` serves an MLflow model directory
-instead of training.
+(~1.5 min), `--only c64` the c=64 one (~1 min), `--only tracing` the c=64 tracing one; `--model DIR`
+serves an MLflow model directory instead of training.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from devstack.model_servers import ServerProcess, start_mlflow_serve, start_service
+from devstack.model_servers import REPO, ServerProcess, start_mlflow_serve, start_service
 
 COLUMNS = ["age", "income", "employment_status", "num_credit_cards"]
 BODY = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[34.0, 48000.0, "employed", 2]]}})
@@ -227,6 +236,105 @@ def tracing_c64(model: Path, work: Path, script: Path, endpoint: str, duration: 
               f"{1000 * cpu / max(result['requests'], 1):>10.2f}")
 
 
+def floor(model: Path, log: Path, workers: int = 2) -> ServerProcess:
+    """The constant-answer app under this service's entry point, config and worker class."""
+    return start_service(model, log, workers=workers, module="benchmarks.floor")
+
+
+def extract_service(ref: str, work: Path) -> Path:
+    """The `service/` package of git revision `ref`, in a directory to start it from."""
+    target = work / f"service-{ref.replace('/', '-')}"
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "service"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def c64_configs(model: Path, work: Path, against: str | None) -> dict[str, Callable[[], ServerProcess]]:
+    """name -> how to start it: the floor, the service with batching off and on (and of `against`)."""
+    configs: dict[str, Callable[[], ServerProcess]] = {
+        "floor: constant answer": lambda: floor(model, work / "c64-floor.log"),
+        "service, batching off": lambda: start_service(model, work / "c64-off.log", **BATCHING_OFF),
+        "service, batching on": lambda: start_service(model, work / "c64-on.log"),
+    }
+    if against:
+        source = extract_service(against, work)
+        configs[f"service@{against}, batching off"] = lambda: start_service(
+            model, work / "c64-against-off.log", source=source, **BATCHING_OFF)
+        configs[f"service@{against}, batching on"] = lambda: start_service(
+            model, work / "c64-against-on.log", source=source)
+    return configs
+
+
+def c64_comparison(model: Path, work: Path, script: Path, duration: int, against: str | None,
+                   profile: Path | None, slice_seconds: int = 5) -> None:
+    """Every configuration up at once (2 workers each), loaded at c=64 in alternating slices so a
+    shared machine's drifting speed hits all alike; CPU ms per request side by side."""
+    servers: dict[str, ServerProcess] = {}
+    totals: dict[str, dict[str, float]] = {}
+    try:
+        for name, start in c64_configs(model, work, against).items():
+            servers[name] = start()
+            wrk(servers[name].url, 16, 2, script)  # warm every worker
+            totals[name] = {"requests": 0, "seconds": 0, "cpu": 0, "errors": 0, "p99": 0}
+        for _ in range(max(1, round(duration / slice_seconds))):
+            for name, server in servers.items():
+                before = cpu_seconds(server)
+                result = wrk(server.url, 64, slice_seconds, script)
+                total = totals[name]
+                total["cpu"] += cpu_seconds(server) - before
+                total["requests"] += result["requests"]
+                total["seconds"] += result["seconds"]
+                total["errors"] += result["errors"] + result["non2xx"]
+                total["p99"] = max(total["p99"], result["p99"] / 1000)
+        print(f"\nc=64 (1 row), alternating {slice_seconds} s slices, {duration} s each:")
+        print(f"  {'server (2 workers)':42} {'rps':>7} {'p99 max':>8} {'err':>5} {'cpu ms/req':>10} {'x floor':>8} "
+              f"{'req/batch':>9}")
+        floor_cpu = totals["floor: constant answer"]["cpu"] / max(totals["floor: constant answer"]["requests"], 1)
+        for name, total in totals.items():
+            cpu = total["cpu"] / max(total["requests"], 1)
+            print(f"  {name:42} {total['requests'] / total['seconds']:>7.0f} {total['p99']:>8.2f} "
+                  f"{total['errors']:>5.0f} {1000 * cpu:>10.3f} {cpu / floor_cpu:>8.1f} "
+                  f"{requests_per_predict(servers[name]):>9}")
+        print("  load average (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+        if profile:  # the service's batching worker, and that of `against` into FILE-<REF>
+            against_out = profile.with_name(f"{profile.name}-{str(against).replace('/', '-')}")
+            for name, out in (("service, batching on", profile), (f"service@{against}, batching on", against_out)):
+                if name in servers:
+                    profile_worker(name, servers[name], out, script, duration)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def requests_per_predict(server: ServerProcess) -> str:
+    """Mean requests per predict call since start, from the service's /metrics ("-" for the floor)."""
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:  # noqa: S310 - loopback
+        text = response.read().decode()
+    found = dict(re.findall(r"^service_batch_size_requests_(sum|count) (\S+)$", text, re.MULTILINE))
+    return f"{float(found['sum']) / float(found['count']):.1f}" if found.get("count") else "-"
+
+
+def profile_worker(name: str, server: ServerProcess, out: Path, script: Path, duration: int) -> None:
+    """py-spy on one worker of `server` while wrk loads the server at c=64; its stacks into `out`."""
+    from benchmarks import worker_profile
+
+    worker = group(server)[1]
+    before = {thread.id: thread.user_time + thread.system_time for thread in worker.threads()}
+    sampler = worker_profile.record(worker.pid, duration, out)
+    wrk(server.url, 64, duration + 1, script)
+    _, errors = sampler.communicate()
+    if sampler.returncode != 0:
+        raise RuntimeError(f"py-spy failed: {errors.strip()}")
+    used = {thread.id: thread.user_time + thread.system_time - before.get(thread.id, 0.0)
+            for thread in worker.threads()}
+    print(f"\nwhere a worker's CPU goes at c=64, {name} (py-spy, {duration} s, into {out}; CPU s per thread: "
+          + ", ".join(f"{tid}: {seconds:.2f}" for tid, seconds in used.items()) + ")")
+    print(worker_profile.summarise(out.read_text()))
+
+
 def print_table(rows: list[dict]) -> None:
     baseline = {row["c"]: row["rps"] for row in rows if row["server"] == "mlflow models serve"}
     print(f"{'server':34} {'c':>3} {'rps':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'err':>5} "
@@ -249,6 +357,7 @@ def full_comparison(model: Path, work: Path, script: Path, duration: int) -> Non
          lambda: start_mlflow_serve(model, work / "m2.log", workers=2)),
         ("service (2 workers)", lambda: start_service(model, work / "s.log", workers=2, **BATCHING_OFF)),
         ("service (2 workers, batching)", lambda: start_service(model, work / "sb.log", workers=2)),
+        ("floor: constant answer (2 workers)", lambda: floor(model, work / "floor.log")),
     ]
     rows = []
     for name, start in servers:
@@ -265,7 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--soak", type=int, default=0, help="also run c=256 for this many seconds")
-    parser.add_argument("--only", choices=["c1", "tracing"], help="run only the c=1 or the c=64 tracing comparison")
+    parser.add_argument("--only", choices=["c1", "c64", "tracing"],
+                        help="run only the c=1, the c=64 or the c=64 tracing comparison")
+    parser.add_argument("--against", metavar="REF",
+                        help="the c=64 comparison also serves the service of this git revision")
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="after the c=64 comparison, where a batching worker's CPU goes (py-spy; its "
+                             "collapsed stacks are written to FILE, --against's to FILE-REF)")
     parser.add_argument("--model", type=Path, help="an MLflow model directory to serve (default: train one)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -281,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
                           % BODY)
         if args.only is None:
             full_comparison(model, work, script, args.duration)
+        if args.only in (None, "c64"):
+            c64_comparison(model, work, script, args.duration, args.against, args.profile)
+        if args.only == "c64":
+            return 0
         receiver, endpoint = start_receiver(work)
         try:
             if args.only in (None, "c1"):

@@ -16,11 +16,12 @@ START_TIMEOUT = 120.0
 class ServerProcess:
     """A started server: `url`, `process`, and seconds from start to ready (`ready_seconds`)."""
 
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str], ready_path: str, port: int) -> None:
+    def __init__(self, argv: list[str], log: Path, env: dict[str, str], ready_path: str, port: int,
+                 cwd: Path = REPO) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         started = time.monotonic()
-        self.process = ManagedProcess(argv, log, env={"PYTHONUNBUFFERED": "1", **env}, cwd=REPO)
+        self.process = ManagedProcess(argv, log, env={"PYTHONUNBUFFERED": "1", **env}, cwd=cwd)
         wait_until(lambda: self._ready(ready_path), START_TIMEOUT, f"{argv[1:3]} on {self.url}",
                    interval=0.05, log=log)
         self.ready_seconds = time.monotonic() - started
@@ -35,13 +36,15 @@ class ServerProcess:
 
 
 def start_service(model_dir: Path, log: Path, workers: int = 2, env: dict[str, str] | None = None,
-                  **settings: object) -> ServerProcess:
+                  module: str = "service", source: Path = REPO, **settings: object) -> ServerProcess:
+    """`python -m <module>` (this service, or an app served by its entry point) run from `source`
+    (another checkout's `service/` to compare with), with these SERVICE_* settings."""
     port = free_port()
     env = {**(env or {}), "SERVICE_MODEL_URI": str(model_dir), "SERVICE_HOST": "127.0.0.1",
            "SERVICE_PORT": str(port),
            "SERVICE_WORKERS": str(workers), "MLFLOW_DISABLE_TELEMETRY": "true",
            **{f"SERVICE_{key.upper()}": str(value) for key, value in settings.items()}}
-    return ServerProcess([sys.executable, "-m", "service"], log, env, "/readyz", port)
+    return ServerProcess([sys.executable, "-m", module], log, env, "/readyz", port, cwd=source)
 
 
 def start_mlflow_serve(model_dir: Path, log: Path, workers: int | None = None) -> ServerProcess:

@@ -76,6 +76,15 @@ def differences(got: Any, want: Any, where: str = "predictions") -> list[str]:
     return [] if got == want and type(got) is type(want) else [where]
 
 
+def _row(parsed: codec.ModelInput, i: int) -> codec.ModelInput:
+    """Row `i` of a request as a request of its own, the way a client's one-row request is parsed
+    (so a batch of them is built the way the service builds one)."""
+    if parsed.columns is not None:
+        return codec.ModelInput({name: values[i:i + 1] for name, values in parsed.columns.items()}, None, 1,
+                                parsed.validated, parsed.fast)
+    return codec.ModelInput(parsed.data.iloc[[i]].reset_index(drop=True), None, 1, parsed.validated)
+
+
 def prove(predictor: Predictor, serving_example: str | None) -> tuple[bool, str]:
     """(batching may be on, why), from the serving input example's rows."""
     if serving_example is None:
@@ -86,8 +95,7 @@ def prove(predictor: Predictor, serving_example: str | None) -> tuple[bool, str]
         return False, f"the serving input example is refused ({error.message}): nothing to prove batching with"
     if batch_key(parsed) is None:
         return False, "this model's requests are not batched (params, or inputs that are not a DataFrame)"
-    rows = [codec.ModelInput(parsed.data.iloc[[i]].reset_index(drop=True), None, 1, parsed.validated)
-            for i in range(parsed.rows)]
+    rows = [_row(parsed, i) for i in range(parsed.rows)]
     requests = _Largest()
     # The proof's batches and answers are not traffic: nothing of them reaches /metrics.
     metrics = SimpleNamespace(batch_rows=_Largest(), batch_requests=requests,

@@ -6,6 +6,7 @@ their messages quote the payload.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -47,12 +48,25 @@ EXPECTED_KEYS = "exactly one of " + ", ".join(sorted(SUPPORTED_FORMATS)) + " (an
 class ModelInput:
     """A parsed request: what `predict` receives, its params and its row count."""
 
-    data: Any
+    content: Any
+    """What `predict` receives (`data`); for the fast path, the checked columns it is built from."""
     params: dict[str, Any] | None
     rows: int
     validated: bool = False
-    """True when the fast path built the frame, checked it against the signature and shaped it as
-    MLflow's schema enforcement would (columns in signature order, signature dtypes)."""
+    """True when the fast path checked the request against the signature: `data` is the frame MLflow's
+    schema enforcement would make (columns in signature order, signature dtypes)."""
+    fast: FastParser | None = None
+    """The fast parser that checked `content` (its columns), when `validated`."""
+
+    @property
+    def columns(self) -> Any:
+        """The fast path's checked columns, or None: a micro-batch builds one frame of many requests'."""
+        return self.content if self.fast is not None else None
+
+    @functools.cached_property
+    def data(self) -> Any:
+        """Built on first use from the columns, when a request is predicted on its own."""
+        return self.fast.frame([self.content]) if self.fast is not None else self.content
 
 
 def media_type(content_type: str | None) -> str:
@@ -127,9 +141,9 @@ def _parse_json(body: bytes, schema: Schema | None, fast: FastParser | None,
     params = document.get("params")
     if params is not None and not isinstance(params, dict):
         raise BadRequest("'params' must be an object", field="params", expected="an object")
-    frame = fast.parse(key, document[key]) if fast is not None else None
-    if frame is not None:
-        return frame, params, key, True
+    columns = fast.columns(key, document[key]) if fast is not None else None
+    if columns is not None:
+        return columns, params, key, True
     casts.check_json(key, document[key])
     try:
         return infer_and_parse_data({key: document[key]}, schema), params, key, False
@@ -187,7 +201,7 @@ def parse(body: bytes, content_type: str | None, schema: Schema | None, max_rows
         raise BadRequest("no rows to predict", field=key, expected="at least one row")
     if rows > max_rows:
         raise BadRequest(f"too many rows: {rows}", field=key, expected=f"at most {max_rows} rows")
-    return ModelInput(data, params, rows, validated)
+    return ModelInput(data, params, rows, validated, fast if validated else None)
 
 
 def _default(value: Any) -> Any:

@@ -28,8 +28,13 @@ DTYPES = {DataType.double: np.float64, DataType.float: np.float32, DataType.long
           DataType.integer: np.int32, DataType.boolean: np.bool_}
 
 
+Columns = dict[str, list]  # column name -> its checked values, in the signature's order
+
+
 class FastParser:
-    """Built once per model from its signature; `parse` returns a DataFrame or None."""
+    """Built once per model from its signature. `columns` checks a request and returns its columns
+    (no frame yet: under micro-batching one frame is built per batch, ~0.1 ms less per request);
+    `frame` builds the frame of one or more requests' columns; `parse` is both."""
 
     def __init__(self, schema: Schema | None) -> None:
         self.types: dict[str, DataType] = {}
@@ -40,6 +45,10 @@ class FastParser:
             self.types = {col.name: col.type for col in spec}
 
     def parse(self, key: str, value: Any) -> pd.DataFrame | None:
+        columns = self.columns(key, value)
+        return None if columns is None else self.frame([columns])
+
+    def columns(self, key: str, value: Any) -> Columns | None:
         if not self.types:
             return None
         if key == "dataframe_split":
@@ -48,7 +57,16 @@ class FastParser:
             return self._records(value)
         return None
 
-    def _split(self, value: Any) -> pd.DataFrame | None:
+    def frame(self, parts: list[Columns]) -> pd.DataFrame:
+        """One frame of the rows of every part (requests' `columns`, in order), with the dtypes MLflow's
+        casting gives: the frame of a single part, or their `pd.concat(..., ignore_index=True)`."""
+        arrays = {}
+        for name, col_type in self.types.items():
+            values = parts[0][name] if len(parts) == 1 else [value for part in parts for value in part[name]]
+            arrays[name] = values if col_type == DataType.string else np.array(values, dtype=DTYPES[col_type])
+        return pd.DataFrame(arrays, copy=False)
+
+    def _split(self, value: Any) -> Columns | None:
         if not isinstance(value, dict) or value.keys() != {"columns", "data"}:
             return None
         columns, data = value["columns"], value["data"]
@@ -57,9 +75,9 @@ class FastParser:
         width = len(columns)
         if not all(type(row) is list and len(row) == width for row in data):
             return None
-        return self._frame(columns, [[row[i] for row in data] for i in range(width)])
+        return self._checked(columns, [[row[i] for row in data] for i in range(width)])
 
-    def _records(self, value: Any) -> pd.DataFrame | None:
+    def _records(self, value: Any) -> Columns | None:
         if not isinstance(value, list) or not value or type(value[0]) is not dict:
             return None
         columns = list(value[0])
@@ -68,36 +86,29 @@ class FastParser:
         keys = value[0].keys()
         if not all(type(row) is dict and row.keys() == keys for row in value):
             return None
-        return self._frame(columns, [[row[name] for row in value] for name in columns])
+        return self._checked(columns, [[row[name] for row in value] for name in columns])
 
     def _known(self, columns: Any) -> bool:
         """Exactly the signature's columns, each once, in any order."""
         return (isinstance(columns, list) and len(columns) == len(self.types)
                 and all(type(name) is str for name in columns) and set(columns) == self.types.keys())
 
-    def _frame(self, columns: list[str], values: list[list[Any]]) -> pd.DataFrame | None:
-        arrays = {}
-        for name, column in zip(columns, values):
-            array = _column(self.types[name], column)
-            if array is None:
-                return None
-            arrays[name] = array
-        return pd.DataFrame({name: arrays[name] for name in self.types}, copy=False)
+    def _checked(self, columns: list[str], values: list[list[Any]]) -> Columns | None:
+        given = dict(zip(columns, values))
+        if not all(_plain(col_type, given[name]) for name, col_type in self.types.items()):
+            return None
+        return {name: given[name] for name in self.types}
 
 
-def _column(col_type: DataType, values: list[Any]) -> Any:
-    """The column as MLflow would cast it, or None if any value is not plainly of `col_type`."""
+def _plain(col_type: DataType, values: list[Any]) -> bool:
+    """Is every value plainly of `col_type`, so that MLflow's cast keeps it as it is."""
     if col_type == DataType.string:
-        return values if all(type(value) is str for value in values) else None
+        return all(type(value) is str for value in values)
     if col_type == DataType.boolean:
-        return np.array(values, dtype=np.bool_) if all(type(value) is bool for value in values) else None
+        return all(type(value) is bool for value in values)
     if col_type in INT_LIMITS:
         low, high = INT_LIMITS[col_type]
-        if not all(type(value) is int and low <= value <= high for value in values):
-            return None
-        return np.array(values, dtype=DTYPES[col_type])
+        return all(type(value) is int and low <= value <= high for value in values)
     # double / float: ints are accepted as MLflow casts them; bools, nulls, NaN, ±inf, huge are not
-    if not all((type(value) is float and math.isfinite(value) and -FLOAT_LIMIT <= value <= FLOAT_LIMIT)
-               or (type(value) is int and -EXACT_INT <= value <= EXACT_INT) for value in values):
-        return None
-    return np.array(values, dtype=DTYPES[col_type])
+    return all((type(value) is float and math.isfinite(value) and -FLOAT_LIMIT <= value <= FLOAT_LIMIT)
+               or (type(value) is int and -EXACT_INT <= value <= EXACT_INT) for value in values)

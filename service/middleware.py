@@ -98,10 +98,10 @@ class RequestContext:
                 request_id: str) -> None:
         path = scope["path"]
         route = path if path in KNOWN_ROUTES else "other"
-        self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+        self.metrics.child(self.metrics.requests, route, scope["method"], str(status)).inc()
         if path in QUIET_PATHS:
             return
-        self.metrics.latency.labels(route).observe(seconds)
+        self.metrics.child(self.metrics.latency, route).observe(seconds)
         rows = state.get("rows")
         if rows:
             self.metrics.rows.inc(rows)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,21 @@ def test_batched_answers_equal_unbatched_answers(loaded_models, flavor):
     metrics = asyncio.run(_metrics(app))
     count = _value(metrics, "service_batch_size_requests_count")
     assert 0 < count < len(payloads), "requests were not coalesced"
+
+
+@pytest.mark.parametrize("batching", [False, True])
+def test_every_predicted_row_is_in_the_prediction_histogram(loaded_models, batching):
+    """The canary analysis compares these histograms: a batch observes its rows once (per predict
+    call), as many as requests predicted one by one would."""
+    payloads = bodies(seed=5, requests=30)
+    rows = sum(len(body.get("dataframe_records") or body["dataframe_split"]["data"]) for body in payloads)
+    app = create_app(Settings(model_uri="x", batching_enabled=batching, batch_max_wait_ms=20), loaded_models["sklearn"])
+    assert all(r.status_code == 200 for r in asyncio.run(post_all(app, payloads)))
+    metrics = asyncio.run(_metrics(app))
+    counts = re.findall(r'^service_prediction_value_count\{output="[^"]+"\} (\S+)$', metrics, re.MULTILINE)
+    assert counts and all(float(count) == rows for count in counts)
+    assert _value(metrics, "service_rows_predicted_total") == rows
+    assert (_value(metrics, "service_batch_size_requests_count") < len(payloads)) is batching
 
 
 def test_row_limit_closes_a_batch(loaded_models):

@@ -3,6 +3,7 @@ builds (cases beyond tests/service/test_fastpath.py, which compares it with MLfl
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
@@ -51,3 +52,20 @@ def test_falls_back(key, value):
 
 def test_without_types_nothing_is_fast():
     assert FastParser(None).parse("dataframe_records", [{"i": 1}]) is None
+
+
+def test_one_frame_of_many_requests_is_their_frames_concatenated():
+    """Micro-batching builds one frame of many requests' columns: the very frame (values, dtypes,
+    index) that concatenating each request's own frame gives."""
+    schema = Schema([ColSpec(DataType.double, "d"), ColSpec(DataType.float, "f"), ColSpec(DataType.long, "l"),
+                     ColSpec(DataType.integer, "i"), ColSpec(DataType.string, "s"), ColSpec(DataType.boolean, "b")])
+    parser = FastParser(schema)
+    requests = [[{"b": True, "s": "x", "i": 1, "l": 2**40, "f": 0.5, "d": 1}],
+                [{"d": -2.5, "f": 3, "l": -1, "i": -(2**31), "s": "", "b": False},
+                 {"d": 1e38, "f": 1e30, "l": 0, "i": 7, "s": "é", "b": True}],
+                [{"d": 0.1, "f": 0.1, "l": 2**53, "i": 0, "s": "z", "b": False}]]
+    columns = [parser.columns("dataframe_records", request) for request in requests]
+    batch = parser.frame(columns)
+    pd.testing.assert_frame_equal(batch, pd.concat([parser.frame([c]) for c in columns], ignore_index=True),
+                                  check_exact=True, check_index_type=True, check_column_type=True)
+    assert list(batch.columns) == ["d", "f", "l", "i", "s", "b"] and len(batch) == 4
