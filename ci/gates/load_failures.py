@@ -35,7 +35,8 @@ FAILURE_CLASSES = (
     FailureClass(
         "missing-package", re.compile(
             r'File "[^"\n]*/(?:site|dist)-packages/(?P<importer>[\w.-]+)/[^"\n]*", line \d+, in [^\n]*\n'
-            r"[^\n]*\n(?:[\s^~]*\n)?ModuleNotFoundError: No module named '(?P<module>[\w.]+)'"),
+            r"[ \t]*(?:import|from)[ \t][^\n]*\n(?:[\s^~]*\n)?"  # an import statement, not an unpickling
+            r"ModuleNotFoundError: No module named '(?P<module>[\w.]+)'"),
         "the installed package `{importer}` imports `{module}`, which is not in the image: the model's "
         "requirements leave out a package it needs",
         "add the package that provides `{module}` to the model's pip_requirements (or extra_pip_requirements) "

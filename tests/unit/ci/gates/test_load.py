@@ -17,6 +17,10 @@ TRACEBACK = "Traceback (most recent call last):\n  File \"/opt/service/loading.p
                  "in _load_model_from_local_file\n    import skops.io\n    ^^^^^^^^^^^^^^^\n"
                  "ModuleNotFoundError: No module named 'skops'\n", "missing-package: ",
                  ["package `mlflow` imports `skops`", "pip_requirements"], id="missing-package"),
+    pytest.param(TRACEBACK + '  File "/usr/local/lib/python3.11/dist-packages/mlflow/pyfunc/model.py", line 560, '
+                 "in _load_context_model_and_signature\n    python_model = cloudpickle.load(f)\n"
+                 "ModuleNotFoundError: No module named 'load_failures'\n", "code-paths: ",
+                 ["module `load_failures`"], id="unpickled-by-a-library-is-code-paths"),
     pytest.param(TRACEBACK + "  in load_context\n    self.x = context.artifacts['vocab']\nKeyError: 'vocab'\n",
                  "artifact-key: ", ["artifact `vocab`", 'artifacts={"vocab": <path>}'], id="artifact-key"),
     pytest.param(TRACEBACK + "TypeError: code() argument 13 must be str, not int\n", "python-version: ",
