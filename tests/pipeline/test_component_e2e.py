@@ -85,6 +85,19 @@ def _project(root: Path, git_server, components: tuple[str, ...], inputs: dict) 
     return root
 
 
+def _fetch_one_at_a_time(project: Path, variables: dict[str, str]) -> None:
+    """gitlab-ci-local 4.73 fetches two components of one project@version at the same time into one
+    directory (`cp -r .../templates`), and the second copy can fail with "File exists". It skips a
+    component it has already fetched, so each is fetched first by a listing that includes it alone."""
+    document = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    for include in document["include"]:
+        alone = project / ".gitlab-ci-fetch.yml"
+        alone.write_text(yaml.safe_dump({**document, "include": [include]}, sort_keys=False))
+        listed = run_pipeline(project, variables, "--file", alone.name, "--list")
+        assert listed.returncode == 0, _tail(listed)
+        alone.unlink()
+
+
 @pytest.fixture(scope="module")
 def inputs(stack) -> dict:
     return {"model_name": MODEL, "job_prefix": PREFIX, "staging_namespace": NAMESPACES["staging"],
@@ -161,6 +174,7 @@ def test_two_parts_combined_hand_the_image_on_through_dotenv(stack, tmp_path_fac
     its 3-replica surge rollout costs minutes on the shared 2-core cluster."""
     assert push_run.returncode == 0, _tail(push_run)
     project = _project(tmp_path_factory.mktemp("fraud-parts"), git_server, ("build-gates", "deploy"), inputs)
+    _fetch_one_at_a_time(project, variables)
     run = run_pipeline(project, {**variables, "MODEL_SELECTOR": version.version}, PREFIX + "deploy:staging",
                        "--needs")
     assert run.returncode == 0 and set(run.passed) == PUSH_JOBS - {PREFIX + "deploy:production"}, _tail(run)
