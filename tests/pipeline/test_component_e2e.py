@@ -11,7 +11,9 @@ executor ignores `image:`).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -114,8 +116,10 @@ def model_project(tmp_path_factory, git_server, inputs) -> Path:
 
 @pytest.fixture(scope="module")
 def variables(stack, component_source) -> dict[str, str]:
+    # The venv's packages on PYTHONPATH too: run alone (not after the rest of the suite), a job of the
+    # whole pipeline was seen starting pyenv's python of the same version instead of the venv's.
     return {**{k: v for k, v in stack.variables(MODEL).items() if k not in BY_INPUTS},
-            "PYTHONPATH": str(component_source)}
+            "PYTHONPATH": os.pathsep.join([str(component_source), sysconfig.get_paths()["purelib"]])}
 
 
 @pytest.fixture(scope="module")
