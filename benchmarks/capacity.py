@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from pathlib import Path
 
+from benchmarks.image import bench_stack
 from ci.build import build
 from ci.cli import main as ci
 from ci.model_ref import ModelRef
-from devstack.mlflow_server import MlflowServer
-from devstack.oci import ContainerTools, OciRegistry, seed_storage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,12 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from examples.credit_risk.train import train_and_register
 
     print(f"load average before: {os.getloadavg()}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp:
-        work = Path(tmp)
-        registry = OciRegistry(work / "registry", seed=seed_storage()).start()
-        tools = ContainerTools(work / "tools")
-        tools.trust(registry.address)
-        server = MlflowServer(work / "mlflow").start()
+    with bench_stack("bench-capacity-") as (_, registry, tools, server):
         saved = dict(os.environ)
         try:
             version = train_and_register(server.url, "pyfunc")
@@ -54,9 +47,6 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             os.environ.clear()
             os.environ.update(saved)
-            server.stop()
-            tools.close()
-            registry.stop()
     return 0
 
 

@@ -10,6 +10,7 @@ Needs what `make test` bootstraps; uses the harness's registry and MLflow server
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ci.build import build
@@ -72,52 +74,60 @@ def _mlflow_build(tools: ContainerTools, tracking_uri: str, model: ModelRef, ima
     return seconds
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="start-to-ready repetitions (median)")
-    args = parser.parse_args(argv)
-    from examples.credit_risk.train import train_and_register
-
-    with tempfile.TemporaryDirectory(prefix="bench-image-") as tmp:
+@contextlib.contextmanager
+def bench_stack(prefix: str) -> Iterator[tuple[Path, OciRegistry, ContainerTools, MlflowServer]]:
+    """A private registry (seeded with the stand-in bases), builder tools trusting it and an MLflow
+    server, in a temporary directory; all stopped and removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
         registry = OciRegistry(work / "registry", seed=seed_storage()).start()
         tools = ContainerTools(work / "tools")
         tools.trust(registry.address)
         server = MlflowServer(work / "mlflow").start()
         try:
-            tools.run("skopeo", "--registries-conf", str(tools.registries_conf), "copy",
-                      f"docker://{registry.address}/{BASE_IMAGE_REPO}", f"docker://{registry.address}/{MLFLOW_BASE}")
-            versions = [train_and_register(server.url, "sklearn", seed=seed) for seed in (7, 8)]
-            models = [ModelRef(v.name, str(v.version), v.run_id) for v in versions]
-            repo = f"{registry.address}/bench"
-            ours = [build(m, repository=f"{repo}/ours", commit="bench000", tracking_uri=server.url,
-                          env=tools.env) for m in models]
-            theirs = [_mlflow_build(tools, server.url, m, f"{repo}/mlflow:v{m.version}", work)
-                      for m in models]
-            our_image, their_image = f"{repo}/ours:{ours[1].tag}", f"{repo}/mlflow:v{models[1].version}"
-            port = free_port()
-            our_ready = [start_to_ready(tools, our_image, port, "/readyz",
-                                         {"SERVICE_PORT": str(port), "SERVICE_HOST": "127.0.0.1"})
-                         for _ in range(args.runs)]
-            their_ready = [start_to_ready(tools, their_image, MLFLOW_PORT, "/ping", {})
-                           for _ in range(args.runs)]
-            rows = [
-                ("build cold (s)", ours[0].seconds, theirs[0]),
-                ("build warm, new model version (s)", ours[1].seconds, theirs[1]),
-                ("image unpacked (MB)", podman.image_size(our_image, env=tools.env) / 1e6,
-                 podman.image_size(their_image, env=tools.env) / 1e6),
-                ("image compressed (MB)", compressed_mb(tools, our_image),
-                 compressed_mb(tools, their_image)),
-                (f"start-to-ready, median of {args.runs} (s)", statistics.median(our_ready),
-                 statistics.median(their_ready)),
-            ]
-            print(f"{'':40} {'pyfunc-deploy':>14} {'mlflow gen-df':>14} {'ratio':>7}")
-            for label, mine, other in rows:
-                print(f"{label:40} {mine:14.1f} {other:14.1f} {mine / other:7.2f}")
+            yield work, registry, tools, server
         finally:
             server.stop()
             tools.close()
             registry.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="start-to-ready repetitions (median)")
+    args = parser.parse_args(argv)
+    from examples.credit_risk.train import train_and_register
+
+    with bench_stack("bench-image-") as (work, registry, tools, server):
+        tools.run("skopeo", "--registries-conf", str(tools.registries_conf), "copy",
+                  f"docker://{registry.address}/{BASE_IMAGE_REPO}", f"docker://{registry.address}/{MLFLOW_BASE}")
+        versions = [train_and_register(server.url, "sklearn", seed=seed) for seed in (7, 8)]
+        models = [ModelRef(v.name, str(v.version), v.run_id) for v in versions]
+        repo = f"{registry.address}/bench"
+        ours = [build(m, repository=f"{repo}/ours", commit="bench000", tracking_uri=server.url,
+                      env=tools.env) for m in models]
+        theirs = [_mlflow_build(tools, server.url, m, f"{repo}/mlflow:v{m.version}", work)
+                  for m in models]
+        our_image, their_image = f"{repo}/ours:{ours[1].tag}", f"{repo}/mlflow:v{models[1].version}"
+        port = free_port()
+        our_ready = [start_to_ready(tools, our_image, port, "/readyz",
+                                     {"SERVICE_PORT": str(port), "SERVICE_HOST": "127.0.0.1"})
+                     for _ in range(args.runs)]
+        their_ready = [start_to_ready(tools, their_image, MLFLOW_PORT, "/ping", {})
+                       for _ in range(args.runs)]
+        rows = [
+            ("build cold (s)", ours[0].seconds, theirs[0]),
+            ("build warm, new model version (s)", ours[1].seconds, theirs[1]),
+            ("image unpacked (MB)", podman.image_size(our_image, env=tools.env) / 1e6,
+             podman.image_size(their_image, env=tools.env) / 1e6),
+            ("image compressed (MB)", compressed_mb(tools, our_image),
+             compressed_mb(tools, their_image)),
+            (f"start-to-ready, median of {args.runs} (s)", statistics.median(our_ready),
+             statistics.median(their_ready)),
+        ]
+        print(f"{'':40} {'pyfunc-deploy':>14} {'mlflow gen-df':>14} {'ratio':>7}")
+        for label, mine, other in rows:
+            print(f"{label:40} {mine:14.1f} {other:14.1f} {mine / other:7.2f}")
     return 0
 
 
