@@ -18,6 +18,7 @@ from typing import TypeVar
 from urllib.parse import urlparse
 
 from ci.errors import CheckFailed, CiError, ConfigError
+from ci.redact import redact
 
 T = TypeVar("T")
 DIRECT_SCHEMES = ("s3",)
@@ -41,11 +42,7 @@ def describe(uri: str) -> str:
     """The store, named without its path: `S3 artifact store s3://B at http://host:port`."""
     parsed = urlparse(uri)
     endpoint = os.environ.get("MLFLOW_S3_ENDPOINT_URL") or "AWS S3 (MLFLOW_S3_ENDPOINT_URL is unset)"
-    return f"S3 artifact store s3://{parsed.netloc} at {_without_userinfo(endpoint)}"
-
-
-def _without_userinfo(url: str) -> str:
-    return re.sub(r"(://)[^/\s@]+@", r"\1***@", url)
+    return f"S3 artifact store s3://{parsed.netloc} at {redact(endpoint)}"
 
 
 @contextlib.contextmanager

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from ci.artifact_store import store_errors
 from ci.errors import CheckFailed
-from ci.mlflow_api import MlflowApi, redact
+from ci.mlflow_api import MlflowApi
 from ci.model_ref import ModelRef
+from ci.redact import redact
 
 
 def download_model(model: ModelRef, tracking_uri: str, destination: Path) -> Path:

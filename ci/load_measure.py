@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ci.errors import ConfigError
-from ci.mlflow_api import redact
 from ci.project import LOCUSTFILE
+from ci.redact import redact
 from ci.reports import Check
 from ci.tools import locust
 

@@ -13,7 +13,8 @@ from ci import alerts, job, model_meta, reports
 from ci.errors import CheckFailed, CiError, ToolError
 from ci.gitlab_api import GitLabApi
 from ci.load_measure import Load, LoadResult, Thresholds, measure, report_details
-from ci.mlflow_api import MlflowApi, redact
+from ci.mlflow_api import MlflowApi
+from ci.redact import redact
 from ci.tools import kubectl
 
 NAME = "loadtest"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import tempfile
 import time
 import warnings
@@ -22,6 +21,7 @@ from typing import TypeVar
 
 from ci.artifact_store import reading
 from ci.errors import CheckFailed, ConfigError
+from ci.redact import redact
 from ci.tracing import step
 
 log = logging.getLogger("ci.mlflow")
@@ -30,23 +30,11 @@ REQUEST_TIMEOUT_S = 2  # per connect/read; MLFLOW_HTTP_REQUEST_TIMEOUT overrides
 RETRY_BUDGET_S = 6.0  # a retry starts only if it can time out within this: with ~3 s of process
 #                       start-up (imports), a dead or hung server fails a job in < 10 s
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
-# the tracking server's, and a direct S3 artifact store's (the access key id too: it names the account)
-SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-              "AWS_ACCESS_KEY_ID")
 T = TypeVar("T")
 
 
 class NotFound(CheckFailed):
     """The registry answered 404 / RESOURCE_DOES_NOT_EXIST; callers turn it into a precise message."""
-
-
-def redact(text: str) -> str:
-    """Remove credentials from text: the secret env values and any `user:pass@` in URLs."""
-    for name in SECRET_ENV:
-        secret = os.environ.get(name)
-        if secret:
-            text = text.replace(secret, "***")
-    return re.sub(r"(https?://)[^/\s@]+@", r"\1***@", text)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from ci import canary_analysis
 from ci.canary_analysis import Scrape
 from ci.errors import CheckFailed, ConfigError
 from ci.kube import Kube
+from ci.redact import redact
 
 log = logging.getLogger("ci.deploy")
 FIGURES = (canary_analysis.REQUESTS, canary_analysis.LATENCY, canary_analysis.PREDICTIONS)
@@ -34,14 +35,6 @@ FIGURES = (canary_analysis.REQUESTS, canary_analysis.LATENCY, canary_analysis.PR
 TARGET_LABELS = ("job", "instance", "__name__")
 QUERY_TIMEOUT = 30.0
 POLL = 1.0
-
-
-def without_password(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 @dataclass
@@ -57,7 +50,7 @@ class PrometheusMetrics:
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"PROMETHEUS_URL {without_password(self.url)!r} is not an http(s) URL: give the "
+            raise ConfigError(f"PROMETHEUS_URL {redact(self.url)!r} is not an http(s) URL: give the "
                               "server's base URL, e.g. http://prometheus.monitoring:9090")
         self._session = requests.Session()
         if parts.username:
@@ -67,7 +60,7 @@ class PrometheusMetrics:
         self._base = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/"), "", ""))
 
     def describe(self) -> str:
-        return f"Prometheus at {without_password(self.url)}"
+        return f"Prometheus at {redact(self.url)}"
 
     def __call__(self, kube: Kube, pods: Iterable[dict], container: str) -> dict[str, Scrape]:
         """Pod name -> its figures as scraped after this call began; a pod Prometheus did not scrape in

@@ -6,29 +6,30 @@
 #
 #   3.9 -> bullseye (3.9.2)    3.11 -> bookworm (3.11.2)    3.13 -> trixie (3.13.5)
 #
-# Usage: base_image.sh CACHE_DIR MINOR. Built once and cached as CACHE_DIR/base-image/python-MINOR-slim.tar;
-# a no-op when the tarball is there.
+# Usage: base_image.sh CACHE_DIR MINOR. Built once per version of this script and cached as
+# CACHE_DIR/base-image/python-MINOR-slim-<script hash>.tar; a no-op when the tarball is there.
 #
 # Beyond the bare packages it mirrors what the real image offers a Dockerfile: /usr/local/bin/python
 # and pip, `pip install` allowed system-wide (no PEP 668 marker), useradd (passwd), and the host's
 # CA bundle (TLS to PyPI goes through a proxy CA on these machines; without it `RUN pip install` fails).
 # Like the real python:X.Y-slim it has no libgomp1: a build that needs OpenMP adds it.
-# bullseye's own pip is 20.3.4; the real python:3.9-slim ships pip 23.0.1, installed here from PyPI
-# (with /etc/pip.conf pointing it at the system CA bundle, as Debian's own pip does by itself).
+# pip is the real image's, from PyPI (bullseye's own is 20.3.4; the real python:3.9-slim ships 23.0.1),
+# in /usr/local as there: Debian's pip has no RECORD file, so `pip install pip==X` (MLflow's
+# environment step does it) could not replace it. /etc/pip.conf points it at the system CA bundle,
+# as Debian's own pip does by itself.
 set -euo pipefail
 
 usage="usage: $0 CACHE_DIR MINOR (3.9, 3.11 or 3.13)"
 cache=${1:?$usage}
 minor=${2:?$usage}
-pip_pin=
 case "$minor" in
   3.9) suite=bullseye; pip_pin=23.0.1 ;;
-  3.11) suite=bookworm ;;
-  3.13) suite=trixie ;;
+  3.11) suite=bookworm; pip_pin=24.0 ;;
+  3.13) suite=trixie; pip_pin=25.1.1 ;;
   *) echo "[base-image] no Debian suite ships Python $minor; stand-ins exist for 3.9 (bullseye)," \
        "3.11 (bookworm) and 3.13 (trixie)" >&2; exit 2 ;;
 esac
-out="$cache/base-image/python-$minor-slim.tar"
+out="$cache/base-image/python-$minor-slim-$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12).tar"
 [ -s "$out" ] && exit 0
 
 # The machine's own Debian mirrors (one-line and deb822 formats), not a hard-coded one; its bookworm
@@ -51,13 +52,10 @@ hooks=(
   --customize-hook='cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" 2>/dev/null || true'
   --customize-hook='cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/ca-certificates.crt"'
   --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED'
-)
-if [ -n "$pip_pin" ]; then
-  hooks+=(--customize-hook="chroot \"\$1\" python3 -m pip install -q --no-cache-dir --disable-pip-version-check pip==$pip_pin"
-         # PyPI's pip trusts its own certifi bundle, not the system one Debian's pip is patched to use.
-         --customize-hook='printf "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n" > "$1/etc/pip.conf"')
-fi
-hooks+=(
+  # --ignore-installed: a copy in /usr/local even where Debian's pip is already that version
+  --customize-hook="chroot \"\$1\" python3 -m pip install -q --no-cache-dir --disable-pip-version-check --ignore-installed pip==$pip_pin"
+  # PyPI's pip trusts its own certifi bundle, not the system one Debian's pip is patched to use.
+  --customize-hook='printf "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n" > "$1/etc/pip.conf"'
   --customize-hook='ln -sf /usr/bin/python3 "$1/usr/local/bin/python"'
   --customize-hook='[ -e "$1/usr/local/bin/pip" ] || ln -s /usr/bin/pip3 "$1/usr/local/bin/pip"'
   --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/root/.cache'
@@ -73,4 +71,5 @@ mmdebstrap --quiet --variant=apt --format=tar \
 
 mv "$tmp" "$out"
 trap - EXIT
+for old in "$cache/base-image/python-$minor-slim"*.tar; do [ "$old" = "$out" ] || rm -f "$old"; done
 echo "[base-image] built $out from $suite in $((SECONDS - start)) s ($(du -h "$out" | cut -f1))" >&2

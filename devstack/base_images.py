@@ -7,6 +7,7 @@ libgomp1 and other runtime libraries: a build adds what a model needs.
 """
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -24,7 +25,9 @@ def repo(minor: str) -> str:
 
 
 def tarball(minor: str) -> Path:
-    return CACHE_DIR / "base-image" / f"python-{minor}-slim.tar"
+    """Named after the script's hash, as base_image.sh names it: a changed recipe is built anew."""
+    recipe = hashlib.sha256(SCRIPT.read_bytes()).hexdigest()[:12]
+    return CACHE_DIR / "base-image" / f"python-{minor}-slim-{recipe}.tar"
 
 
 def changes(minor: str) -> tuple[str, ...]:

@@ -3,6 +3,8 @@
 There is no Docker engine and no outside registry on a test machine, so:
 - `ContainerTools` gives buildah/podman/skopeo a private configuration (storage, runtime, registries)
   as an `env` dict; any subprocess — a test or `python -m ci build` — uses the same storage with it.
+  A test session and `make run` build in the layer cache kept under ~/.cache (`with_layer_cache`):
+  a pip layer built once is reused by every later run.
 - `OciRegistry` runs Debian's `docker-registry` (distribution 2.8) with filesystem storage in a temp
   dir, optionally behind htpasswd auth.
 - `seed_storage()` builds, once per set of base tarballs, a registry storage directory that already holds
@@ -12,16 +14,19 @@ There is no Docker engine and no outside registry on a test machine, so:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
+from typing import TextIO
 
 from devstack import base_images
 from devstack.procs import CACHE_DIR, InfraError, ManagedProcess, file_lock, free_port, http_ok, wait_until
@@ -34,6 +39,10 @@ with warnings.catch_warnings():
 BASE_IMAGE_REPO = base_images.repo(base_images.DEFAULT_MINOR)
 BASE_IMAGE_TAR = base_images.tarball(base_images.DEFAULT_MINOR)
 BASE_IMAGE_CHANGES = base_images.changes(base_images.DEFAULT_MINOR)
+# The builder storage kept between runs (test sessions, `make run`): ~10 GB after a full test run;
+# wiped when it outgrows this, or when the stand-in bases change.
+LAYER_CACHE = CACHE_DIR / "builder-storage"
+LAYER_CACHE_BYTES = 25 * 10**9
 
 
 def _toml_list(items: list[str]) -> str:
@@ -41,21 +50,29 @@ def _toml_list(items: list[str]) -> str:
 
 
 class ContainerTools:
-    """Private buildah/podman/skopeo configuration under `root`; `env` selects it for any subprocess."""
+    """Private buildah/podman/skopeo configuration under `root`; `env` selects it for any subprocess.
 
-    def __init__(self, root: Path) -> None:
+    The image storage is under `root` too, and dropped by `close()`, unless it is the layer cache
+    (`with_layer_cache`)."""
+
+    def __init__(self, root: Path, storage: Path | None = None) -> None:
         self.root = root
+        self.storage = storage or root
+        self._cache_lock: TextIO | None = None  # held while `storage` is the shared layer cache
         self.registries: list[str] = []
         self.storage_conf = root / "storage.conf"
         self.containers_conf = root / "containers.conf"
         self.registries_conf = root / "registries.conf"
-        for sub in ("graph", "run", "tmp", "net"):
+        for sub in ("tmp", "net"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        self._make_storage_dirs()
+        # podman refuses a storage whose database names other graph/run/tmp paths: all three live
+        # with the storage, the rest of the configuration is this object's
         self.storage_conf.write_text(
             "[storage]\n"
             'driver = "overlay"\n'
-            f"graphroot = {json.dumps(str(root / 'graph'))}\n"
-            f"runroot = {json.dumps(str(root / 'run'))}\n")
+            f"graphroot = {json.dumps(str(self.storage / 'graph'))}\n"
+            f"runroot = {json.dumps(str(self.storage / 'run'))}\n")
         self.containers_conf.write_text(
             "[containers]\n"
             f"default_ulimits = {_toml_list(['nofile=20000:20000', 'nproc=4096:4096'])}\n"
@@ -65,7 +82,7 @@ class ContainerTools:
             'cgroup_manager = "cgroupfs"\n'
             'events_logger = "file"\n'
             f"events_logfile_path = {json.dumps(str(root / 'events.log'))}\n"
-            f"tmp_dir = {json.dumps(str(root / 'tmp'))}\n"
+            f"tmp_dir = {json.dumps(str(self.storage / 'podman-tmp'))}\n"
             "[network]\n"
             f"network_config_dir = {json.dumps(str(root / 'net'))}\n")
         self._write_registries()
@@ -107,15 +124,75 @@ class ContainerTools:
                              f"{result.stderr[-3000:]}")
         return result
 
+    @classmethod
+    def with_layer_cache(cls, root: Path, cache: Path = LAYER_CACHE) -> ContainerTools:
+        """Tools whose image storage is the layer cache under ~/.cache, kept between runs so that a
+        build whose pip layer was built before skips the install; one process at a time: when
+        another holds it, a private storage under `root` (builds start cold)."""
+        cache.mkdir(parents=True, exist_ok=True)
+        lock = open(cache / "lock", "w")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            print("[oci] the layer cache is in use by another process: this one builds from an empty cache",
+                  file=sys.stderr, flush=True)
+            return cls(root)
+        tools = cls(root, storage=cache)
+        tools._cache_lock = lock
+        tools._forget_runtime_state()
+        seed = seed_storage().name  # a new stand-in base: the cached `python:X.Y-slim` would be stale
+        marker = cache / "seed"
+        if (marker.read_text() if marker.exists() else "") != seed or _size(cache / "graph") > LAYER_CACHE_BYTES:
+            shutil.rmtree(cache / "graph", ignore_errors=True)
+            tools._make_storage_dirs()
+            marker.write_text(seed)
+        return tools
+
+    def _make_storage_dirs(self) -> None:
+        for sub in ("graph", "run", "podman-tmp"):
+            (self.storage / sub).mkdir(parents=True, exist_ok=True)
+
+    def _remove_containers(self) -> None:
+        for argv in (("podman", "rm", "--all", "--force", "--time", "0"), ("buildah", "rm", "--all")):
+            with contextlib.suppress(Exception):
+                self.run(*argv, timeout=120, check=False)
+
+    def _forget_runtime_state(self) -> None:
+        """What a killed run left in the layer cache: its containers, mounts and runtime state (as a
+        reboot would: the run directories are not on a tmpfs here)."""
+        self._remove_containers()
+        _unmount_under(self.storage)
+        for sub in ("run", "podman-tmp"):
+            shutil.rmtree(self.storage / sub, ignore_errors=True)
+        self._make_storage_dirs()
+
     def close(self) -> None:
-        """Drop everything this configuration stored: containers, images, leftover overlay mounts."""
-        with contextlib.suppress(Exception):
-            self.run("podman", "system", "reset", "--force", timeout=120, check=False)
-        root = str(self.root.resolve())
-        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-        for mount in sorted((m for m in mounts if m.startswith(root)), key=len, reverse=True):
-            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)  # noqa: S603
+        """Drop everything this configuration stored: containers, images, leftover overlay mounts;
+        of the layer cache, only the containers (its images are the cache)."""
+        if self.storage != self.root:
+            if self._cache_lock is not None:
+                self._remove_containers()
+                _unmount_under(self.storage)
+                self._cache_lock.close()
+                self._cache_lock = None
+        else:
+            with contextlib.suppress(Exception):
+                self.run("podman", "system", "reset", "--force", timeout=120, check=False)
+        _unmount_under(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _unmount_under(directory: Path) -> None:
+    root = str(directory.resolve())
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(root + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False, capture_output=True)  # noqa: S603
+
+
+def _size(directory: Path) -> int:
+    done = subprocess.run(["du", "-sb", str(directory)], capture_output=True, text=True, check=False)  # noqa: S603,S607
+    return int(done.stdout.split()[0]) if done.stdout else 0
 
 
 class OciRegistry:

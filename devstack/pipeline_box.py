@@ -118,8 +118,8 @@ def main() -> int:
     for old in BOX_DIR.glob("run-*"):  # the previous run's reports are kept until the next run
         shutil.rmtree(old, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=BOX_DIR))
-    # The builder's storage lives on between runs (layer cache: warm builds skip the pip installs).
-    stack = LocalStack(work / "stack", tools=ContainerTools(BOX_DIR / "containers"))
+    # The builder's storage is the layer cache kept between runs (warm builds skip the pip installs).
+    stack = LocalStack(work / "stack", tools=ContainerTools.with_layer_cache(work / "containers"))
     forward = None
     try:
         stack.start()
@@ -129,6 +129,7 @@ def main() -> int:
               f"{time.monotonic() - started:.0f}s ({_timings(stack.timings)})", flush=True)
         pipeline_started = time.monotonic()
         run = run_pipeline(checkout(work / "project"), stack.variables(), echo=True)
+        stack.tools.close()  # the builds are done: the layer cache is free for the next run or a test session
         print(f"[box] pipeline exit {run.returncode} in {time.monotonic() - pipeline_started:.0f}s "
               f"(passed: {', '.join(run.passed) or '-'}; failed: {', '.join(run.failed) or '-'}); "
               f"total {time.monotonic() - started:.0f}s", flush=True)

@@ -19,6 +19,7 @@ import pytest
 from ci.build import build
 from ci.gates.candidate import free_port
 from ci.gates.load import expected_answer, run_load_gate
+from devstack.oci import ContainerTools
 from tests.ci.models import register_image_env_fixtures
 from tests.ci.recording_http import RecordingServer
 
@@ -47,11 +48,17 @@ def images(oci_registry, mlflow_sqlite, env_models, private_index, tmp_path_fact
     model = env_models["timestamped"]
     reports = tmp_path_factory.mktemp("image-env-reports")
     index = private_index.url.replace("http://", f"http://{INDEX_USER}:{INDEX_SECRET}@") + "/simple/"
-    env = {**os.environ, **oci_registry.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url,
-           "PIP_EXTRA_INDEX_URL": index}
+    # its own empty storage: from the session's layer cache, a pip layer built by an earlier run
+    # would be reused and pip would never ask the index
+    tools = ContainerTools(tmp_path_factory.mktemp("private-index-tools"))
+    tools.trust(oci_registry.address)
+    env = {**os.environ, **tools.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url, "PIP_EXTRA_INDEX_URL": index}
     argv = [sys.executable, "-m", "ci", "-v", "build", "--model-name", model.name, "--model-version", model.version,
             "--image-repository", repository, "--commit", "7153a3bd", "--output-dir", str(reports)]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1500, check=False)
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1500, check=False)
+    finally:
+        tools.close()
     assert done.returncode == 0, done.stderr[-3000:]
     stamped = json.loads((reports / "image.json").read_text())["reference"]
     return {"old-pins": old.reference, "timestamped": stamped, "timestamped-log": done.stdout + done.stderr}
@@ -91,6 +98,7 @@ def test_private_index_is_a_build_secret_kept_out_of_the_image_and_the_log(image
     assert {r.headers.get("authorization") for r in asked} == {f"Basic {token}"}
     image = images["timestamped"]
     assert "buildah bud output" in images["timestamped-log"]  # the build log is in what was checked
+    oci_registry.run("podman", "pull", "--quiet", image)  # built in a storage of its own
     inspected = oci_registry.run("podman", "image", "inspect", image).stdout
     history = oci_registry.run("podman", "history", "--no-trunc", image).stdout
     files = oci_registry.run("podman", "run", "--rm", "--entrypoint", "sh", image, "-c",

@@ -74,7 +74,7 @@ def test_a_pod_prometheus_never_scraped_is_named(server) -> None:
 
 def test_a_server_that_is_not_prometheus_is_named_without_the_password() -> None:
     metrics = PrometheusMetrics("http://job:s3cret@127.0.0.1:9/")
-    assert metrics.describe() == "Prometheus at http://127.0.0.1:9/"
+    assert metrics.describe() == "Prometheus at http://***@127.0.0.1:9/"
     with pytest.raises(CheckFailed, match="did not answer") as failed:
         metrics(FakeKube(), [POD], "m")
     assert "s3cret" not in str(failed.value)

@@ -72,7 +72,7 @@ def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OciStack]
     root = tmp_path_factory.mktemp("oci")
     seed = seed_storage()
     registry = OciRegistry(root / "registry", seed=seed)
-    tools = ContainerTools(root / "tools")
+    tools = ContainerTools.with_layer_cache(root / "tools")
     try:
         registry.start()
         tools.trust(registry.address)

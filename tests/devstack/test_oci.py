@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from devstack.oci import ContainerTools
 from tests.devstack.oci_fixtures import AuthRegistry, OciStack
 
 pytestmark = pytest.mark.containers
@@ -77,3 +78,43 @@ def test_auth_registry_refuses_a_wrong_password(oci_registry: OciStack, oci_auth
                              input_text=oci_auth_registry.password)
     assert "Login Succeeded" in login.stdout
 
+
+
+def test_the_layer_cache_outlives_its_holder_and_has_one_at_a_time(oci_registry: OciStack, tmp_path):
+    """What a warm test run relies on: a layer built by one holder is reused by the next, even after
+    the first was killed with a container running; a second process meanwhile builds elsewhere."""
+    cache = tmp_path / "cache"
+    (tmp_path / "context").mkdir()
+    (tmp_path / "context" / "Containerfile").write_text("FROM python:3.11-slim\nRUN date +%s%N > /built-at\n")
+
+    def holder(name: str) -> ContainerTools:
+        tools = ContainerTools.with_layer_cache(tmp_path / name, cache=cache)
+        tools.trust(oci_registry.address)
+        return tools
+
+    def build(tools: ContainerTools) -> str:
+        tools.run("buildah", "bud", "--layers", "-t", "localhost/stamp", str(tmp_path / "context"))
+        return tools.run("podman", "image", "inspect", "--format", "{{.Id}}", "localhost/stamp").stdout.strip()
+
+    first = holder("first")
+    built = build(first)
+    first.run("podman", "run", "-d", "--name", "left-running", "localhost/stamp", "sleep", "600")
+    second = holder("second")
+    try:
+        assert second.storage != first.storage, "two holders of the layer cache at once"
+    finally:
+        second.close()
+    first._cache_lock.close()  # killed: no close(), the container still runs  # noqa: SLF001
+    third = holder("third")
+    try:
+        assert third.storage == cache
+        assert third.run("podman", "ps", "--all", "--quiet").stdout.strip() == "", "the killed run's container"
+        assert build(third) == built, "the second build did not reuse the first one's layer"
+    finally:
+        third.close()
+    (cache / "seed").write_text("another set of stand-in bases")
+    fourth = holder("fourth")
+    try:
+        assert build(fourth) != built, "a layer built on other stand-in bases was reused"
+    finally:
+        fourth.close()

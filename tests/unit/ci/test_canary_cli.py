@@ -40,4 +40,4 @@ def test_a_prometheus_url_that_is_not_http_is_refused_without_its_password(
     assert "PROMETHEUS_URL 'prometheus:9090' is not an http(s) URL" in capsys.readouterr().err
     assert deploy(tmp_path, "--prometheus-url", "ftp://job:s3cret@prom.example:21/x") == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "ftp://prom.example:21/x" in err and "s3cret" not in err
+    assert "ftp://***@prom.example:21/x" in err and "s3cret" not in err

@@ -12,7 +12,8 @@ from mlflow.protos.databricks_pb2 import (
 )
 
 from ci.errors import CheckFailed, ConfigError
-from ci.mlflow_api import MlflowApi, NotFound, redact
+from ci.mlflow_api import MlflowApi, NotFound
+from ci.redact import SECRET_ENV, redact
 
 
 @pytest.mark.parametrize(("text", "env", "expected"), [
@@ -26,7 +27,7 @@ from ci.mlflow_api import MlflowApi, NotFound, redact
     pytest.param("plain text", {"MLFLOW_TRACKING_TOKEN": ""}, "plain text", id="empty-secret-ignored"),
 ])
 def test_redact(monkeypatch, text, env, expected):
-    for name in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD"):
+    for name in SECRET_ENV:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
