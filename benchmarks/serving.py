@@ -198,13 +198,20 @@ def tracing_configs(endpoint: str) -> dict[str, tuple[dict, dict]]:
             "batching on, tracing on, no SDK": ({}, {**exporting, "PYTHONPATH": str(WITHOUT_EXPORTER)})}
 
 
-def c1_comparison(model: Path, work: Path, script: Path, endpoint: str) -> None:
-    """The c=1 cost of batching and of tracing: all servers up at once, measured in alternating slices."""
+def c1_comparison(model: Path, work: Path, script: Path, endpoint: str, against: str | None) -> None:
+    """The c=1 cost of batching and of tracing: all servers up at once, measured in alternating slices
+    (with `against`: that revision's service too, batching off and on, tracing off)."""
     configs = {"batching off": (BATCHING_OFF, {}), **tracing_configs(endpoint)}
+    sources = dict.fromkeys(configs, REPO)
+    if against:
+        source = extract_service(against, work)
+        for name, settings in ((f"@{against}, batching off", BATCHING_OFF), (f"@{against}, batching on", {})):
+            configs[name], sources[name] = (settings, {}), source
     servers = {}
     try:
         for index, (name, (settings, env)) in enumerate(configs.items()):
-            servers[name] = start_service(model, work / f"c1-{index}.log", workers=1, env=env, **settings)
+            servers[name] = start_service(model, work / f"c1-{index}.log", workers=1, env=env,
+                                          source=sources[name], **settings)
             wrk(servers[name].url, 4, 1, script)  # warm
         served, local = c1_against_in_process(servers, model, script)
     finally:
@@ -213,9 +220,11 @@ def c1_comparison(model: Path, work: Path, script: Path, endpoint: str) -> None:
     print(f"\nc=1 (1 row, traceparent sent), alternating 2 s slices, p50: in-process predict {local:.2f} ms")
     off = served["batching off"]
     for name, p50 in served.items():
-        against = (f"{p50 - served['batching on, tracing off']:+.2f} ms against tracing off" if "tracing on" in name
-                   else f"{p50 - off:+.2f} ms against batching off" if name != "batching off" else "")
-        print(f"  service, {name:34} {p50:6.2f} ms  {p50 - local:+.2f} ms against predict  {against}")
+        note = (f"{p50 - served['batching on, tracing off']:+.2f} ms against tracing off" if "tracing on" in name
+                else f"{p50 - served[f'@{against}, batching off']:+.2f} ms against batching off"
+                if name == f"@{against}, batching on"
+                else f"{p50 - off:+.2f} ms against batching off" if "batching off" not in name else "")
+        print(f"  service, {name:34} {p50:6.2f} ms  {p50 - local:+.2f} ms against predict  {note}")
 
 
 def tracing_c64(model: Path, work: Path, script: Path, endpoint: str, duration: int) -> None:
@@ -377,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["c1", "c64", "tracing"],
                         help="run only the c=1, the c=64 or the c=64 tracing comparison")
     parser.add_argument("--against", metavar="REF",
-                        help="the c=64 comparison also serves the service of this git revision")
+                        help="the c=64 and c=1 comparisons also serve the service of this git revision")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="after the c=64 comparison, where a batching worker's CPU goes (py-spy; its "
                              "collapsed stacks are written to FILE, --against's to FILE-REF)")
@@ -403,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         receiver, endpoint = start_receiver(work)
         try:
             if args.only in (None, "c1"):
-                c1_comparison(model, work, traced, endpoint)
+                c1_comparison(model, work, traced, endpoint, args.against)
             if args.only in (None, "tracing"):
                 tracing_c64(model, work, traced, endpoint, args.duration)
         finally:
