@@ -149,7 +149,7 @@ def in_process_p50_ms(model: Any, seconds: float) -> float:
     return 1000 * statistics.median(samples)
 
 
-def c1_against_in_process(servers: dict[str, ServerProcess], model_dir: Path, script: Path, rounds: int = 6,
+def c1_against_in_process(servers: dict[str, ServerProcess], model_dir: Path, script: Path, rounds: int = 12,
                           seconds: int = 2) -> tuple[dict[str, float], float]:
     """Median c=1 p50 of each server and median in-process `predict` p50 (ms), measured in alternating
     slices so a shared machine's drifting speed hits all alike, and on the same CPU (the servers'

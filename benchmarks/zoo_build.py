@@ -22,7 +22,7 @@ even for `local`). Two lines are changed and one is added, nothing else:
 pip isolated from the base's pip.conf, and only that bundle trusts this machine's package index.
 Its nginx (apt), its pip installs and its model-dependency step run as generated (PyPI and Debian's
 mirror are reachable here). The xgboost/lightgbm images get no libgomp1: where that stops the model
-from loading the table says so.
+from loading the table says so; an image that does not build is a row saying why (pip's verdict).
 """
 from __future__ import annotations
 
@@ -55,12 +55,18 @@ MLFLOW_INSTALL = re.compile(r"^RUN pip install mlflow==\S+$", re.MULTILINE)
 
 @dataclass
 class Side:
-    cold: float
-    rebuild: float
-    unpacked_mb: float
-    compressed_mb: float
+    cold: float | None  # None (all of them): the image did not build (`error` says why)
+    rebuild: float | None
+    unpacked_mb: float | None
+    compressed_mb: float | None
     ready: float | None  # None: the container never answered (`error` says why)
     error: str = ""
+
+
+def _build_error(exc: InfraError) -> str:
+    """pip's own verdict from a failed build's output (its first ERROR line), else the last line."""
+    lines = str(exc).splitlines()
+    return next((line.strip() for line in lines if line.lstrip().startswith("ERROR:")), lines[-1])[:160]
 
 
 def _measure(tools: ContainerTools, image: str, builds: tuple[float, float], ready) -> Side:
@@ -115,7 +121,10 @@ def theirs(tools: ContainerTools, registry: str, tracking_uri: str, refs: list[Z
             tools.run("buildah", "bud", "--layers", "-t", image, str(work / f"mlflow-{ref.key}-{ref.version}"),
                       timeout=3600)
             tools.run("buildah", "push", image)
-        seconds.append(timed(one)[0])
+        try:
+            seconds.append(timed(one)[0])
+        except InfraError as exc:  # a result, not a crash: the table says why it did not build
+            return Side(None, None, None, None, None, error=f"does not build: {_build_error(exc)}")
     return _measure(tools, image, tuple(seconds), lambda: statistics.median(
         start_to_ready(tools, image, MLFLOW_PORT, "/ping", {}) for _ in range(runs)))
 
