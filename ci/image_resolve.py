@@ -4,6 +4,10 @@
 manylinux wheels), with the job's own pip settings, so PIP_INDEX_URL / PIP_EXTRA_INDEX_URL reach it
 as they reach the image build. Preflight compares the model's pins with this set, and a resolution
 that fails here (`ResolutionImpossible`) fails the build too.
+
+For another Python than the job's, pip resolves from wheels only (its rule for `--python-version`):
+a requirement published only as a source distribution cannot be resolved that way. For the job's own
+Python it then resolves again reading source distributions' metadata, as the image build will.
 """
 from __future__ import annotations
 
@@ -26,12 +30,16 @@ RESOLVE_TIMEOUT_S = 600
 PIP_NOISE = ("WARNING: Location ",)
 
 
-def pip_argv(spec: ImageSpec, requirements: Path, report: Path) -> list[str]:
+JOB_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def pip_argv(spec: ImageSpec, requirements: Path, report: Path, *, wheels_only: bool = True) -> list[str]:
     argv = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-            "--disable-pip-version-check", "--report", str(report), "--python-version", spec.python,
-            "--implementation", "cp", "--only-binary=:all:"]
-    for platform in MANYLINUX:
-        argv += ["--platform", f"{platform}_x86_64"]
+            "--disable-pip-version-check", "--report", str(report)]
+    if wheels_only:
+        argv += ["--python-version", spec.python, "--implementation", "cp", "--only-binary=:all:"]
+        for platform in MANYLINUX:
+            argv += ["--platform", f"{platform}_x86_64"]
     return [*argv, "-r", str(requirements)]
 
 
@@ -42,10 +50,17 @@ def resolved_pins(spec: ImageSpec, *, env: Mapping[str, str] | None = None,
         requirements, report = Path(tmp) / "requirements.txt", Path(tmp) / "report.json"
         requirements.write_text(spec.requirements_text())
         done = run_tool(pip_argv(spec, requirements, report), env=env, timeout=timeout, check=False)
+        if (done.returncode != 0 or not report.is_file()) and spec.python == JOB_PYTHON:
+            done = run_tool(pip_argv(spec, requirements, report, wheels_only=False), env=env, timeout=timeout,
+                            check=False)
         if done.returncode != 0 or not report.is_file():
             reason = "\n".join(line[:300] + ("…" if len(line) > 300 else "") for line in done.stderr.splitlines()
                                if not line.startswith(PIP_NOISE))
+            hint = "" if spec.python == JOB_PYTHON or "No matching distribution" not in reason else (
+                f"\nThis job runs Python {JOB_PYTHON}, so pip resolved for Python {spec.python} from wheels only: a "
+                "requirement published only as a source distribution fails here although the image build may "
+                f"compile it. Run preflight with Python {spec.python} (the job's image), or publish a wheel.")
             raise CheckFailed(f"pip cannot resolve the image's requirements for Python {spec.python} "
-                              f"(the model's pins, {spec.mlflow}, the service's ranges):\n{tail(reason, 12)}")
+                              f"(the model's pins, {spec.mlflow}, the service's ranges):\n{tail(reason, 12)}{hint}")
         installs = json.loads(report.read_text()).get("install", [])
     return {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"] for item in installs}

@@ -1,7 +1,11 @@
 """`python -m ci preflight`: the model's environment against the service image's, on real servers."""
 from __future__ import annotations
 
+import io
 import json
+import sys
+import tarfile
+from pathlib import Path
 
 import mlflow
 import mlflow.pyfunc
@@ -135,6 +139,34 @@ def test_resolved_image_set_for_the_models_own_python(logged_model, tmp_path):
     assert "added numpy<2: scikit-learn==1.3.2, pandas==2.0.3 predate numpy 2" in result.stdout
     assert "OK   scikit-learn: model ==1.3.2, image 1.3.2" in result.stdout
     assert "OK   pandas: model ==2.0.3, image 2.0.3" in result.stdout
+
+
+def _sdist(links: Path, name: str, version: str) -> None:
+    """A pure-Python package published only as a source distribution, in a find-links directory."""
+    root = f"{name}-{version}"
+    files = {"pyproject.toml": '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+                               f'[project]\nname = "{name}"\nversion = "{version}"\n',
+             "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{name}.py": "VALUE = 1\n"}
+    links.mkdir()
+    with tarfile.open(links / f"{root}.tar.gz", "w:gz") as archive:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{root}/{path}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def test_a_requirement_published_only_as_source_resolves_for_the_jobs_python(logged_model, tmp_path):
+    """pip resolves another Python's image from wheels only; for the job's own Python a source-only
+    requirement is read from its sdist, as the build will, instead of failing preflight."""
+    _sdist(tmp_path / "links", "pfd_source_only", "1.0")
+    name = _log_with_python(logged_model, tmp_path, f"{sys.version_info.major}.{sys.version_info.minor}.4",
+                            ["mlflow==3.17.2", "cloudpickle==3.1.3", "pfd_source_only==1.0"], "sdist")
+    result = run_ci("preflight", "--model-name", name, "--selector", "1", "--output-dir", str(tmp_path / "r"),
+                    env=ci_env(logged_model.server, PIP_FIND_LINKS=str(tmp_path / "links")), timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "OK   pfd-source-only: model ==1.0, image 1.0" in result.stdout
 
 
 def test_unsupported_python_and_mlflow_fail_clearly(logged_model, tmp_path):
