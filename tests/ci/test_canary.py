@@ -176,7 +176,7 @@ def test_with_prometheus_url_a_shifted_canary_is_judged_from_prometheus_and_abor
     assert code == EXIT_FAILED, result["message"]
     assert (result["outcome"], result["decided_by"]) == ("aborted", "analysis"), result["message"]
     assert result["failing"]["check"] == "prediction_drift[0]", result["failing"]
-    assert result["figures_from"] == f"Prometheus at {prometheus.url}"
+    assert result["figures_from"] == f"Prometheus at {prometheus.url.replace('://', '://***@', 1)}"
     assert client.deployment(f"{NAME}-canary") is None
     assert client.deployment(NAME)["spec"]["template"] == stable_before["spec"]["template"]
     said = capsys.readouterr()
