@@ -218,12 +218,13 @@ def c1_comparison(model: Path, work: Path, script: Path, endpoint: str, against:
         for server in servers.values():
             server.stop()
     print(f"\nc=1 (1 row, traceparent sent), alternating 2 s slices, p50: in-process predict {local:.2f} ms")
-    off = served["batching off"]
+    baseline = {name: "batching on, tracing off" for name in served if "tracing on" in name}
+    baseline["batching on, tracing off"] = "batching off"
+    if against:
+        baseline[f"@{against}, batching on"] = f"@{against}, batching off"
     for name, p50 in served.items():
-        note = (f"{p50 - served['batching on, tracing off']:+.2f} ms against tracing off" if "tracing on" in name
-                else f"{p50 - served[f'@{against}, batching off']:+.2f} ms against batching off"
-                if name == f"@{against}, batching on"
-                else f"{p50 - off:+.2f} ms against batching off" if "batching off" not in name else "")
+        base = baseline.get(name)
+        note = f"{p50 - served[base]:+.2f} ms against {base}" if base else ""
         print(f"  service, {name:34} {p50:6.2f} ms  {p50 - local:+.2f} ms against predict  {note}")
 
 

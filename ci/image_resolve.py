@@ -28,6 +28,7 @@ MANYLINUX = [f"manylinux_2_{minor}" for minor in (41, 39, 36, 35, 34, 31, 28, 27
     "manylinux2014", "manylinux2010", "manylinux1"]
 RESOLVE_TIMEOUT_S = 600
 PIP_NOISE = ("WARNING: Location ",)
+MISSING_WHEEL = "No matching distribution"  # pip's words when no file fits (with --only-binary: no wheel)
 
 
 JOB_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -50,13 +51,13 @@ def resolved_pins(spec: ImageSpec, *, env: Mapping[str, str] | None = None,
         requirements, report = Path(tmp) / "requirements.txt", Path(tmp) / "report.json"
         requirements.write_text(spec.requirements_text())
         done = run_tool(pip_argv(spec, requirements, report), env=env, timeout=timeout, check=False)
-        if (done.returncode != 0 or not report.is_file()) and spec.python == JOB_PYTHON:
+        if done.returncode != 0 and spec.python == JOB_PYTHON and MISSING_WHEEL in done.stderr:
             done = run_tool(pip_argv(spec, requirements, report, wheels_only=False), env=env, timeout=timeout,
                             check=False)
         if done.returncode != 0 or not report.is_file():
             reason = "\n".join(line[:300] + ("…" if len(line) > 300 else "") for line in done.stderr.splitlines()
                                if not line.startswith(PIP_NOISE))
-            hint = "" if spec.python == JOB_PYTHON or "No matching distribution" not in reason else (
+            hint = "" if spec.python == JOB_PYTHON or MISSING_WHEEL not in reason else (
                 f"\nThis job runs Python {JOB_PYTHON}, so pip resolved for Python {spec.python} from wheels only: a "
                 "requirement published only as a source distribution fails here although the image build may "
                 f"compile it. Run preflight with Python {spec.python} (the job's image), or publish a wheel.")
