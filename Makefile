@@ -10,9 +10,13 @@ demo:  ## train the example model into a local MLflow registry and serve it on 1
 	bash devstack/bootstrap.sh demo
 	$(PY) -m examples.demo
 
+# The slow suite mostly waits (builds, pip, rollouts, servers starting): its module groups run in this
+# many pytest-xdist workers at once (tests/parallel.py); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 3
+
 test: test-fast  ## the fast tier first, then the whole suite against real MLflow, registry, builder and cluster
 	bash devstack/bootstrap.sh test
-	$(PY) -m pytest --ignore=tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/unit -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-zoo:  ## the zoo end-to-end module alone (it is part of `make test` too): every zoo model through resolve, preflight, build, the three gates and deploy
 	bash devstack/bootstrap.sh test

@@ -54,8 +54,34 @@ ensure_docker_cli() {
   apt_ensure docker.io
 }
 # A single-node Kubernetes cluster built from Debian's source package.
+# make, gcc, libc6-dev and patch build the binaries (the kubelet uses cgo; pause is C): installed here,
+# before the steps run side by side, so that no step takes apt's locks while another runs.
 cluster_packages=(golang-go golang-github-modern-go-reflect2-dev rsync etcd-server containerd
-  containernetworking-plugins busybox-static iptables dpkg-dev)
+  containernetworking-plugins busybox-static iptables dpkg-dev make gcc libc6-dev patch)
+
+# The cached builds of bootstrap.d/ are independent of each other: they run side by side (the
+# Kubernetes compile keeps both cores busy while the others mostly wait on downloads), each line of
+# their output prefixed with the step's name, and each step's time is logged.
+run_steps() {
+  local step name pids=() names=() failed=0 i
+  for step in "$here"/bootstrap.d/*.sh; do
+    [ -e "$step" ] || continue
+    name=$(basename "$step" .sh)
+    (
+      start=$SECONDS
+      bash "$step" "$cache" > >(sed -u "s/^/[$name] /") 2> >(sed -u "s/^/[$name] /" >&2)
+      rc=$?
+      log "step $name: exit $rc after $((SECONDS - start)) s"
+      exit "$rc"
+    ) &
+    pids+=("$!")
+    names+=("$name")
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { log "step ${names[$i]} failed (its lines above say why)"; failed=1; }
+  done
+  return "$failed"
+}
 
 case "${1:-}" in
   venv-path)
@@ -69,11 +95,7 @@ case "${1:-}" in
     apt_ensure "${base_packages[@]}" "${container_packages[@]}" "${cluster_packages[@]}"
     ensure_venv
     ensure_docker_cli
-    for step in "$here"/bootstrap.d/*.sh; do
-      [ -e "$step" ] || continue
-      log "step $(basename "$step")"
-      bash "$step" "$cache"
-    done ;;
+    run_steps ;;
   *)
     echo "usage: $0 venv-path|venv|demo|test" >&2; exit 2 ;;
 esac

@@ -3,8 +3,9 @@
 There is no Docker engine and no outside registry on a test machine, so:
 - `ContainerTools` gives buildah/podman/skopeo a private configuration (storage, runtime, registries)
   as an `env` dict; any subprocess — a test or `python -m ci build` — uses the same storage with it.
-  A test session and `make run` build in the layer cache kept under ~/.cache (`with_layer_cache`):
-  a pip layer built once is reused by every later run.
+  A test session (each of its xdist workers) and `make pipeline` build in the layer cache kept under
+  ~/.cache (`with_layer_cache`): a pip layer built once, and a wheel pip downloaded once, are reused
+  by every later build, of this run and of the next.
 - `OciRegistry` runs Debian's `docker-registry` (distribution 2.8) with filesystem storage in a temp
   dir, optionally behind htpasswd auth.
 - `seed_storage()` builds, once per set of base tarballs, a registry storage directory that already holds
@@ -20,7 +21,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -39,10 +39,12 @@ with warnings.catch_warnings():
 BASE_IMAGE_REPO = base_images.repo(base_images.DEFAULT_MINOR)
 BASE_IMAGE_TAR = base_images.tarball(base_images.DEFAULT_MINOR)
 BASE_IMAGE_CHANGES = base_images.changes(base_images.DEFAULT_MINOR)
-# The builder storage kept between runs (test sessions, `make run`): ~10 GB after a full test run;
+# The builder storage kept between runs (test sessions, `make pipeline`): ~10 GB after a full test run;
 # wiped when it outgrows this, or when the stand-in bases change.
 LAYER_CACHE = CACHE_DIR / "builder-storage"
 LAYER_CACHE_BYTES = 25 * 10**9
+# Where the layer cache keeps the builds' cache mounts (pip's wheels: service/Dockerfile).
+BUILD_CACHE_MOUNTS = "build-cache-mounts"
 
 
 def _toml_list(items: list[str]) -> str:
@@ -127,27 +129,41 @@ class ContainerTools:
     @classmethod
     def with_layer_cache(cls, root: Path, cache: Path = LAYER_CACHE) -> ContainerTools:
         """Tools whose image storage is the layer cache under ~/.cache, kept between runs so that a
-        build whose pip layer was built before skips the install; one process at a time: when
-        another holds it, a private storage under `root` (builds start cold)."""
+        build whose pip layer was built before skips the install, and whose `RUN --mount=type=cache`
+        directories (pip's wheel cache) are kept there too.
+
+        Several processes share it at once (containers/storage locks its own files; the test
+        session's xdist workers each hold it): each holds a shared flock. The first holder, alone
+        with an exclusive lock for a moment, clears what a killed run left and wipes a stale cache."""
         cache.mkdir(parents=True, exist_ok=True)
-        lock = open(cache / "lock", "w")  # noqa: SIM115 - held until close()
+        lock = open(cache / "lock", "a")  # noqa: SIM115 - held until close()
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
         except BlockingIOError:
-            lock.close()
-            print("[oci] the layer cache is in use by another process: this one builds from an empty cache",
-                  file=sys.stderr, flush=True)
-            return cls(root)
+            fcntl.flock(lock, fcntl.LOCK_SH)  # waits while the first holder clears up
+            alone = False
         tools = cls(root, storage=cache)
         tools._cache_lock = lock
-        tools._forget_runtime_state()
-        seed = seed_storage().name  # a new stand-in base: the cached `python:X.Y-slim` would be stale
-        marker = cache / "seed"
-        if (marker.read_text() if marker.exists() else "") != seed or _size(cache / "graph") > LAYER_CACHE_BYTES:
-            shutil.rmtree(cache / "graph", ignore_errors=True)
-            tools._make_storage_dirs()
-            marker.write_text(seed)
+        if alone:
+            tools._forget_runtime_state()
+            seed = seed_storage().name  # a new stand-in base: the cached `python:X.Y-slim` would be stale
+            marker = cache / "seed"
+            if (marker.read_text() if marker.exists() else "") != seed or _size(cache) > LAYER_CACHE_BYTES:
+                for sub in ("graph", BUILD_CACHE_MOUNTS):
+                    shutil.rmtree(cache / sub, ignore_errors=True)
+                tools._make_storage_dirs()
+                marker.write_text(seed)
+            fcntl.flock(lock, fcntl.LOCK_SH)  # from now on, shared with the holders that come
+        tools._link_build_cache_mounts()
         return tools
+
+    def _link_build_cache_mounts(self) -> None:
+        """buildah keeps `RUN --mount=type=cache` directories in $TMPDIR/buildah-cache: that name
+        points into the layer cache, so they outlive this holder (TMPDIR itself stays private)."""
+        kept = self.storage / BUILD_CACHE_MOUNTS
+        kept.mkdir(exist_ok=True)
+        (self.root / "tmp" / "buildah-cache").symlink_to(kept, target_is_directory=True)
 
     def _make_storage_dirs(self) -> None:
         for sub in ("graph", "run", "podman-tmp"):
@@ -169,11 +185,17 @@ class ContainerTools:
 
     def close(self) -> None:
         """Drop everything this configuration stored: containers, images, leftover overlay mounts;
-        of the layer cache, only the containers (its images are the cache)."""
+        of the layer cache, only the containers (its images are the cache), and only when no other
+        holder is left."""
         if self.storage != self.root:
             if self._cache_lock is not None:
-                self._remove_containers()
-                _unmount_under(self.storage)
+                try:  # the last holder out clears the containers; others may still be running theirs
+                    fcntl.flock(self._cache_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass
+                else:
+                    self._remove_containers()
+                    _unmount_under(self.storage)
                 self._cache_lock.close()
                 self._cache_lock = None
         else:

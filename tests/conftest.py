@@ -7,6 +7,8 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 pytest_plugins = [
+    "tests.module_times",
+    "tests.parallel",
     "tests.devstack.mlflow_fixtures",
     "tests.devstack.oci_fixtures",
     "tests.devstack.cluster_fixtures",

@@ -80,41 +80,54 @@ def test_auth_registry_refuses_a_wrong_password(oci_registry: OciStack, oci_auth
 
 
 
-def test_the_layer_cache_outlives_its_holder_and_has_one_at_a_time(oci_registry: OciStack, tmp_path):
-    """What a warm test run relies on: a layer built by one holder is reused by the next, even after
-    the first was killed with a container running; a second process meanwhile builds elsewhere."""
+def test_the_layer_cache_outlives_its_holder_and_is_shared_by_the_holders_of_one_run(oci_registry: OciStack,
+                                                                                      tmp_path):
+    """What a warm and a parallel test run rely on: a layer and a cache mount written by one holder are
+    reused by the next, even after the first was killed with a container running; a second holder at
+    the same time (another xdist worker) shares them and leaves the first's containers alone."""
     cache = tmp_path / "cache"
     (tmp_path / "context").mkdir()
-    (tmp_path / "context" / "Containerfile").write_text("FROM python:3.11-slim\nRUN date +%s%N > /built-at\n")
+    (tmp_path / "context" / "Containerfile").write_text(
+        "FROM python:3.11-slim\nRUN date +%s%N > /built-at\n"
+        "RUN --mount=type=cache,id=stamps,target=/stamps ls /stamps > /stamps-seen && touch /stamps/$(date +%s%N)\n")
 
     def holder(name: str) -> ContainerTools:
         tools = ContainerTools.with_layer_cache(tmp_path / name, cache=cache)
         tools.trust(oci_registry.address)
         return tools
 
-    def build(tools: ContainerTools) -> str:
-        tools.run("buildah", "bud", "--layers", "-t", "localhost/stamp", str(tmp_path / "context"))
+    def build(tools: ContainerTools, *flags: str) -> str:
+        tools.run("buildah", "bud", "--layers", *flags, "-t", "localhost/stamp", str(tmp_path / "context"))
         return tools.run("podman", "image", "inspect", "--format", "{{.Id}}", "localhost/stamp").stdout.strip()
+
+    def stamps_seen(tools: ContainerTools) -> list[str]:
+        return tools.run("podman", "run", "--rm", "localhost/stamp", "cat", "/stamps-seen").stdout.split()
 
     first = holder("first")
     built = build(first)
     first.run("podman", "run", "-d", "--name", "left-running", "localhost/stamp", "sleep", "600")
     second = holder("second")
     try:
-        assert second.storage != first.storage, "two holders of the layer cache at once"
+        assert second.storage == first.storage == cache, "the second holder did not share the cache"
+        assert build(second) == built, "the second holder did not reuse the first one's layer"
     finally:
         second.close()
+    assert first.run("podman", "ps", "--quiet", "--filter", "name=left-running").stdout.strip(), \
+        "the second holder's close removed the first holder's running container"
     first._cache_lock.close()  # killed: no close(), the container still runs  # noqa: SLF001
     third = holder("third")
     try:
         assert third.storage == cache
         assert third.run("podman", "ps", "--all", "--quiet").stdout.strip() == "", "the killed run's container"
-        assert build(third) == built, "the second build did not reuse the first one's layer"
+        assert build(third) == built, "the third build did not reuse the first one's layer"
+        build(third, "--no-cache")
+        assert len(stamps_seen(third)) == 1, "the cache mount written by the first holder was not kept"
     finally:
         third.close()
     (cache / "seed").write_text("another set of stand-in bases")
     fourth = holder("fourth")
     try:
         assert build(fourth) != built, "a layer built on other stand-in bases was reused"
+        assert stamps_seen(fourth) == [], "the cache mounts outlived a wipe"
     finally:
         fourth.close()
