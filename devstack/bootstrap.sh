@@ -61,7 +61,7 @@ cluster_packages=(golang-go golang-github-modern-go-reflect2-dev rsync etcd-serv
 
 # The cached builds of bootstrap.d/ are independent of each other: they run side by side (the
 # Kubernetes compile keeps both cores busy while the others mostly wait on downloads), each line of
-# their output prefixed with the step's name, and each step's time is logged.
+# their output that names no source prefixed with the step's name, and each step's time is logged.
 run_steps() {
   local step name pids=() names=() failed=0 i
   for step in "$here"/bootstrap.d/*.sh; do
@@ -69,8 +69,8 @@ run_steps() {
     name=$(basename "$step" .sh)
     (
       start=$SECONDS
-      bash "$step" "$cache" > >(sed -u "s/^/[$name] /") 2> >(sed -u "s/^/[$name] /" >&2)
-      rc=$?
+      rc=0
+      bash "$step" "$cache" > >(sed -u "/^\[/!s/^/[$name] /") 2> >(sed -u "/^\[/!s/^/[$name] /" >&2) || rc=$?
       log "step $name: exit $rc after $((SECONDS - start)) s"
       exit "$rc"
     ) &
