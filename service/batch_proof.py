@@ -4,9 +4,9 @@ Some models answer differently in a batch (they normalise by batch statistics, p
 row, return one aggregate for the whole call) or return something that does not split by rows. The
 proof runs the model's serving input example through the batcher's own path (`MicroBatcher`:
 concatenate, predict once, split by rows, serialise) and compares each row's answer with its
-one-by-one answer (numbers to a relative 1e-9). Fields the model answers differently call to call
-(a timestamp) are those that differ between two one-by-one runs made before and after the batch,
-and are left out.
+one-by-one answer, numbers at the precision of the model's output (service/precision.py). Fields the
+model answers differently call to call (a timestamp) are those that differ between two one-by-one
+runs made before and after the batch, and are left out.
 
 `python -m service.batch_proof [MODEL_DIR]` runs at image build (a `RUN` in service/Dockerfile) and
 writes the finding into the model directory (`batching-proof.json`), so the decision is part of the
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sys
 from dataclasses import asdict, dataclass
@@ -33,12 +32,12 @@ from service.batching import MicroBatcher, batch_key
 from service.core import Predictor
 from service.errors import ServiceError
 from service.loading import LoadedModel
+from service.precision import Precision, answer_precision
 from service.settings import Settings
 
 logger = logging.getLogger("service")
 PROOF_FILE = "batching-proof.json"
 COPIES = 3  # each example row is batched this many times, interleaved, so a batch holds >= 2 rows
-REL_TOLERANCE = 1e-9
 JSON = "application/json"
 
 
@@ -64,14 +63,16 @@ class _Largest:
         self.largest = max(self.largest, value)
 
 
-def differences(got: Any, want: Any, where: str = "predictions") -> list[str]:
-    """The paths where two JSON answers differ (numbers to a relative 1e-9)."""
+def differences(got: Any, want: Any, where: str = "predictions", precision: Precision | None = None) -> list[str]:
+    """The paths where two JSON answers differ, numbers at the precision of `want`'s (service.precision)."""
+    precision = precision or answer_precision(want)
     if isinstance(got, dict) and isinstance(want, dict) and got.keys() == want.keys():
-        return [path for key in want for path in differences(got[key], want[key], f"{where}.{key}")]
+        return [path for key in want for path in differences(got[key], want[key], f"{where}.{key}", precision)]
     if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
-        return [path for i, (g, w) in enumerate(zip(got, want)) for path in differences(g, w, f"{where}[{i}]")]
+        return [path for i, (g, w) in enumerate(zip(got, want))
+                for path in differences(g, w, f"{where}[{i}]", precision)]
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (got, want))
-    if numbers and math.isclose(got, want, rel_tol=REL_TOLERANCE, abs_tol=1e-12):
+    if numbers and precision.close(got, want):
         return []
     return [] if got == want and type(got) is type(want) else [where]
 

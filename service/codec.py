@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from io import StringIO
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 from mlflow.exceptions import MlflowException
@@ -208,7 +209,23 @@ def _default(value: Any) -> Any:
     return NumpyEncoder().default(value)
 
 
+def _widened(value: Any) -> Any:
+    """Narrow floats (float32, float16) inside a dict or list answer as float64: mlflow's encoder widens
+    them (`.tolist()`, `.item()`) and writes 0.8175883293151855 where orjson's own float32 output would
+    be 0.8175883, the same number printed another way that a client comparing both servers sees as
+    different. A bare array or a DataFrame is widened by `get_jsonable_obj` already."""
+    if isinstance(value, dict):
+        return {key: _widened(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_widened(item) for item in value]
+    if isinstance(value, np.ndarray | np.floating) and value.dtype.kind == "f" and value.dtype.itemsize < 8:
+        return value.astype(np.float64)
+    return value
+
+
 def serialise(predictions: Any) -> bytes:
     """`{"predictions": ...}` exactly as mlflow's scoring server shapes it, encoded by orjson."""
+    if isinstance(predictions, dict | list | tuple):
+        predictions = _widened(predictions)
     return orjson.dumps({"predictions": get_jsonable_obj(predictions, pandas_orient="records")},
                         default=_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)

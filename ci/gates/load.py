@@ -4,9 +4,10 @@ The container runs shaped like the production pod (read-only root, writable /tmp
 non-root user) with no tracking server reachable, because a pod must start without one. The
 expected answer is the model's own prediction on its input example, computed in the same image by a
 second container (`python -m service.expect`, no network): this job never loads the model, so it needs
-none of the model's requirements. Fields the model answers differently from call to call are reported
-as non-deterministic and left out of the comparison. When the model does not load, `load_failures`
-names the cause and the fix.
+none of the model's requirements. Numbers are compared at the precision of the model's output
+(float32 or float64: service/precision.py), named in the report. Fields the model answers differently
+from call to call are reported as non-deterministic and left out of the comparison. When the model
+does not load, `load_failures` names the cause and the fix.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from ci.credentials import NO_CREDENTIALS, Credentials, registry_authfile
 from ci.errors import CheckFailed, ToolError
-from ci.gates.answers import max_difference, summarise, unstable_paths
+from ci.gates.answers import answer_precision, max_difference, summarise, unstable_paths
 from ci.gates.candidate import LOG_TAIL_LINES, NO_TRACKING_SERVER, POLL_S, free_port, ready_status, start
 from ci.gates.load_failures import classify, runtime_versions
 from ci.gates.result import GateResult
@@ -43,6 +44,7 @@ class LoadGateResult:
     model_version: str
     rows: int
     max_abs_diff: float
+    precision: str = "float64"  # of the model's output: what the numbers were compared at
     non_deterministic: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -108,12 +110,15 @@ def run_load_gate(image: str, *, expected_version: str, port: int,
         status, got = _get_json(f"{base}/invocations", body)
         if status != 200:
             raise CheckFailed(f"prediction on the input example failed with HTTP {status}: {got}")
-        diff = max_difference(got, want, ignore=set(unstable))
+        precision = answer_precision(want)
+        diff = max_difference(got, want, ignore=set(unstable), precision=precision)
     finally:
         podman.remove(name, cli=cli, env=env)
-    log.info("load gate passed: ready in %.1fs, version %s, %d rows equal", ready_seconds, version, rows)
+    log.info("load gate passed: ready in %.1fs, version %s, %d rows equal at %s", ready_seconds, version, rows,
+             precision)
     return LoadGateResult(image=image, ready_seconds=round(ready_seconds, 2), model_version=version,
-                          rows=rows, max_abs_diff=diff, non_deterministic=summarise(unstable))
+                          rows=rows, max_abs_diff=diff, precision=precision.name,
+                          non_deterministic=summarise(unstable))
 
 
 def _wait_ready(image: str, name: str, base: str, started: float, timeout: float, cli: str,
@@ -149,7 +154,7 @@ def load_gate(image: str, model: ModelRef, *, ready_timeout: float = DEFAULT_REA
                               {"image": image, "error": str(exc).splitlines()[0][:300]}, {"image": image},
                               seconds=time.monotonic() - started)
     detail = (f"ready in {result.ready_seconds:.1f}s, model version {result.model_version}, "
-              f"{result.rows} rows equal the model's own answer")
+              f"{result.rows} rows equal the model's own answer at {result.precision} precision")
     if result.non_deterministic:
         detail += (f" (non-deterministic, not compared: {', '.join(result.non_deterministic)})")
     figures = dataclasses.asdict(result)

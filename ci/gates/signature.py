@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ci.errors import CheckFailed
-from ci.gates.answers import max_difference, unstable_paths
+from ci.gates.answers import answer_precision, max_difference, unstable_paths
 from ci.gates.result import GateResult
 from ci.mlflow_api import MlflowApi, NotFound
 from ci.model_meta import ModelMeta, from_registry, safe_reason
@@ -176,16 +176,18 @@ def check_batching(url: str | None, serving_example: dict) -> Check:
                 concurrent = list(pool.map(lambda row: _predict(requests, url, columns, [row], headers)[0],
                                            rows * CONCURRENT_COPIES))
             unstable = unstable_paths(alone, [_predict(session, url, columns, [row], headers)[0] for row in rows])
-            max_difference(together, alone, "one request of all rows", _renamed(unstable, "one request of all rows"))
+            precision = answer_precision(alone)
+            max_difference(together, alone, "one request of all rows", _renamed(unstable, "one request of all rows"),
+                           precision)
             max_difference(concurrent, alone * CONCURRENT_COPIES, "concurrent one-row requests",
-                           _renamed(unstable, "concurrent one-row requests", len(rows), CONCURRENT_COPIES))
+                           _renamed(unstable, "concurrent one-row requests", len(rows), CONCURRENT_COPIES), precision)
         except (CheckFailed, requests.RequestException, ValueError) as exc:
             return Check("batching", False, f"the image batches and batched and unbatched predictions differ or "
                                             f"failed: {exc}. Serve it unbatched (SERVICE_BATCHING_ENABLED=false in "
                                             "the Deployment) or make the model's answers independent of the batch")
     return Check("batching", True, f"batching on ({(batching or {}).get('decided_by', 'setting')}): {len(rows)} "
                                    f"example rows alone, in one request and {len(rows) * CONCURRENT_COPIES} "
-                                   "concurrent requests agree")
+                                   f"concurrent requests agree at {precision}")
 
 
 def _renamed(paths: list[str], where: str, rows: int = 0, copies: int = 1) -> set[str]:

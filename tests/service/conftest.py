@@ -14,13 +14,16 @@ from devstack.procs import wait_until
 from service.app import create_app
 from service.loading import LoadedModel, load_model
 from service.settings import Settings
+from tests.service.toy_models import Float32Model
+from tests.service.toy_models import save as save_toy_model
 
 FLAVORS = ("pyfunc", "sklearn")
 
 
 @pytest.fixture(scope="session")
 def model_dirs(credit_risk_versions, mlflow_sqlite, tmp_path_factory) -> dict[str, Path]:
-    """flavor -> a local MLflow model directory (what the image bakes in at /opt/model)."""
+    """flavor -> a local MLflow model directory (what the image bakes in at /opt/model); and "float32",
+    a toy model answering with float32 arrays."""
     root = tmp_path_factory.mktemp("models")
     dirs = {}
     for flavor, version in credit_risk_versions.items():
@@ -28,6 +31,7 @@ def model_dirs(credit_risk_versions, mlflow_sqlite, tmp_path_factory) -> dict[st
             artifact_uri=f"models:/{version.name}/{version.version}", tracking_uri=mlflow_sqlite.url,
             dst_path=str(root / flavor))
         dirs[flavor] = Path(local)
+    dirs["float32"] = save_toy_model(Float32Model(), root / "float32")  # answers as ONNX and PyTorch do
     return dirs
 
 

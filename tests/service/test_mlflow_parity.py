@@ -36,3 +36,15 @@ def test_same_predictions_as_mlflow_models_serve(servers, content_type, body):
     assert [answer.status_code for answer in answers] == [200, 200], answers[0].text + answers[1].text
     assert answers[0].json() == answers[1].json()
     assert answers[0].headers["content-type"] == "application/json"
+
+
+def test_float32_answers_carry_the_same_digits_as_mlflow_models_serve(model_servers):
+    """A dict of float32 arrays, as ONNX and PyTorch models answer: the same numbers, digit for digit (MLflow
+    writes the widened double, 0.8175883293151855, where a float32 encoder would write 0.8175883)."""
+    body = json.dumps({"dataframe_split": {"columns": ["x", "label"], "data": [[1.0, "a"], [2.5, "b"], [-4.2, "c"]]}})
+    answers = [requests.post(f"{model_servers(kind, 'float32').url}/invocations", data=body, timeout=30,
+                             headers={"Content-Type": "application/json"}) for kind in ("service", "mlflow")]
+    assert [answer.status_code for answer in answers] == [200, 200], answers[0].text + answers[1].text
+    ours, theirs = (answer.json() for answer in answers)
+    assert ours == theirs
+    assert all(not float(p).is_integer() for row in ours["predictions"]["probabilities"] for p in row)

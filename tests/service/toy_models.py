@@ -1,5 +1,5 @@
 """Tiny custom pyfunc models for what the example models cannot show: dict and DataFrame
-outputs, answers that depend on the batch, and a model that raises (with the input in its message,
+outputs, float32 answers, answers that depend on the batch, and a model that raises (with the input in its message,
 as careless models do)."""
 from __future__ import annotations
 
@@ -42,6 +42,17 @@ class RowAtATimeModel(mlflow.pyfunc.PythonModel):
         if len(model_input) > 1:
             raise ValueError("one row at a time")
         return pd.DataFrame({"double": model_input["x"] * 2})
+
+
+class Float32Model(mlflow.pyfunc.PythonModel):
+    """Answers as ONNX and PyTorch models do: a dict of float32 arrays (7 significant digits)."""
+
+    def predict(self, context, model_input, params=None):
+        import numpy as np
+
+        score = 1 / (1 + np.exp(-model_input["x"].to_numpy(dtype=np.float32) / np.float32(3)))
+        return {"probabilities": np.stack([1 - score, score], axis=1).astype(np.float32),
+                "label": (score > 0.5).astype(np.int64)}
 
 
 def save(model: mlflow.pyfunc.PythonModel, path: Path) -> Path:

@@ -2,6 +2,7 @@
 the field (and never quote the payload), row limits and the response encoding."""
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -139,6 +140,28 @@ def test_row_count(data, rows):
 ])
 def test_serialise(predictions, encoded):
     assert json.loads(serialise(predictions)) == encoded
+
+
+FLOAT32_ANSWERS = [
+    pytest.param({"probabilities": np.array([[0.8175883, 0.1824117]], dtype=np.float32), "label": np.array([0])},
+                 id="dict-of-float32-arrays"),
+    pytest.param([np.float32(0.1), np.array([0.2], dtype=np.float16)], id="list-of-narrow-floats"),
+    pytest.param((np.float32(0.3),), id="tuple"),
+    pytest.param({"nested": {"score": np.float32(0.7)}}, id="nested-dict"),
+    pytest.param(np.array([[0.4]], dtype=np.float32), id="bare-array"),
+    pytest.param(pd.DataFrame({"p": np.array([0.6], dtype=np.float32)}), id="float32-frame"),
+]
+
+
+@pytest.mark.parametrize("predictions", FLOAT32_ANSWERS)
+def test_float32_answers_carry_the_digits_mlflow_writes(predictions):
+    """`mlflow models serve` widens float32 to float64 and writes 0.8175883018493652; orjson alone would
+    write 0.8175883 for the same number: a client comparing the two servers would see them differ."""
+    from mlflow.pyfunc.scoring_server import predictions_to_json
+
+    theirs = io.StringIO()
+    predictions_to_json(predictions, theirs)
+    assert serialise(predictions).decode() == json.dumps(json.loads(theirs.getvalue()), separators=(",", ":"))
 
 
 def test_serialise_an_unnamed_series_as_mlflow_does():

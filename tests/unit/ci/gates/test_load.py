@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from ci.errors import CheckFailed
-from ci.gates.answers import max_difference, summarise, unstable_paths
+from ci.gates.answers import answer_precision, max_difference, summarise, unstable_paths
 from ci.gates.load_failures import classify
+from service.precision import FLOAT32, FLOAT64
 
 TRACEBACK = "Traceback (most recent call last):\n  File \"/opt/service/loading.py\", line 3\n"
 
@@ -114,6 +115,33 @@ def test_max_difference_raises_at_the_first_mismatch(got, want, where):
 def test_max_difference_tells_bools_from_numbers(got, want):
     with pytest.raises(CheckFailed):
         max_difference(got, want)
+
+
+def test_float32_answers_are_compared_at_float32_precision():
+    """The ONNX model's case: the same float32 value printed two ways (orjson's shortest float32 form,
+    MLflow's widened double) is one answer; a float64 model keeps its 16 digits."""
+    want = {"probabilities": [[0.8175883293151855, 0.18241167068481445]], "label": [0]}
+    assert answer_precision(want) == FLOAT32
+    got = {"probabilities": [[0.8175883, 0.18241167]], "label": [0]}
+    assert max_difference(got, want, precision=answer_precision(want)) < 1e-7
+    with pytest.raises(CheckFailed, match=r"probabilities\[0\]\[0\].*compared at float64 precision"):
+        max_difference(got, want)
+    with pytest.raises(CheckFailed, match=r"compared at float32 precision \(relative 1e-06\)"):
+        max_difference({"probabilities": [[0.81759, 0.18241167]], "label": [0]}, want, precision=FLOAT32)
+
+
+@pytest.mark.parametrize(("answer", "precision"), [
+    pytest.param([0.8175883293151855, 0.5], FLOAT32, id="float32-values"),
+    pytest.param([0.8175883, 0.5], FLOAT64, id="shortest-float32-form-is-not-a-float32-value"),
+    pytest.param([0.1, 0.5], FLOAT64, id="float64"),
+    pytest.param([1.0, 2.0, 3], FLOAT64, id="whole-numbers"),
+    pytest.param([0.10000000149011612, 0.1], FLOAT64, id="one-float64-value"),
+    pytest.param({"p": [float("nan"), 0.30000001192092896], "s": "x"}, FLOAT32, id="nan-and-strings-left-out"),
+    pytest.param([1e-50, 0.5], FLOAT64, id="below-float32-range"),
+    pytest.param([], FLOAT64, id="empty"),
+])
+def test_answer_precision(answer, precision):
+    assert answer_precision(answer) == precision
 
 
 def test_max_difference_names_the_caller_path():
