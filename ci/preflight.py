@@ -27,7 +27,7 @@ from ci.image_requirements import (
     model_environment,
     python_minor,
 )
-from ci.image_resolve import resolved_pins
+from ci.image_resolve import cuda_builds, resolved_pins
 from ci.mlflow_api import MlflowApi, NotFound
 from ci.registry.resolution import resolve
 from ci.registry.versions import REGISTRATION_TIMEOUT_S
@@ -173,6 +173,11 @@ def _image_pins(files: dict[str, str], image_requirements: list[Path], service_d
         return read_pins(image_requirements), Finding("image", "ok", "image: packages pinned by "
                                                       + ", ".join(map(str, image_requirements)))
     spec = image_spec(files, service_dir, base_image_pattern=DEFAULT_BASE_IMAGE_PATTERN)
+    cuda = cuda_builds(spec)
+    if cuda:
+        raise CheckFailed(f"{', '.join(cuda)}: a CUDA build, and the image serves on CPU nodes (several GB of CUDA "
+                          "libraries it would never use). Log the model with the CPU build (e.g. torch==X+cpu, with "
+                          "PyTorch's CPU index or your mirror of it in PIP_EXTRA_INDEX_URL)")
     pins = resolver(spec)
     limits = "".join(f"; added {limit}" for limit in spec.limits)
     return pins, Finding("image", "ok", f"image: Python {spec.python}, {spec.mlflow}, {len(pins)} packages "

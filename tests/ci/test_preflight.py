@@ -5,13 +5,16 @@ import io
 import json
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import mlflow.pyfunc
+import pytest
 import yaml
 
 from ci.preflight import compare, model_environment, read_pins
+from devstack.package_index import PackageIndex, local_wheel
 from tests.ci.registry_helpers import REPO, ci_env, run_ci
 
 OLD_REQUIREMENTS = ["mlflow==2.9.2", "cloudpickle==2.2.1", "numpy==1.26.4", "pandas==2.1.4",
@@ -157,16 +160,63 @@ def _sdist(links: Path, name: str, version: str) -> None:
             archive.addfile(info, io.BytesIO(data))
 
 
-def test_a_requirement_published_only_as_source_resolves_for_the_jobs_python(logged_model, tmp_path):
+@pytest.fixture
+def package_index(tmp_path) -> Iterator[PackageIndex]:
+    """An index on 127.0.0.1 (a company mirror, PyTorch's wheel index): what the build reaches too."""
+    index = PackageIndex(tmp_path / "index")
+    try:
+        yield index.start()
+    finally:
+        index.stop()
+
+
+def test_a_requirement_published_only_as_source_resolves_for_the_jobs_python(logged_model, tmp_path, package_index):
     """pip resolves another Python's image from wheels only; for the job's own Python a source-only
-    requirement is read from its sdist, as the build will, instead of failing preflight."""
+    requirement is read from its sdist, as the build will, instead of failing preflight. The sdist is on
+    an index the build gets (PIP_EXTRA_INDEX_URL); in the job's find-links only, the build would not see
+    it, so neither does preflight."""
     _sdist(tmp_path / "links", "pfd_source_only", "1.0")
+    package_index.add(*(tmp_path / "links").iterdir())
     name = _log_with_python(logged_model, tmp_path, f"{sys.version_info.major}.{sys.version_info.minor}.4",
                             ["mlflow==3.17.2", "cloudpickle==3.1.3", "pfd_source_only==1.0"], "sdist")
-    result = run_ci("preflight", "--model-name", name, "--selector", "1", "--output-dir", str(tmp_path / "r"),
-                    env=ci_env(logged_model.server, PIP_FIND_LINKS=str(tmp_path / "links")), timeout=600)
+    argv = ("preflight", "--model-name", name, "--selector", "1", "--output-dir", str(tmp_path / "r"))
+    found_links_only = run_ci(*argv, env=ci_env(logged_model.server, PIP_FIND_LINKS=str(tmp_path / "links")),
+                              timeout=600)
+    assert found_links_only.returncode == 1, found_links_only.stdout
+    assert "No matching distribution found for pfd_source_only==1.0" in found_links_only.stderr
+    result = run_ci(*argv, env=ci_env(logged_model.server, PIP_EXTRA_INDEX_URL=package_index.url), timeout=600)
     assert result.returncode == 0, result.stderr
     assert "OK   pfd-source-only: model ==1.0, image 1.0" in result.stdout
+
+
+TORCH_CPU = "torch==2.13.0+cpu"  # what MLflow 3 writes for a model trained with PyTorch's CPU build
+
+
+def test_a_cpu_build_of_torch_fails_preflight_saying_where_it_is_published_until_that_index_is_named(
+        logged_model, tmp_path, package_index):
+    """This machine's pip finds torch's +cpu wheel in a find-links directory the image build never sees:
+    preflight must fail as the build would, naming the pin, PyTorch's index and the setting; with that
+    index named (here a local one holding the same wheel) it passes, as the build then does."""
+    name = _log_with_python(logged_model, tmp_path, f"{sys.version_info.major}.{sys.version_info.minor}.4",
+                            ["mlflow==3.17.2", "cloudpickle==3.1.3", TORCH_CPU], "torch-cpu")
+    argv = ("preflight", "--model-name", name, "--selector", "1", "--output-dir", str(tmp_path / "r"))
+    refused = run_ci(*argv, env=ci_env(logged_model.server), timeout=600)
+    assert refused.returncode == 1, refused.stdout
+    assert f"{TORCH_CPU} is a local build (+cpu), which PyPI does not publish: torch publishes it on its own " \
+           "index, https://download.pytorch.org/whl/cpu" in refused.stderr
+    assert "PIP_EXTRA_INDEX_URL" in refused.stderr
+    package_index.add(local_wheel("torch-2.13.0+cpu-*.whl"))
+    result = run_ci(*argv, env=ci_env(logged_model.server, PIP_EXTRA_INDEX_URL=package_index.url), timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "OK   torch: model ==2.13.0+cpu, image 2.13.0+cpu" in result.stdout
+
+
+def test_a_cuda_build_is_refused_for_a_cpu_image(logged_model, tmp_path):
+    name = _log_with_python(logged_model, tmp_path, "3.11.4", ["mlflow==3.17.2", "torch==2.13.0+cu124"], "cuda")
+    refused = run_ci("preflight", "--model-name", name, "--selector", "1", "--output-dir", str(tmp_path / "r"),
+                     env=ci_env(logged_model.server))
+    assert refused.returncode == 1
+    assert "FAIL image: torch==2.13.0+cu124: a CUDA build, and the image serves on CPU nodes" in refused.stderr
 
 
 def test_unsupported_python_and_mlflow_fail_clearly(logged_model, tmp_path):
