@@ -25,6 +25,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.package_index import local_wheel
 from devstack.procs import CACHE_DIR, InfraError, file_lock
 
 ENVS_DIR = CACHE_DIR / "model-envs"
@@ -41,6 +42,9 @@ class EnvSpec:
     name: str
     python: str  # major.minor
     packages: tuple[str, ...]
+    # wheels that lie on this machine rather than on the index (glob, devstack.package_index.local_wheel):
+    # the CPU build of torch, as a CPU-only training box installs it from PyTorch's own index
+    local_wheels: tuple[str, ...] = ()
 
     def key(self, python_version: str) -> str:
         text = json.dumps({"python": python_version, "packages": list(self.packages), "recipe": RECIPE})
@@ -97,6 +101,11 @@ SPECS = {
     # index, but its mlflow-skinny==3.18.0 dependency is not: pip cannot install it).
     "py313-mlflow-newest": EnvSpec("py313-mlflow-newest", "3.13", (
         "mlflow==3.17.2", "scikit-learn==1.9.1", "numpy==2.5.5", "pandas==3.1.1", "skops==0.16.0")),
+    # A deep-learning team's CPU training box: the CPU build of torch (torch==X+cpu, from PyTorch's own
+    # index; PyPI's Linux torch is the CUDA build), this project's MLflow.
+    "py311-torch-cpu": EnvSpec("py311-torch-cpu", "3.11", (
+        _project_pin("mlflow"), _project_pin("numpy"), _project_pin("pandas"), _project_pin("cloudpickle"),
+        "torch==2.13.0+cpu"), local_wheels=("torch-2.13.0+cpu-cp311-*.whl",)),
 }
 
 
@@ -170,8 +179,9 @@ def ensure_env(spec: EnvSpec | str) -> ModelEnv:
         shutil.rmtree(path, ignore_errors=True)
         try:
             subprocess.run([str(interpreter), "-m", "venv", str(path)], check=True, capture_output=True, text=True)
+            links = [arg for pattern in spec.local_wheels for arg in ("--find-links", str(local_wheel(pattern).parent))]
             install = subprocess.run(
-                [str(env.python), "-m", "pip", "install", "--quiet", "--no-cache-dir", *spec.packages],
+                [str(env.python), "-m", "pip", "install", "--quiet", "--no-cache-dir", *links, *spec.packages],
                 env=pip_env(), capture_output=True, text=True, timeout=1800, check=False)
             if install.returncode != 0:
                 raise InfraError(f"pip could not install the {spec.name} environment (Python {version}, "

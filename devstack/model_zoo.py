@@ -35,6 +35,8 @@ ZOO = {model.key: model for model in (
              "mlflow.lightgbm classifier (needs libgomp1 in the image)"),
     ZooModel("tensor", "devstack.zoo.tensor_model", "py311-boosting",
              "PythonModel, float32 tensor signature (-1, 4) -> (-1, 1), numpy in and out (a PyTorch stand-in)"),
+    ZooModel("torch", "devstack.zoo.torch_model", "py311-torch-cpu",
+             "mlflow.pytorch nn.Module trained with torch's CPU build: requirement torch==2.13.0+cpu, float32 out"),
     ZooModel("params", "devstack.zoo.params_model", "py313-mlflow-newest",
              "PythonModel with a params schema (scale, threshold, positive_label)"),
     ZooModel("legacy-wrapper", "devstack.zoo.legacy_wrapper", "py39-mlflow210",

@@ -21,6 +21,7 @@ from ci.gates.answers import max_difference, unstable_paths
 from ci.gates.load import expected_answer
 from ci.kube import Kube
 from devstack.model_zoo import ZOO
+from devstack.package_index import PackageIndex, local_wheel
 from tests.ci.deploy_helpers import NAME, Run, edited_overlay, finish
 from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
 
@@ -29,7 +30,7 @@ pytestmark = [pytest.mark.zoo, pytest.mark.containers, pytest.mark.cluster, pyte
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = list(ZOO)
-# One replica, a small request and no autoscaler: six models side by side on a 2-core node.
+# One replica, a small request and no autoscaler: seven models side by side on a 2-core node.
 SMALL = [{"op": "replace", "path": "/spec/replicas", "value": 1},
          {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/memory", "value": "128Mi"},
          {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/cpu", "value": "50m"}]
@@ -80,12 +81,26 @@ def through_build(key: str, ref, job_env: dict[str, str], registry: str, reports
 
 
 @pytest.fixture(scope="session")
-def zoo_images(model_zoo, mlflow_sqlite, oci_registry, tmp_path_factory) -> dict[str, Built | str]:
+def torch_index(tmp_path_factory) -> Iterator[PackageIndex]:
+    """PyTorch's CPU index, as a team names it (or its company mirror): here a local one holding the CPU
+    wheel of torch that lies on this machine."""
+    index = PackageIndex(tmp_path_factory.mktemp("torch-index")).add(local_wheel("torch-2.13.0+cpu-cp311-*.whl"))
+    try:
+        yield index.start()
+    finally:
+        index.stop()
+
+
+@pytest.fixture(scope="session")
+def zoo_images(model_zoo, mlflow_sqlite, oci_registry, torch_index, tmp_path_factory) -> dict[str, Built | str]:
     """Every zoo model built once per session, two at a time (pip's downloads overlap the other's
-    work); a failed job fails every test of that model (naming the job), not the others'."""
+    work); a failed job fails every test of that model (naming the job), not the others'. The jobs name
+    the torch index in PIP_EXTRA_INDEX_URL, as a team with PyTorch models does: preflight and the build
+    (a build secret) both read it."""
     root = tmp_path_factory.mktemp("zoo-e2e")
     job_env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITLAB_", "MLFLOW_"))}
-    job_env |= {**oci_registry.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url, "PYTHONUNBUFFERED": "1"}
+    job_env |= {**oci_registry.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url, "PYTHONUNBUFFERED": "1",
+                "PIP_EXTRA_INDEX_URL": torch_index.url}
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {key: pool.submit(through_build, key, ref, job_env, oci_registry.address, root / key)
                    for key, ref in model_zoo.items()}

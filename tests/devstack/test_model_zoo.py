@@ -67,6 +67,10 @@ def test_flavours_and_shapes_are_what_the_zoo_promises(model_zoo, mlflow_sqlite,
     assert "xgboost" in flavors["xgboost"]["flavors"] and "lightgbm" in flavors["lightgbm"]["flavors"]
     tensor = json.loads(flavors["tensor"]["signature"]["inputs"])
     assert tensor == [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]
+    assert "pytorch" in flavors["torch"]["flavors"]
+    torch_requirements = Path(_downloaded(model_zoo["torch"], mlflow_sqlite.url, tmp_path / "t")[0],
+                              "requirements.txt").read_text().split()
+    assert "torch==2.13.0+cpu" in torch_requirements  # the CPU build: PyPI does not publish it
     assert {p["name"] for p in json.loads(flavors["params"]["signature"]["params"])} == {
         "scale", "threshold", "positive_label"}
     legacy, legacy_ref = flavors["legacy-wrapper"], model_zoo["legacy-wrapper"]
@@ -87,7 +91,7 @@ def test_each_model_predicts_again_in_its_own_environment(model_zoo, mlflow_sqli
                               "PATH": "/usr/bin:/bin"})
         line = next(line for line in result.stdout.splitlines() if line.startswith("PREDICTIONS "))
         answers.update(json.loads(line[len("PREDICTIONS "):]))
-    for key in ("sklearn", "xgboost", "lightgbm", "tensor", "params"):
+    for key in ("sklearn", "xgboost", "lightgbm", "tensor", "params", "torch"):
         answer = answers[model_zoo[key].model_uri]
         assert answer["first"] == answer["second"], key  # deterministic models
     tensor = answers[model_zoo["tensor"].model_uri]["first"]
