@@ -2,11 +2,13 @@
 this image (plain `mlflow.pyfunc.load_model(...).predict`, no HTTP and none of the service's serving code), for
 the load gate to compare the served answer with.
 
-Prints one JSON line on stdout: {"body": <serving_input_example.json>, "rows": N, "answers": [A1, A2]},
-two predictions one second apart, so the gate can tell the fields that change from call to call (a
-timestamp, a random id) from the model's answer. Anything the model prints goes to stderr. Exit 3 when
-the model has no input example (before MLflow 2.15 the request body is built from it, as the service's
-warm-up does). Runs on every Python and MLflow the images support.
+Prints one JSON line on stdout: {"body": <serving_input_example.json>, "rows": N, "answers": [A1, A2],
+"requirements": [...]}: two predictions one second apart, so the gate can tell the fields that change
+from call to call (a timestamp, a random id) from the model's answer, and each of the model's
+requirements with its installed size and whether loading and predicting imported it. Anything the
+model prints goes to stderr. Exit 3 when the model has no input example (before MLflow 2.15 the request
+body is built from it, as the service's warm-up does). Runs on every Python and MLflow the images
+support.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 NO_EXAMPLE_EXIT = 3
 PAUSE_S = 1.0  # long enough for a per-second timestamp to change between the two calls
@@ -27,6 +30,39 @@ def _answer(model, example) -> object:
 
     return json.loads(json.dumps({"predictions": get_jsonable_obj(model.predict(example), pandas_orient="records")},
                                  cls=NumpyEncoder))
+
+
+def _top_level_modules(dist) -> set:
+    """The importable names a distribution installs (its packages and modules, from its RECORD)."""
+    names = set()
+    for file in dist.files or ():
+        top = file.parts[0] if file.parts else ""
+        if not top or top.endswith((".dist-info", ".egg-info", ".data")) or top in ("..", "__pycache__"):
+            continue
+        names.add(top[:-3] if top.endswith(".py") else top)
+    return names
+
+
+def requirement_use(model_dir: str) -> list:
+    """Each of the model's requirements as installed in this image, its size, and whether loading and
+    predicting imported it (call after both): what a team's notebook environment added, the model never
+    uses ("torch 2.13.0: 780 MB, not imported by this model")."""
+    import importlib.metadata as metadata
+    import re
+
+    path = Path(model_dir, "requirements.txt")
+    lines = path.read_text().splitlines() if path.is_file() else []
+    names = [re.split(r"[\s<>=!~;\[@]", line.strip(), maxsplit=1)[0] for line in lines]
+    used = []
+    for name in dict.fromkeys(n for n in names if n and not n.startswith(("-", "#"))):
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        size = sum(f.locate().stat().st_size for f in dist.files or () if os.path.isfile(f.locate()))
+        imported = any(module in sys.modules for module in _top_level_modules(dist))
+        used.append({"name": dist.metadata["Name"], "version": dist.version, "bytes": size, "imported": imported})
+    return used
 
 
 def main() -> int:
@@ -47,8 +83,9 @@ def main() -> int:
         first = _answer(model, example)
         time.sleep(PAUSE_S)
         second = _answer(model, example)
+        requirements = requirement_use(model_dir)
     rows = len(example) if hasattr(example, "__len__") else 1
-    print(json.dumps({"body": text, "rows": rows, "answers": [first, second]}))
+    print(json.dumps({"body": text, "rows": rows, "answers": [first, second], "requirements": requirements}))
     return 0
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ class LoadGateResult:
     max_abs_diff: float
     precision: str = "float64"  # of the model's output: what the numbers were compared at
     non_deterministic: list[str] = dataclasses.field(default_factory=list)
+    unused_requirements: list[dict] = dataclasses.field(default_factory=list)  # never imported, largest first
 
 
 def _get_json(url: str, body: bytes | None = None) -> tuple[int, object]:
@@ -60,10 +61,26 @@ def _get_json(url: str, body: bytes | None = None) -> tuple[int, object]:
 
 EXPECT = ["python", "-m", "service.expect"]
 NO_EXAMPLE_EXIT = 3
+UNUSED_REPORTED_FROM = 1_000_000  # bytes: a requirement the model never imports, reported from this size
 
 
-def expected_answer(image: str, *, cli: str = podman.DEFAULT_CLI,
-                    env: Mapping[str, str] | None = None) -> tuple[bytes, list[object], int]:
+@dataclass(frozen=True)
+class OwnAnswer:
+    """What `service.expect` found in the image: the example body, two of the model's own answers to it,
+    its row count, and each of the model's requirements with its size and whether the model imported it."""
+
+    body: bytes
+    answers: list[object]
+    rows: int
+    requirements: list[dict] = dataclasses.field(default_factory=list)
+
+    def unused(self, at_least_bytes: int = UNUSED_REPORTED_FROM) -> list[dict]:
+        """The model's requirements it never imported, largest first."""
+        return sorted((r for r in self.requirements if not r.get("imported", True) and r["bytes"] >= at_least_bytes),
+                      key=lambda r: -r["bytes"])
+
+
+def expected_answer(image: str, *, cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None) -> OwnAnswer:
     """The serving input example baked into `image` and two of the model's own answers to it, computed
     in-process inside the image (`service.expect`), not in this job."""
     try:
@@ -77,10 +94,16 @@ def expected_answer(image: str, *, cli: str = podman.DEFAULT_CLI,
     lines = [line for line in out.splitlines() if line.strip()]
     try:
         payload = json.loads(lines[-1])
-        return payload["body"].encode(), payload["answers"], int(payload["rows"])
+        return OwnAnswer(payload["body"].encode(), payload["answers"], int(payload["rows"]),
+                         payload.get("requirements", []))
     except (IndexError, ValueError, KeyError, TypeError) as exc:
         raise CheckFailed(f"`python -m service.expect` in {image} printed no answer: is the image built "
                           "from this project's service?") from exc
+
+
+def describe_unused(unused: list[dict]) -> str:
+    """"torch 2.13.0+cpu (780 MB), ...": the model's requirements it never imports."""
+    return ", ".join(f"{r['name']} {r['version']} ({r['bytes'] / 1e6:,.0f} MB)" for r in unused)
 
 
 def _version_of(payload: object) -> str | None:
@@ -98,7 +121,8 @@ def run_load_gate(image: str, *, expected_version: str, port: int,
     name = start(image, port, prefix="load-gate", authfile=authfile, cli=cli, env=env)
     try:
         ready_seconds = _wait_ready(image, name, base, started, ready_timeout, cli, env)
-        body, (want, again), rows = expected_answer(image, cli=cli, env=env)
+        own = expected_answer(image, cli=cli, env=env)
+        body, (want, again), rows = own.body, own.answers, own.rows
         unstable = unstable_paths(want, again)
         if unstable:
             log.warning("non-deterministic output, left out of the comparison: %s", ", ".join(summarise(unstable)))
@@ -118,7 +142,7 @@ def run_load_gate(image: str, *, expected_version: str, port: int,
              precision)
     return LoadGateResult(image=image, ready_seconds=round(ready_seconds, 2), model_version=version,
                           rows=rows, max_abs_diff=diff, precision=precision.name,
-                          non_deterministic=summarise(unstable))
+                          non_deterministic=summarise(unstable), unused_requirements=own.unused())
 
 
 def _wait_ready(image: str, name: str, base: str, started: float, timeout: float, cli: str,
@@ -157,5 +181,10 @@ def load_gate(image: str, model: ModelRef, *, ready_timeout: float = DEFAULT_REA
               f"{result.rows} rows equal the model's own answer at {result.precision} precision")
     if result.non_deterministic:
         detail += (f" (non-deterministic, not compared: {', '.join(result.non_deterministic)})")
+    if result.unused_requirements:
+        detail += (f"; required but never imported by this model: {describe_unused(result.unused_requirements)}: "
+                   "the image carries them for nothing (a notebook environment's packages, captured when the "
+                   "model was logged): log it with `pip_requirements` that leave them out")
     figures = dataclasses.asdict(result)
-    return GateResult(GATE, [Check("load", True, detail)], figures, figures, seconds=time.monotonic() - started)
+    summary = {k: v for k, v in figures.items() if k != "unused_requirements"}  # a registry tag: small
+    return GateResult(GATE, [Check("load", True, detail)], summary, figures, seconds=time.monotonic() - started)

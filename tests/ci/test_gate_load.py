@@ -50,8 +50,11 @@ def test_good_model_passes(images, load_models, mlflow_sqlite, oci_registry, tmp
     result = _gate("ok", images, load_models, mlflow_sqlite, oci_registry, tmp_path, ready_timeout=60)
     assert result.model_version == load_models["ok"].version
     assert result.rows == 3
-    assert result.max_abs_diff == 0.0
+    assert result.max_abs_diff == 0.0 and result.precision == "float64"
     assert result.ready_seconds < 60
+    # required, installed, never imported while loading and predicting: reported with its size
+    assert [(r["name"], r["version"]) for r in result.unused_requirements] == [("uvloop", "0.23.0")]
+    assert result.unused_requirements[0]["bytes"] > 1_000_000
 
 
 def test_wrong_version_is_refused(images, load_models, mlflow_sqlite, oci_registry, tmp_path):
@@ -87,7 +90,9 @@ def test_cli_passes_and_fails_with_exit_codes(images, load_models, mlflow_sqlite
 
     passed = run("ok")
     assert passed.returncode == 0, passed.stderr
-    assert json.loads((tmp_path / "ok" / "load.json").read_text())["rows"] == 3
+    report = json.loads((tmp_path / "ok" / "load.json").read_text())
+    assert report["rows"] == 3
+    assert "required but never imported by this model: uvloop 0.23.0 (" in json.dumps(report), report
     assert verdict("ok") == "passed"
     failed = run("artifact-key")
     assert failed.returncode == 1

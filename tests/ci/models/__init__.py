@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 WRAPPERS = HERE / "load_failures.py"
 REQUIREMENTS = ["mlflow==3.17.2", "pandas==3.1.1", "numpy==2.4.6", "cloudpickle==3.1.3"]
 EXAMPLE = pd.DataFrame({"x": np.array([1.0, 2.5, -3.0])})
+UNUSED = "uvloop==0.23.0"  # the service's own pin: the image resolves as before, and loading never imports it
 
 
 def _wrappers(module: str = "load_failures"):
@@ -66,7 +67,8 @@ def register_load_fixtures(tracking_uri: str, prefix: str = "gate-load") -> dict
         weights = Path(tmp) / "weights.bin"
         weights.write_bytes(b"\0" * 16)
         return {
-            "ok": _log(f"{prefix}-ok", w.Echo(), input_example=True),
+            # requires a package it never imports, as a model logged in a notebook environment does
+            "ok": _log(f"{prefix}-ok", w.Echo(), input_example=True, requirements=[*REQUIREMENTS, UNUSED]),
             "code-paths": _log(f"{prefix}-code-paths", w.Echo(), code_paths=False),
             "artifact-key": _log(f"{prefix}-artifact-key", w.NeedsArtifact()),
             "python-version": _log(f"{prefix}-python-version", w.PickledByOtherPython(),
