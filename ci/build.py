@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -59,6 +59,7 @@ class BuildResult:
     rebuilt: bool
     source_tag: str
     seconds: float
+    dropped_requirements: list[str] = field(default_factory=list)  # IMAGE_DROP_REQUIREMENTS, as the model pinned them
 
     @property
     def reference(self) -> str:
@@ -123,7 +124,8 @@ def _registry_errors(repository: str) -> Iterator[None]:
 def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
           credentials: Credentials = NO_CREDENTIALS, service_dir: Path = SERVICE_DIR,
           source_url: str = "", builder: str = DEFAULT_BUILDER, env: Mapping[str, str] | None = None,
-          base_image_pattern: str = DEFAULT_BASE_IMAGE_PATTERN, system_packages: str = "") -> BuildResult:
+          base_image_pattern: str = DEFAULT_BASE_IMAGE_PATTERN, system_packages: str = "",
+          drop_requirements: str = "") -> BuildResult:
     """Build (or retag) and push with `builder` (a key of BUILDERS); return the tags and the digest the
     registry reports. The base image follows `base_image_pattern` for the model's Python;
     `system_packages` (Debian names) are added to those the model's wheels need."""
@@ -139,10 +141,12 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
             registry_authfile(repository, credentials) as authfile, _registry_errors(repository):
         context = Path(tmp)
         spec = image_spec(_environment_files(model, tracking_uri), service_dir,
-                          base_image_pattern=base_image_pattern, extra_system_packages=system_packages)
-        log.info("image for Python %s on %s with %s; system packages: %s%s", spec.python, spec.base_image,
+                          base_image_pattern=base_image_pattern, extra_system_packages=system_packages,
+                          drop_requirements=drop_requirements)
+        log.info("image for Python %s on %s with %s; system packages: %s%s%s", spec.python, spec.base_image,
                  spec.mlflow, " ".join(spec.system_packages) or "none",
-                 "".join(f"; added {limit}" for limit in spec.limits))
+                 "".join(f"; added {limit}" for limit in spec.limits),
+                 f"; left out (IMAGE_DROP_REQUIREMENTS): {', '.join(spec.dropped)}" if spec.dropped else "")
         key_tag = source_tag(model, service_dir, spec.key())
         existing = skopeo.inspect(f"{repository}:{key_tag}", authfile=authfile, env=env)
         if existing is not None:
@@ -157,7 +161,7 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
             skopeo.copy(f"{repository}:{key_tag}", f"{repository}:{target}", authfile=authfile, env=env)
     result = BuildResult(repository=repository, tag=tag, tags=[*targets, key_tag], digest=digest,
                          rebuilt=existing is None, source_tag=key_tag,
-                         seconds=round(time.monotonic() - started, 2))
+                         seconds=round(time.monotonic() - started, 2), dropped_requirements=spec.dropped)
     log.info("image %s (%s) in %.1fs", result.reference,
              f"built with {builder}" if result.rebuilt else "retagged", result.seconds)
     return result

@@ -102,6 +102,15 @@ def _exact(line: str) -> tuple[str, str] | None:
     return None
 
 
+def _named(line: str, names: str) -> bool:
+    """Whether requirement `line` is one of `names` (IMAGE_DROP_REQUIREMENTS)."""
+    try:
+        name = canonicalize_name(Requirement(line).name)
+    except InvalidRequirement:
+        return False
+    return name in {canonicalize_name(n) for n in re.split(r"[\s,]+", names) if n}
+
+
 def _image_version(name: str, pins: dict[str, str]) -> str | None:
     if name in MLFLOW_DISTRIBUTIONS:
         return next((pins[d] for d in MLFLOW_DISTRIBUTIONS if d in pins), None)
@@ -167,26 +176,29 @@ def _compare_package(req: Requirement, pins: dict[str, str]) -> Finding:
 
 
 def _image_pins(files: dict[str, str], image_requirements: list[Path], service_dir: Path,
-                resolver) -> tuple[dict[str, str], Finding]:
-    """The image's packages: a fixed image's pinned files, else what pip resolves for this model."""
+                resolver, drop_requirements: str = "") -> tuple[dict[str, str], Finding]:
+    """The image's packages: a fixed image's pinned files, else what pip resolves for this model (less
+    the requirements the build drops)."""
     if image_requirements:
         return read_pins(image_requirements), Finding("image", "ok", "image: packages pinned by "
                                                       + ", ".join(map(str, image_requirements)))
-    spec = image_spec(files, service_dir, base_image_pattern=DEFAULT_BASE_IMAGE_PATTERN)
+    spec = image_spec(files, service_dir, base_image_pattern=DEFAULT_BASE_IMAGE_PATTERN,
+                      drop_requirements=drop_requirements)
     cuda = cuda_builds(spec)
     if cuda:
         raise CheckFailed(f"{', '.join(cuda)}: a CUDA build, and the image serves on CPU nodes (several GB of CUDA "
                           "libraries it would never use). Log the model with the CPU build (e.g. torch==X+cpu, with "
                           "PyTorch's CPU index or your mirror of it in PIP_EXTRA_INDEX_URL)")
     pins = resolver(spec)
-    limits = "".join(f"; added {limit}" for limit in spec.limits)
+    limits = "".join(f"; added {limit}" for limit in spec.limits) + "".join(
+        f"; left out {line} (IMAGE_DROP_REQUIREMENTS)" for line in spec.dropped)
     return pins, Finding("image", "ok", f"image: Python {spec.python}, {spec.mlflow}, {len(pins)} packages "
                                         f"resolved by pip for it{limits}")
 
 
 def preflight(name: str, selector: str | None, *, api: MlflowApi, image_requirements: list[Path] | None = None,
               service_dir: Path | None = None, resolver=resolved_pins,
-              registration_timeout: float = REGISTRATION_TIMEOUT_S) -> PreflightReport:
+              registration_timeout: float = REGISTRATION_TIMEOUT_S, drop_requirements: str = "") -> PreflightReport:
     """Server, registry and model-vs-image checks; the report lists every finding."""
     import mlflow
 
@@ -217,12 +229,13 @@ def preflight(name: str, selector: str | None, *, api: MlflowApi, image_requirem
         findings.append(Finding("python", "fail" if model_python else "warn", f"python: {exc}"))
         return report
     try:
-        pins, image = _image_pins(files, image_requirements, service_dir or SERVICE_DIR, resolver)
+        pins, image = _image_pins(files, image_requirements, service_dir or SERVICE_DIR, resolver, drop_requirements)
     except CheckFailed as exc:
         findings.append(Finding("image", "fail", f"image: {exc}"))
         return report
     report.image_python = image_python
-    findings += [image, *compare(model_python, requirements, image_python, pins)]
+    kept = [line for line in requirements if not _named(line, drop_requirements)]
+    findings += [image, *compare(model_python, kept, image_python, pins)]
     return report
 
 

@@ -30,6 +30,11 @@ registration_timeout = click.option(
     "--registration-timeout", envvar="MODEL_REGISTRATION_TIMEOUT", type=click.FloatRange(min=0),
     default=300, show_default=True, show_envvar=True,
     help="Seconds to wait for a version that is still PENDING_REGISTRATION.")
+drop_requirements = click.option(
+    "--drop-requirements", envvar="IMAGE_DROP_REQUIREMENTS", default="", show_envvar=True,
+    help="The model's requirements to leave out of the image (space or comma separated), after the load gate "
+         "reported them as never imported (a notebook environment's torch in a LightGBM model's requirements). "
+         "Preflight and the build both leave them out; the build report lists them.")
 promote_target = click.option(
     "--to", "target", envvar="PROMOTE_TARGET", default="@production", show_default=True, show_envvar=True,
     help="What to move: an alias (@production) or a legacy stage (Production; the old holder is archived).")

@@ -205,6 +205,9 @@ def test_a_cpu_build_of_torch_fails_preflight_saying_where_it_is_published_until
     assert f"{TORCH_CPU} is a local build (+cpu), which PyPI does not publish: torch publishes it on its own " \
            "index, https://download.pytorch.org/whl/cpu" in refused.stderr
     assert "PIP_EXTRA_INDEX_URL" in refused.stderr
+    left_out = run_ci(*argv, env=ci_env(logged_model.server, IMAGE_DROP_REQUIREMENTS="torch"), timeout=600)
+    assert left_out.returncode == 0, left_out.stderr  # what a model that never imports torch does instead
+    assert f"left out {TORCH_CPU} (IMAGE_DROP_REQUIREMENTS)" in left_out.stdout
     package_index.add(local_wheel("torch-2.13.0+cpu-*.whl"))
     result = run_ci(*argv, env=ci_env(logged_model.server, PIP_EXTRA_INDEX_URL=package_index.url), timeout=600)
     assert result.returncode == 0, result.stderr

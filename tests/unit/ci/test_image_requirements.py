@@ -171,3 +171,26 @@ def test_the_key_follows_every_input(pinned_service):
     assert one.key() != image_spec(_files(python="3.12.1"), pinned_service).key()
     assert one.key() != image_spec(_files(), pinned_service, extra_system_packages="libgl1").key()
     assert one.key() != image_spec(_files(requirements=("scipy==1.17.1",)), pinned_service).key()
+
+
+def test_named_requirements_are_dropped_and_said_so(pinned_service):
+    """A LightGBM model logged in a notebook environment that held torch: the load gate reported torch as
+    never imported, and the user leaves it out; so goes its OpenMP need when nothing else has one."""
+    files = _files(requirements=("lightgbm==4.6.0", "torch==2.13.0+cpu", "Jinja2==3.1.6"))
+    spec = image_spec(files, pinned_service, drop_requirements="torch, jinja2")
+    assert spec.dropped == ["torch==2.13.0+cpu", "Jinja2==3.1.6"]
+    assert not any(line.startswith(("torch", "Jinja2")) for line in spec.requirements)
+    assert "lightgbm==4.6.0" in spec.requirements and spec.system_packages == ["libgomp1"]
+    assert spec.key() != image_spec(files, pinned_service).key()
+    assert image_spec(files, pinned_service).dropped == []
+
+
+@pytest.mark.parametrize(("names", "message"), [
+    ("tensorflow", "IMAGE_DROP_REQUIREMENTS names tensorflow, which the model does not require (it requires "
+                   "lightgbm, mlflow)"),
+    ("mlflow", "names MLflow, which serves the model"),
+    ("mlflow-skinny", "names MLflow, which serves the model"),
+])
+def test_dropping_what_the_model_does_not_require_or_its_mlflow_is_refused(names, message, pinned_service):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        image_spec(_files(requirements=("lightgbm==4.6.0",)), pinned_service, drop_requirements=names)
