@@ -216,16 +216,16 @@ def _widened(value: Any) -> Any:
     different. A bare array or a DataFrame is widened by `get_jsonable_obj` already."""
     if isinstance(value, dict):
         return {key: _widened(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):  # tuples of types: the service runs on Python 3.9 too
         return [_widened(item) for item in value]
-    if isinstance(value, np.ndarray | np.floating) and value.dtype.kind == "f" and value.dtype.itemsize < 8:
+    if isinstance(value, (np.ndarray, np.floating)) and value.dtype.kind == "f" and value.dtype.itemsize < 8:
         return value.astype(np.float64)
     return value
 
 
 def serialise(predictions: Any) -> bytes:
     """`{"predictions": ...}` exactly as mlflow's scoring server shapes it, encoded by orjson."""
-    if isinstance(predictions, dict | list | tuple):
+    if isinstance(predictions, (dict, list, tuple)):
         predictions = _widened(predictions)
     return orjson.dumps({"predictions": get_jsonable_obj(predictions, pandas_orient="records")},
                         default=_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)

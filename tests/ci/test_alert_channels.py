@@ -191,6 +191,12 @@ def test_nothing_configured_says_so():
     assert alerts.notify(ALERT) == ["alert skipped: ALERT_URLS (or ALERT_WEBHOOK_URL) not set"]
 
 
+@pytest.fixture(autouse=True)
+def no_tracking_server(monkeypatch):
+    """The gates here record nothing on a registry, whatever an earlier test of this worker left set."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 def failing_signature_gate(tmp_path):
     """The cheapest real gate failure: a candidate whose input example breaks its own signature."""
     model_dir = gate_models.save(tmp_path / "model")

@@ -32,6 +32,13 @@ def podman_env(oci_registry, monkeypatch):
         monkeypatch.setenv(key, value)
 
 
+def _containers_of(oci_registry, image: str) -> str:
+    """The containers left from `image` (the storage is shared with the other workers' containers)."""
+    image_id = oci_registry.run("podman", "image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
+    return oci_registry.run("podman", "ps", "--all", "--filter", f"ancestor={image_id}", "--format",
+                            "{{.Names}}").stdout.strip()
+
+
 def gate(image, version, mlflow_sqlite, output_dir, *extra):
     return main(["gate", "latency", "--image", image, "--tracking-uri", mlflow_sqlite.url,
                  "--model-name", version.name, "--model-version", str(version.version),
@@ -50,8 +57,7 @@ def test_built_image_passes_and_the_verdict_is_recorded(latency_image, podman_en
     tags = MlflowClient(mlflow_sqlite.url).get_model_version(version.name, version.version).tags
     assert tags["pyfunc_deploy.gate.latency"] == "passed"
     assert json.loads(tags["pyfunc_deploy.gate.latency.summary"])["requests"] == summary["stats"]["requests"]
-    containers = oci_registry.run("podman", "ps", "--all", "--format", "{{.Names}}").stdout
-    assert "gate-" not in containers  # the candidate container is removed afterwards
+    assert _containers_of(oci_registry, image) == ""  # the candidate container is removed afterwards
 
 
 def test_capacity_steps_one_pod_and_the_plan_follows(latency_image, podman_env, oci_registry, mlflow_sqlite,
@@ -74,7 +80,7 @@ def test_capacity_steps_one_pod_and_the_plan_follows(latency_image, podman_env, 
     assert "capacity step     8.0 req/s offered" in out and "sustainable per pod:" in out
     tags = MlflowClient(mlflow_sqlite.url).get_model_version(version.name, version.version).tags
     assert json.loads(tags["pyfunc_deploy.gate.latency.summary"])["capacity_rps"] == section["sustainable_rps"]
-    assert "gate-" not in oci_registry.run("podman", "ps", "--all", "--format", "{{.Names}}").stdout
+    assert _containers_of(oci_registry, image) == ""
 
     code = main(["capacity", "--target-rps", "200", "--from", str(tmp_path / "latency.json"),
                  "--output-dir", str(tmp_path / "plan")])
