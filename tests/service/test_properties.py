@@ -77,11 +77,24 @@ def refused(value: object) -> bool:
     return not (float(value).is_integer() and LONG_MIN <= int(value) <= LONG_MAX)
 
 
+def _no_lossy_mix(table: list[dict]) -> list[dict]:
+    """Whole floats (3.0) beside ints beyond 2**53 in num_credit_cards are refused on purpose: pandas makes
+    one float64 column of them and the big ints lose digits (service/casting.py), where MLflow answers
+    for numbers nobody sent. So a valid table writes its whole floats as ints when it holds such an int."""
+    cards = [row["num_credit_cards"] for row in table]
+    if any(isinstance(card, float) for card in cards) and any(
+            isinstance(card, int) and abs(card) > 2**53 for card in cards):
+        for row in table:
+            if isinstance(row["num_credit_cards"], float):
+                row["num_credit_cards"] = int(row["num_credit_cards"])
+    return table
+
+
 @st.composite
 def documents(draw, valid: bool) -> tuple[dict, bool]:
     """A request document in one of the four JSON formats, its rows valid or (`valid=False`) one
     cell, column or the shape changed; and whether it must be refused naming num_credit_cards."""
-    table = draw(st.lists(rows, min_size=1, max_size=4))
+    table = _no_lossy_mix(draw(st.lists(rows, min_size=1, max_size=4)))
     columns = draw(st.permutations(COLUMNS))
     must_refuse = False
     if not valid:
