@@ -130,6 +130,15 @@ class LocalStack:
                 wait_until(lambda n=name: bool(core.read_namespaced_service_account("default", n).secrets),
                            30, f"service account default in {name}")
 
+    def delete_namespaces(self) -> None:
+        """When a test module is done with a shared cluster: the modules after it on this cluster need the
+        cores its service pods requested."""
+        from kubernetes import client
+
+        with self.cluster.api_client() as api_client:
+            for name in self.namespaces.values():
+                client.CoreV1Api(api_client).delete_namespace(name)
+
     def _own(self, part):
         self._owned.append(part)
         return part

@@ -39,14 +39,9 @@ BY_INPUTS = {"MODEL_NAME", "IMAGE_REPOSITORY", "KUBE_NAMESPACE_STAGING", "KUBE_N
 
 @pytest.fixture(scope="module")
 def stack(make_stack):
-    """Its namespaces are deleted afterwards: the next module's pods need the 2 cores this one's used."""
-    from kubernetes import client
-
     stack = make_stack(namespaces=NAMESPACES)
     yield stack
-    with stack.cluster.api_client() as api_client:
-        for namespace in NAMESPACES.values():
-            client.CoreV1Api(api_client).delete_namespace(namespace)
+    stack.delete_namespaces()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,9 @@ PUSH_JOBS = {"pipeline-image", "preflight", "resolve", "build", "gate:load", "ga
 
 @pytest.fixture(scope="module")
 def stack(make_stack):
-    return make_stack()
+    stack = make_stack()
+    yield stack
+    stack.delete_namespaces()
 
 
 @pytest.fixture(scope="module")
