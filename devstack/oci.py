@@ -4,8 +4,8 @@ There is no Docker engine and no outside registry on a test machine, so:
 - `ContainerTools` gives buildah/podman/skopeo a private configuration (storage, runtime, registries)
   as an `env` dict; any subprocess — a test or `python -m ci build` — uses the same storage with it.
   A test session (each of its xdist workers) and `make pipeline` build in the layer cache kept under
-  ~/.cache (`with_layer_cache`): a pip layer built once, and a wheel pip downloaded once, are reused
-  by every later build, of this run and of the next.
+  ~/.cache (`with_layer_cache`): a pip layer built once is reused by every later build, of this run
+  and of the next, and so is pip's wheel cache where the index lets pip cache (PyPI does).
 - `OciRegistry` runs Debian's `docker-registry` (distribution 2.8) with filesystem storage in a temp
   dir, optionally behind htpasswd auth.
 - `seed_storage()` builds, once per set of base tarballs, a registry storage directory that already holds
