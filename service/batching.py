@@ -105,7 +105,7 @@ class MicroBatcher:
             outcome = self._predict([parsed])[0]
         else:
             outcome = await self._enqueue(parsed, key)
-        if isinstance(outcome, ServiceError):
+        if isinstance(outcome, BaseException):  # its own ServiceError, or what broke while answering it
             raise outcome
         return Prediction(codec.serialise(outcome), parsed.rows)
 
@@ -139,9 +139,21 @@ class MicroBatcher:
         groups += [[item] for item in batch if item[1] != key]
         for group in groups:
             inputs, contexts = [item for item, *_ in group], [context for *_, context in group]
-            for (_, _, future, _), outcome in zip(group, self._predict(inputs, contexts)):
-                if not future.done():
+            try:
+                outcomes = self._predict(inputs, contexts)
+            except Exception:  # noqa: BLE001 - not the model's (that is a ServiceError): each alone, below
+                outcomes = [self._alone(item, context) for item, context in zip(inputs, contexts)]
+            for (_, _, future, _), outcome in zip(group, outcomes):
+                if not future.done():  # every request of the batch is answered: none waits forever
                     future.set_result(outcome)
+
+    def _alone(self, item: codec.ModelInput, context: contextvars.Context) -> Any:
+        """A request of a batch that broke outside the model (a frame, a metric): predicted on its own,
+        its outcome or the exception it raises, which its request answers with."""
+        try:
+            return context.run(self._predict, [item])[0]
+        except Exception as exc:  # noqa: BLE001 - handed to the request's own error handling
+            return exc
 
     def _predict(self, inputs: list[codec.ModelInput], contexts: list[contextvars.Context] | None = None) -> list[Any]:
         """Predict `inputs` in one call; per request its predictions or its own ServiceError (when a

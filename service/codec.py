@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from io import StringIO
 from typing import Any
@@ -20,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.types import Schema
 
 from service.casting import CastCheck
-from service.errors import BadRequest, UnsupportedMediaType
+from service.errors import BadRequest, UnsupportedMediaType, quoted_name
 from service.fastpath import FastParser
 from service.mlflow_compat import (
     SUPPORTED_FORMATS,
@@ -31,6 +32,9 @@ from service.mlflow_compat import (
     parse_csv_input,
 )
 
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+SURROGATE = re.compile("[\ud800-\udfff]")
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON_TYPES = frozenset({"application/json"})
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
 FORMAT_SHAPES = {
@@ -88,6 +92,28 @@ def media_type(content_type: str | None) -> str:
     return mime
 
 
+def _surrogate_fields(node: Any, field: str = "body") -> Iterator[str]:
+    """The fields (column names where the format has them) of the strings holding a lone surrogate."""
+    if isinstance(node, str):
+        if SURROGATE.search(node):
+            yield field
+    elif isinstance(node, dict):
+        columns = node.get("columns")
+        for key, value in node.items():
+            if key == "data" and isinstance(columns, list) and isinstance(value, list):  # dataframe_split
+                for row in value:
+                    cells = row if isinstance(row, list) else [row]
+                    for index, cell in enumerate(cells):
+                        name = columns[index] if index < len(columns) else f"data[{index}]"
+                        yield from _surrogate_fields(cell, quoted_name(name))
+            else:
+                yield from _surrogate_fields(value, quoted_name(key) if field != "body" or key not in FORMATS
+                                             else field)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _surrogate_fields(value, field)
+
+
 def _load_json(body: bytes) -> Any:
     if not LONG_DIGITS.search(body):
         try:
@@ -95,13 +121,20 @@ def _load_json(body: bytes) -> Any:
         except orjson.JSONDecodeError:
             pass
     try:  # what mlflow accepts beyond strict JSON (NaN, Infinity) is accepted here too
-        return json.loads(body)
+        document = json.loads(body)
     except RecursionError:
         raise BadRequest("JSON nested too deeply", field="body", expected="a JSON object") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         located = isinstance(exc, json.JSONDecodeError)
         where = f" at line {exc.lineno} column {exc.colno}" if located else ""
         raise BadRequest(f"malformed JSON{where}", field="body", expected="a JSON object") from None
+    if SURROGATE_ESCAPE.search(body):  # json takes "\ud800" alone: no character, no encoding holds it
+        field = next(_surrogate_fields(document), None)
+        if field is not None:
+            raise BadRequest("a string holds a lone surrogate escape (\\ud800-\\udfff without its pair), which "
+                             "is no character and cannot be encoded", field=field,
+                             expected="text: a \\uXXXX escape of U+D800-U+DFFF only as half of a surrogate pair")
+    return document
 
 
 def _failed_column(frame: pd.DataFrame, schema: Schema) -> tuple[str | None, str | None]:

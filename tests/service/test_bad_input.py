@@ -99,6 +99,33 @@ def test_deeply_nested_json_is_the_clients_400_not_a_model_failure(services, bod
         assert answer.json()["error_code"] == "BAD_REQUEST" and "error_id" not in answer.json()
 
 
+# --- a string no encoding holds ----------------------------------------------------------------
+def _with_status(status: str) -> dict[str, str]:
+    """One row whose employment_status is `status`, in each JSON format (json.dumps escapes a surrogate)."""
+    row = [*ROW[:2], status, ROW[3]]
+    record = dict(zip(COLUMNS, row, strict=True))
+    return {"dataframe_split": json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [row]}}),
+            "dataframe_records": json.dumps({"dataframe_records": [record]}),
+            "instances": json.dumps({"instances": [record]}),
+            "inputs": json.dumps({"inputs": {name: [cell] for name, cell in record.items()}})}
+
+
+@pytest.mark.parametrize("fmt", list(_with_status("x")))
+def test_a_lone_surrogate_is_a_400_naming_its_column_and_every_request_beside_it_is_answered(services, fmt):
+    """"\\ud800" is legal JSON and no character: it once broke the batch it was in, and every request of
+    that batch waited until its client gave up. Now it is the client's 400; the others are answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bad, good = _with_status("em\ud800ployed")[fmt], _with_status("employed")[fmt]
+    for server in services:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(pool.map(lambda body, url=server.url: requests.post(
+                f"{url}/invocations", data=body, headers=JSON, timeout=10), [bad, good] * 8))
+        assert [a.status_code for a in answers] == [400, 200] * 8, [a.text[:200] for a in answers]
+        refused = answers[0].json()
+        assert refused["field"] == "employment_status" and "lone surrogate" in refused["message"], refused
+
+
 # --- no unbounded echo -------------------------------------------------------------------------
 LONG_NAME = "n" * 1_000_000
 HOSTILE_NAME = "\x1b[31mred\u202e" + "\x00" * 10 + "end"

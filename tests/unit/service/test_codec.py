@@ -174,3 +174,23 @@ def test_an_integer_beyond_64_bits_is_read_exactly(literal):
     with pytest.raises(BadRequest) as refused:
         parse(b'{"inputs": {"n": [%d]}}' % literal, "application/json", schema, 10)
     assert refused.value.field == "n"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (b'{"dataframe_split": {"columns": ["x", "label"], "data": [[1.0, "ok"], [2.0, "bad\\ud800"]]}}', "label"),
+    (b'{"dataframe_records": [{"x": 1.0, "label": "\\udc00"}]}', "label"),
+    (b'{"inputs": {"x": [1.0], "label": ["a\\uDBFF"]}}', "label"),
+    (b'{"instances": [{"x": 1.0, "label": "\\ud800"}]}', "label"),
+    (b'{"dataframe_split": {"columns": ["x", "l\\ud800"], "data": [[1.0, "a"]]}}', "columns"),
+])
+def test_a_lone_surrogate_is_a_400_naming_its_field(body, field):
+    schema = Schema([ColSpec(DataType.double, "x"), ColSpec(DataType.string, "label")])
+    with pytest.raises(BadRequest, match="lone surrogate") as refused:
+        parse(body, "application/json", schema, 10)
+    assert refused.value.field == field
+
+
+def test_a_surrogate_pair_is_a_character():
+    schema = Schema([ColSpec(DataType.double, "x"), ColSpec(DataType.string, "label")])
+    parsed = parse(b'{"dataframe_records": [{"x": 1.0, "label": "\\ud83d\\ude00"}]}', "application/json", schema, 10)
+    assert parsed.rows == 1
