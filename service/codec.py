@@ -163,6 +163,19 @@ def _type_error(frame_or_none: pd.DataFrame | None, schema: Schema | None, key: 
     return BadRequest(f"'{key}' is not a valid input", field=key, expected=FORMAT_SHAPES.get(key, key))
 
 
+def _check_split_shape(split: Any) -> None:
+    """pandas broadcasts one row of `data` to every `index` entry: three index entries and one row would
+    be three predictions for rows nobody sent. `index`, when given, names each row of `data` once."""
+    if not isinstance(split, dict) or "index" not in split:
+        return
+    index, data = split["index"], split.get("data")
+    if not isinstance(index, list) or not isinstance(data, list) or len(index) != len(data):
+        rows = len(data) if isinstance(data, list) else "no"
+        entries = len(index) if isinstance(index, list) else "not a list of"
+        raise BadRequest(f"'index' has {entries} entries for {rows} rows of 'data'", field="index",
+                         expected="one index entry per row of 'data'")
+
+
 def _parse_json(body: bytes, schema: Schema | None, fast: FastParser | None,
                 casts: CastCheck) -> tuple[Any, dict[str, Any] | None, str, bool]:
     document = _load_json(body)
@@ -178,6 +191,8 @@ def _parse_json(body: bytes, schema: Schema | None, fast: FastParser | None,
     columns = fast.columns(key, document[key]) if fast is not None else None
     if columns is not None:
         return columns, params, key, True
+    if key == "dataframe_split":
+        _check_split_shape(document[key])
     casts.check_json(key, document[key])
     try:
         return infer_and_parse_data({key: document[key]}, schema), params, key, False

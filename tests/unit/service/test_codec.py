@@ -194,3 +194,21 @@ def test_a_surrogate_pair_is_a_character():
     schema = Schema([ColSpec(DataType.double, "x"), ColSpec(DataType.string, "label")])
     parsed = parse(b'{"dataframe_records": [{"x": 1.0, "label": "\\ud83d\\ude00"}]}', "application/json", schema, 10)
     assert parsed.rows == 1
+
+
+@pytest.mark.parametrize(("split", "message"), [
+    ({"columns": ["x"], "data": [[1.0]], "index": [0, 1, 2]}, "'index' has 3 entries for 1 rows of 'data'"),
+    ({"columns": ["x"], "data": [[1.0], [2.0]], "index": [5]}, "'index' has 1 entries for 2 rows of 'data'"),
+    ({"columns": ["x"], "data": [[1.0]], "index": 7}, "'index' has not a list of entries for 1 rows"),
+])
+def test_an_index_that_does_not_name_each_row_once_is_a_400(split, message):
+    """pandas would broadcast the row: predictions for rows nobody sent."""
+    with pytest.raises(BadRequest, match=message) as refused:
+        parse(json.dumps({"dataframe_split": split}).encode(), "application/json", None, 10)
+    assert refused.value.field == "index"
+
+
+def test_an_index_with_one_entry_per_row_is_kept():
+    parsed = parse(b'{"dataframe_split": {"columns": ["x"], "data": [[1.0], [2.0]], "index": [7, 9]}}',
+                   "application/json", None, 10)
+    assert parsed.rows == 2 and list(parsed.data.index) == [7, 9]
