@@ -25,13 +25,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.package_index import local_wheel
+from devstack.package_index import PIP_CONFIG_FILES, local_wheel
 from devstack.procs import CACHE_DIR, InfraError, file_lock
 
 ENVS_DIR = CACHE_DIR / "model-envs"
 RECIPE = "1"  # bump to rebuild every env when the way they are made changes
 REPO = Path(__file__).resolve().parent.parent
-PIP_CONFIG_FILES = ("/etc/pip.conf", "/etc/xdg/pip/pip.conf", "~/.config/pip/pip.conf", "~/.pip/pip.conf")
 # pip settings carried over from the machine's config files; file:// indexes and find-links are not.
 CARRIED_PIP_KEYS = ("index-url", "extra-index-url", "cert", "trusted-host", "timeout")
 PROBE = "import sys, venv, ssl, sqlite3; print('%d.%d.%d' % sys.version_info[:3])"
