@@ -218,10 +218,15 @@ def service_requirements(service_dir: Path, replaced: set[str]) -> list[str]:
     return lines
 
 
+def named(names: str) -> dict[str, str]:
+    """IMAGE_DROP_REQUIREMENTS (space or comma separated) as {canonical name: name as written}."""
+    return {canonicalize_name(n): n for n in re.split(r"[\s,]+", names.strip()) if n}
+
+
 def dropped(model_reqs: list[Requirement], names: str) -> list[Requirement]:
-    """The model's requirements IMAGE_DROP_REQUIREMENTS names (space or comma separated): what the load
-    gate reported as never imported. Naming one the model does not have, or its MLflow, is an error."""
-    wanted = {canonicalize_name(n): n for n in re.split(r"[\s,]+", names.strip()) if n}
+    """The model's requirements IMAGE_DROP_REQUIREMENTS names: what the load gate reported as never
+    imported. Naming one the model does not have, or its MLflow, is an error."""
+    wanted = named(names)
     if wanted.keys() & MLFLOW_NAMES:
         raise ConfigError("IMAGE_DROP_REQUIREMENTS names MLflow, which serves the model: it cannot be dropped")
     have = {canonicalize_name(r.name): r for r in model_reqs}

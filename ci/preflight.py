@@ -25,6 +25,7 @@ from ci.image_requirements import (
     SUPPORTED_PYTHON,
     image_spec,
     model_environment,
+    named,
     python_minor,
 )
 from ci.image_resolve import cuda_builds, resolved_pins
@@ -105,10 +106,9 @@ def _exact(line: str) -> tuple[str, str] | None:
 def _named(line: str, names: str) -> bool:
     """Whether requirement `line` is one of `names` (IMAGE_DROP_REQUIREMENTS)."""
     try:
-        name = canonicalize_name(Requirement(line).name)
+        return canonicalize_name(Requirement(line).name) in named(names)
     except InvalidRequirement:
         return False
-    return name in {canonicalize_name(n) for n in re.split(r"[\s,]+", names) if n}
 
 
 def _image_version(name: str, pins: dict[str, str]) -> str | None:
