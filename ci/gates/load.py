@@ -102,7 +102,7 @@ def expected_answer(image: str, *, cli: str = podman.DEFAULT_CLI, env: Mapping[s
 
 
 def describe_unused(unused: list[dict]) -> str:
-    """"torch 2.13.0+cpu (780 MB), ...": the model's requirements it never imports."""
+    """The model's requirements it never imports, as "torch 2.13.0+cpu (780 MB), ..."."""
     return ", ".join(f"{r['name']} {r['version']} ({r['bytes'] / 1e6:,.0f} MB)" for r in unused)
 
 
