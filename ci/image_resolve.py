@@ -55,9 +55,9 @@ def build_pip_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 def local_builds(spec: ImageSpec) -> list[Requirement]:
     """The image's requirements pinned to a local build (`torch==2.13.0+cpu`)."""
     found = []
-    for line in spec.requirements_text().splitlines():
+    for line in spec.requirements:
         try:
-            req = Requirement(line.split(" #")[0].strip())
+            req = Requirement(line)
         except InvalidRequirement:
             continue
         if any(spec_.operator in ("==", "===") and "+" in spec_.version for spec_ in req.specifier):

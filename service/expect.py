@@ -59,7 +59,7 @@ def requirement_use(model_dir: str) -> list:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             continue
-        size = sum(f.locate().stat().st_size for f in dist.files or () if os.path.isfile(f.locate()))
+        size = sum(path.stat().st_size for path in (Path(f.locate()) for f in dist.files or ()) if path.is_file())
         imported = any(module in sys.modules for module in _top_level_modules(dist))
         used.append({"name": dist.metadata["Name"], "version": dist.version, "bytes": size, "imported": imported})
     return used
