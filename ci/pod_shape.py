@@ -1,8 +1,10 @@
-"""One pod as the manifests shape it: CPU request and limit, memory limit, and the HPA that scales it.
+"""One pod as the manifests shape it: CPU request and limit, memory limit, the time its startup probe
+allows, and the HPA that scales it.
 
-The latency gate runs the candidate with this pod's limits (so a step load measures one pod), and
-`python -m ci capacity` plans with its request (the HPA's utilisation is relative to it) and its
-HPA's `behavior`.
+The load gate runs the candidate with this pod's limits and waits as long as its startup probe does
+(a model that loads only with more memory or time fails there, not in the rollout); the latency gate's
+capacity search measures one pod; `python -m ci capacity` plans with its request (the HPA's
+utilisation is relative to it) and its HPA's `behavior`.
 """
 from __future__ import annotations
 
@@ -21,9 +23,20 @@ class PodShape:
     cpu_limit: float | None
     memory_limit: int | None  # bytes
     hpa: dict | None  # the spec of the HPA that scales the Deployment
+    startup_seconds: float | None = None  # what the startup probe waits before the kubelet restarts the pod
 
     def to_dict(self) -> dict:
-        return {"cpu_request": self.cpu_request, "cpu_limit": self.cpu_limit, "memory_limit": self.memory_limit}
+        return {"cpu_request": self.cpu_request, "cpu_limit": self.cpu_limit, "memory_limit": self.memory_limit,
+                "startup_seconds": self.startup_seconds}
+
+
+def _startup_seconds(container: dict) -> float | None:
+    """initialDelaySeconds + periodSeconds x failureThreshold of the startup probe (Kubernetes' defaults
+    0, 10 and 3); None without one (the liveness probe then judges a slow start)."""
+    probe = container.get("startupProbe")
+    if not probe:
+        return None
+    return float(probe.get("initialDelaySeconds", 0) + probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3))
 
 
 def _quantity(value, what: str) -> float | None:
@@ -55,7 +68,8 @@ def from_objects(objects: list[dict], deployment: str | None = None) -> PodShape
     hpas = [o for o in objects if o.get("kind") == "HorizontalPodAutoscaler"
             and o["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]]
     return PodShape(cpu_request, _quantity(limits.get("cpu"), "resources.limits.cpu"),
-                    None if memory is None else int(memory), hpas[0]["spec"] if hpas else None)
+                    None if memory is None else int(memory), hpas[0]["spec"] if hpas else None,
+                    _startup_seconds(container))
 
 
 def read(manifests: Path, deployment: str | None = None) -> PodShape:

@@ -67,21 +67,23 @@ def gate() -> None:
               help="The version the image must report and answer like.")
 @click.option("--image", envvar="IMAGE_REF", required=True, show_envvar=True,
               help="The built image, by digest (`ci build`'s dotenv).")
-@click.option("--ready-timeout", envvar="LOAD_GATE_READY_TIMEOUT", type=float,
-              default=load.DEFAULT_READY_TIMEOUT, show_default=True, show_envvar=True,
-              help="Seconds for /readyz to turn 200.")
+@click.option("--ready-timeout", envvar="LOAD_GATE_READY_TIMEOUT", type=click.FloatRange(min=1),
+              show_envvar=True, help="Seconds for /readyz to turn 200 [default: what the pod's startup probe "
+              f"allows, else {load.DEFAULT_READY_TIMEOUT:g}].")
+@options.pod_manifests
 @options.registry_user
 @options.container_cli
 @options.output_dir
 @_gate_failure("load")
-def load_command(tracking_uri: str, model_name: str, model_version: str, image: str, ready_timeout: float,
-                 registry_user: str | None, container_cli: str, output_dir: str) -> None:
-    """Run the image (podman or docker, host network, read-only root, no tracking server): the model loads,
-    /readyz turns 200 in time, /version names the version, and the input example's prediction
-    equals the model's own answer. A load failure names its cause and the fix. Writes load.json and
-    load-junit.xml; records the verdict on the model version (`promote` requires it)."""
+def load_command(tracking_uri: str, model_name: str, model_version: str, image: str, ready_timeout: float | None,
+                 pod_manifests: Path, registry_user: str | None, container_cli: str, output_dir: str) -> None:
+    """Run the image (podman or docker, host network, read-only root, no tracking server) with the pod's
+    CPU and memory limits: the model loads, /readyz turns 200 within the pod's startup probe, /version
+    names the version, the input example's prediction equals the model's own answer, and the working set
+    stays under 90 % of the memory limit. A load failure names its cause and the fix. Writes load.json
+    and load-junit.xml; records the verdict on the model version (`promote` requires it)."""
     model = ModelRef(model_name, model_version)
-    result = load.load_gate(image, model, ready_timeout=ready_timeout,
+    result = load.load_gate(image, model, ready_timeout=ready_timeout, pod=pod_shape.read(pod_manifests),
                             credentials=Credentials.from_job(registry_user), cli=container_cli)
     _finish(result, output_dir, MlflowApi(tracking_uri), model)
 

@@ -73,6 +73,11 @@ capacity_manifests = click.option(
     show_default=True, show_envvar=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Kustomize overlay whose pod is measured and planned for: its CPU/memory limits, CPU request and HPA.")
 
+pod_manifests = click.option(
+    "--manifests", "pod_manifests", envvar="CAPACITY_MANIFESTS", default=str(OVERLAYS_DIR / "production"),
+    show_default=True, show_envvar=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Kustomize overlay of the pod the image must fit: its CPU and memory limits and startup probe.")
+
 registry_user = click.option(
     "--registry-user", envvar="CI_REGISTRY_USER", show_envvar=True,
     help="Registry user; the password is read from CI_REGISTRY_PASSWORD only.")

@@ -8,6 +8,10 @@ none of the model's requirements. Numbers are compared at the precision of the m
 (float32 or float64: service/precision.py), named in the report. Fields the model answers differently
 from call to call are reported as non-deterministic and left out of the comparison. When the model
 does not load, `load_failures` names the cause and the fix.
+
+The container gets the pod's CPU and memory limits and as long to turn ready as the pod's startup
+probe allows (ci/pod_shape.py): a model too large for the pod is OOM-killed or too slow here, before
+any rollout, and the report gives its load time and working set against those limits.
 """
 from __future__ import annotations
 
@@ -28,13 +32,16 @@ from ci.gates.candidate import LOG_TAIL_LINES, NO_TRACKING_SERVER, POLL_S, free_
 from ci.gates.load_failures import classify, runtime_versions
 from ci.gates.result import GateResult
 from ci.model_ref import ModelRef
+from ci.pod_shape import PodShape
 from ci.reports import Check
 from ci.tools import podman, tail
 
 log = logging.getLogger("ci.gates.load")
 
 GATE = "load"
-DEFAULT_READY_TIMEOUT = 120.0
+DEFAULT_READY_TIMEOUT = 120.0  # without a startup probe in the manifests
+SIGKILL_EXIT = 137
+MEMORY_HEADROOM = 0.9  # the working set after a prediction may fill this share of the pod's memory limit
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,9 @@ class LoadGateResult:
     precision: str = "float64"  # of the model's output: what the numbers were compared at
     non_deterministic: list[str] = dataclasses.field(default_factory=list)
     unused_requirements: list[dict] = dataclasses.field(default_factory=list)  # never imported, largest first
+    memory_bytes: int | None = None  # the container's working set after a prediction
+    memory_limit: int | None = None  # the pod's, which the container ran with
+    startup_seconds: float | None = None  # the ready timeout: by default what the pod's startup probe allows
 
 
 def _get_json(url: str, body: bytes | None = None) -> tuple[int, object]:
@@ -111,16 +121,24 @@ def _version_of(payload: object) -> str | None:
     return None if value is None else str(value)
 
 
-def run_load_gate(image: str, *, expected_version: str, port: int,
-                  ready_timeout: float = DEFAULT_READY_TIMEOUT, authfile: Path | None = None,
+def ready_timeout_for(pod: PodShape | None, given: float | None = None) -> float:
+    """`given`, else what the pod's startup probe allows, else DEFAULT_READY_TIMEOUT."""
+    return given or (pod.startup_seconds if pod and pod.startup_seconds else DEFAULT_READY_TIMEOUT)
+
+
+def run_load_gate(image: str, *, expected_version: str, port: int, ready_timeout: float | None = None,
+                  pod: PodShape | None = None, authfile: Path | None = None,
                   cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None) -> LoadGateResult:
-    """Start `image` on 127.0.0.1:`port` with `cli` (podman or docker), wait for /readyz, check /version
-    and one prediction; CheckFailed names what went wrong."""
+    """Start `image` on 127.0.0.1:`port` with `cli` (podman or docker) and the `pod`'s limits, wait for
+    /readyz, check /version and one prediction, read the working set; CheckFailed names what went wrong."""
     base = f"http://127.0.0.1:{port}"
+    timeout = ready_timeout_for(pod, ready_timeout)
+    memory_limit = pod.memory_limit if pod else None
     started = time.monotonic()
-    name = start(image, port, prefix="load-gate", authfile=authfile, cli=cli, env=env)
+    name = start(image, port, prefix="load-gate", authfile=authfile, cli=cli, env=env,
+                 cpus=pod.cpu_limit if pod else None, memory=memory_limit)
     try:
-        ready_seconds = _wait_ready(image, name, base, started, ready_timeout, cli, env)
+        ready_seconds = _wait_ready(image, name, base, started, timeout, cli, env, memory_limit)
         own = expected_answer(image, cli=cli, env=env)
         body, (want, again), rows = own.body, own.answers, own.rows
         unstable = unstable_paths(want, again)
@@ -136,17 +154,23 @@ def run_load_gate(image: str, *, expected_version: str, port: int,
             raise CheckFailed(f"prediction on the input example failed with HTTP {status}: {got}")
         precision = answer_precision(want)
         diff = max_difference(got, want, ignore=set(unstable), precision=precision)
+        memory = podman.working_set(name, cli=cli, env=env)
     finally:
         podman.remove(name, cli=cli, env=env)
     log.info("load gate passed: ready in %.1fs, version %s, %d rows equal at %s", ready_seconds, version, rows,
              precision)
     return LoadGateResult(image=image, ready_seconds=round(ready_seconds, 2), model_version=version,
                           rows=rows, max_abs_diff=diff, precision=precision.name,
-                          non_deterministic=summarise(unstable), unused_requirements=own.unused())
+                          non_deterministic=summarise(unstable), unused_requirements=own.unused(),
+                          memory_bytes=memory, memory_limit=memory_limit, startup_seconds=timeout)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
 
 
 def _wait_ready(image: str, name: str, base: str, started: float, timeout: float, cli: str,
-                env: Mapping[str, str] | None) -> float:
+                env: Mapping[str, str] | None, memory_limit: int | None) -> float:
     while time.monotonic() - started < timeout:
         if ready_status(base) == 200:
             return time.monotonic() - started
@@ -154,37 +178,63 @@ def _wait_ready(image: str, name: str, base: str, started: float, timeout: float
         if not state.running:
             logs = podman.logs(name, cli=cli, env=env)
             versions = lambda: runtime_versions(image, env, cli)  # noqa: E731
+            cause = classify(logs, versions)
+            # SIGKILL under a memory limit is the OOM killer (podman on cgroup v1 does not set OOMKilled)
+            oom = state.oom_killed or (memory_limit is not None and state.exit_code == SIGKILL_EXIT)
+            if oom and memory_limit:
+                cause = (f"pod-memory: the model needs more memory than the pod's limit of {_mb(memory_limit)} "
+                         "to load (the kernel's OOM killer stopped it, as it would stop the pod).\nFix: raise "
+                         "resources.limits.memory in the manifests (CAPACITY_MANIFESTS names the overlay)")
             raise CheckFailed(f"the model in {image} did not load (container {state.status}, exit "
-                              f"{state.exit_code}{', OOM-killed' if state.oom_killed else ''}).\n"
-                              f"Cause: {classify(logs, versions)}\n--- container log ---\n"
+                              f"{state.exit_code}{', OOM-killed' if oom else ''}).\n"
+                              f"Cause: {cause}\n--- container log ---\n"
                               f"{tail(logs, LOG_TAIL_LINES)}")
         time.sleep(POLL_S)
     logs = podman.logs(name, cli=cli, env=env)
-    raise CheckFailed(f"{image} was not ready within {timeout:.0f}s (/readyz never returned 200).\n"
+    raise CheckFailed(f"{image} was not ready within {timeout:.0f}s, what the pod's startup probe allows "
+                      "(/readyz never returned 200): the pod would be restarted before it serves. Raise the "
+                      "startupProbe's failureThreshold in the manifests if the model is this slow to load.\n"
                       f"Cause: {classify(logs)}\n--- container log ---\n{tail(logs, LOG_TAIL_LINES)}")
 
 
-def load_gate(image: str, model: ModelRef, *, ready_timeout: float = DEFAULT_READY_TIMEOUT,
+def memory_check(result: LoadGateResult) -> Check | None:
+    """The working set against the pod's memory limit (None: no limit to hold it to)."""
+    if not result.memory_limit or result.memory_bytes is None:
+        return None
+    share = result.memory_bytes / result.memory_limit
+    detail = (f"working set {_mb(result.memory_bytes)} after a prediction, {share:.0%} of the pod's memory "
+              f"limit of {_mb(result.memory_limit)}")
+    if share <= MEMORY_HEADROOM:
+        return Check("memory", True, detail)
+    return Check("memory", False, f"{detail}: over {MEMORY_HEADROOM:.0%}, so the first burst of requests or a "
+                 "larger batch gets the pod OOM-killed; raise resources.limits.memory in the manifests "
+                 "(CAPACITY_MANIFESTS names the overlay)")
+
+
+def load_gate(image: str, model: ModelRef, *, ready_timeout: float | None = None, pod: PodShape | None = None,
               credentials: Credentials = NO_CREDENTIALS, cli: str = podman.DEFAULT_CLI) -> GateResult:
-    """The gate: run the version's image, compare; a failure is a failed check, not raised. Everything
-    it needs of the model is in the image."""
+    """The gate: run the version's image shaped like the `pod`, compare; a failure is a failed check, not
+    raised. Everything it needs of the model is in the image."""
     started = time.monotonic()
     with registry_authfile(image.split("@")[0], credentials) as authfile:
         try:
             result = run_load_gate(image, expected_version=model.version, port=free_port(),
-                                   ready_timeout=ready_timeout, authfile=authfile, cli=cli)
+                                   ready_timeout=ready_timeout, pod=pod, authfile=authfile, cli=cli)
         except CheckFailed as exc:
             return GateResult(GATE, [Check("load", False, str(exc))],
                               {"image": image, "error": str(exc).splitlines()[0][:300]}, {"image": image},
                               seconds=time.monotonic() - started)
-    detail = (f"ready in {result.ready_seconds:.1f}s, model version {result.model_version}, "
+    detail = (f"ready in {result.ready_seconds:.1f}s of {result.startup_seconds:.0f}s allowed, "
+              f"model version {result.model_version}, "
               f"{result.rows} rows equal the model's own answer at {result.precision} precision")
     if result.non_deterministic:
         detail += (f" (non-deterministic, not compared: {', '.join(result.non_deterministic)})")
     if result.unused_requirements:
         detail += (f"; required but never imported by this model: {describe_unused(result.unused_requirements)}: "
                    "the image carries them for nothing (a notebook environment's packages, captured when the "
-                   "model was logged): log it with `pip_requirements` that leave them out")
+                   "model was logged): log it with `pip_requirements` that leave them out, or name them in "
+                   "IMAGE_DROP_REQUIREMENTS to build without them")
     figures = dataclasses.asdict(result)
     summary = {k: v for k, v in figures.items() if k != "unused_requirements"}  # a registry tag: small
-    return GateResult(GATE, [Check("load", True, detail)], summary, figures, seconds=time.monotonic() - started)
+    checks = [Check("load", True, detail), *filter(None, [memory_check(result)])]
+    return GateResult(GATE, checks, summary, figures, seconds=time.monotonic() - started)

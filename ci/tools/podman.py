@@ -104,6 +104,21 @@ def cpu_seconds(name: str, *, cli: str = DEFAULT_CLI, env: Mapping[str, str] | N
     return int(result.stdout.strip()) / 1e9
 
 
+# The container's own cgroup, v2 or v1: its memory in use and its inactive page cache.
+MEMORY_READING = ("cat /sys/fs/cgroup/memory.current 2>/dev/null || cat /sys/fs/cgroup/memory/memory.usage_in_bytes; "
+                  "cat /sys/fs/cgroup/memory.stat 2>/dev/null || cat /sys/fs/cgroup/memory/memory.stat")
+
+
+def working_set(name: str, *, cli: str = DEFAULT_CLI, env: Mapping[str, str] | None = None) -> int:
+    """Bytes of memory the running container holds as the kubelet counts it against the pod's limit
+    (its working set: usage less the inactive page cache, which the kernel reclaims before an OOM kill)."""
+    result = run_tool([_checked(cli), "exec", name, "sh", "-c", MEMORY_READING], env=env, timeout=60)
+    lines = result.stdout.split("\n")
+    stat = dict(line.split()[:2] for line in lines[1:] if len(line.split()) == 2)
+    inactive = int(stat.get("inactive_file", stat.get("total_inactive_file", 0)))
+    return max(0, int(lines[0]) - inactive)
+
+
 def logs(name: str, *, cli: str = DEFAULT_CLI, env: Mapping[str, str] | None = None) -> str:
     result = run_tool([_checked(cli), "logs", name], env=env, check=False)
     return result.stdout + result.stderr

@@ -16,6 +16,7 @@ from ci.errors import CheckFailed
 from ci.gates.candidate import free_port
 from ci.gates.load import run_load_gate
 from ci.model_ref import ModelRef
+from ci.pod_shape import PodShape
 from ci.registry.gate_tags import gate_tag
 from tests.ci.models import register_load_fixtures
 
@@ -47,14 +48,27 @@ def _gate(key: str, images, load_models, mlflow_sqlite, oci_registry, tmp_path: 
 
 
 def test_good_model_passes(images, load_models, mlflow_sqlite, oci_registry, tmp_path):
-    result = _gate("ok", images, load_models, mlflow_sqlite, oci_registry, tmp_path, ready_timeout=60)
+    pod = PodShape(0.25, 1.0, 2**30, None, startup_seconds=60.0)
+    result = _gate("ok", images, load_models, mlflow_sqlite, oci_registry, tmp_path, pod=pod)
     assert result.model_version == load_models["ok"].version
+    assert (result.memory_limit, result.startup_seconds) == (2**30, 60.0)
+    assert 30 * 2**20 < result.memory_bytes < 2**30 * 0.9  # the working set, page cache not counted
     assert result.rows == 3
     assert result.max_abs_diff == 0.0 and result.precision == "float64"
     assert result.ready_seconds < 60
     # required, installed, never imported while loading and predicting: reported with its size
     assert [(r["name"], r["version"]) for r in result.unused_requirements] == [("uvloop", "0.23.0")]
     assert result.unused_requirements[0]["bytes"] > 1_000_000
+
+
+def test_a_model_too_large_for_the_pod_fails_before_any_rollout(images, load_models, mlflow_sqlite, oci_registry,
+                                                                tmp_path):
+    pod = PodShape(0.25, 1.0, 64 * 2**20, None, startup_seconds=60.0)  # less than MLflow and pandas need
+    with pytest.raises(CheckFailed) as raised:
+        _gate("ok", images, load_models, mlflow_sqlite, oci_registry, tmp_path, pod=pod)
+    message = str(raised.value)
+    assert "OOM-killed" in message and "Cause: pod-memory: " in message and "limit of 64 MiB" in message, message
+    assert "Fix: raise resources.limits.memory" in message
 
 
 def test_wrong_version_is_refused(images, load_models, mlflow_sqlite, oci_registry, tmp_path):
@@ -93,6 +107,9 @@ def test_cli_passes_and_fails_with_exit_codes(images, load_models, mlflow_sqlite
     report = json.loads((tmp_path / "ok" / "load.json").read_text())
     assert report["rows"] == 3
     assert "required but never imported by this model: uvloop 0.23.0 (" in json.dumps(report), report
+    # shaped like the production overlay's pod (CAPACITY_MANIFESTS' default): its memory limit, 1 Gi
+    assert report["memory_limit"] == 2**30 and 0 < report["memory_bytes"] < 2**30, report
+    assert "ready in" in passed.stdout and "s of 60s allowed" in passed.stdout, passed.stdout
     assert verdict("ok") == "passed"
     failed = run("artifact-key")
     assert failed.returncode == 1

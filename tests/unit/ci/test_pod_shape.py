@@ -24,6 +24,18 @@ def test_reads_quantities_and_the_hpa():
     assert shape.hpa["scaleTargetRef"]["name"] == "web"
 
 
+def test_the_startup_budget_is_what_the_probe_waits_with_kubernetes_defaults():
+    probed = deployment(requests={"cpu": "1"})
+    container = probed["spec"]["template"]["spec"]["containers"][0]
+    container["startupProbe"] = {"httpGet": {"path": "/healthz"}, "initialDelaySeconds": 5, "periodSeconds": 2,
+                                 "failureThreshold": 60}
+    assert from_objects([probed]).startup_seconds == 125.0
+    container["startupProbe"] = {"httpGet": {"path": "/healthz"}}
+    assert from_objects([probed]).startup_seconds == 30.0  # 10 s x 3
+    del container["startupProbe"]
+    assert from_objects([probed]).startup_seconds is None
+
+
 def test_request_defaults_to_the_limit_as_kubernetes_does():
     shape = from_objects([deployment(limits={"cpu": "2"})])
     assert (shape.cpu_request, shape.memory_limit, shape.hpa) == (2.0, None, None)

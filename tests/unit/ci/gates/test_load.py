@@ -5,7 +5,9 @@ import pytest
 
 from ci.errors import CheckFailed
 from ci.gates.answers import answer_precision, max_difference, summarise, unstable_paths
+from ci.gates.load import LoadGateResult, memory_check, ready_timeout_for
 from ci.gates.load_failures import classify
+from ci.pod_shape import PodShape
 from service.precision import FLOAT32, FLOAT64
 
 TRACEBACK = "Traceback (most recent call last):\n  File \"/opt/service/loading.py\", line 3\n"
@@ -172,3 +174,24 @@ def test_unstable_paths_are_left_out_and_everything_else_must_match():
     served["predictions"][1]["risk_level"] = "low"
     with pytest.raises(CheckFailed, match=r"predictions\.predictions\[1\]\.risk_level"):
         max_difference(served, TIMESTAMPED, ignore=ignore)
+
+
+def _measured(memory_bytes, memory_limit):
+    return LoadGateResult("img", 3.0, "1", 3, 0.0, memory_bytes=memory_bytes, memory_limit=memory_limit)
+
+
+def test_the_working_set_is_held_to_nine_tenths_of_the_pods_limit():
+    fits = memory_check(_measured(700 * 2**20, 1024 * 2**20))
+    assert fits.passed and fits.detail == ("working set 700 MiB after a prediction, 68% of the pod's memory "
+                                           "limit of 1,024 MiB")
+    tight = memory_check(_measured(950 * 2**20, 1024 * 2**20))
+    assert not tight.passed and "93% of the pod's memory limit of 1,024 MiB: over 90%" in tight.detail
+    assert "raise resources.limits.memory" in tight.detail
+    assert memory_check(_measured(950 * 2**20, None)) is None  # no limit: nothing to hold it to
+
+
+def test_the_ready_timeout_is_the_startup_probes_unless_given():
+    pod = PodShape(0.5, 1.0, 2**30, None, startup_seconds=125.0)
+    assert ready_timeout_for(pod) == 125.0
+    assert ready_timeout_for(pod, 30.0) == 30.0
+    assert ready_timeout_for(PodShape(0.5, 1.0, 2**30, None)) == ready_timeout_for(None) == 120.0
