@@ -36,7 +36,8 @@ def _startup_seconds(container: dict) -> float | None:
     probe = container.get("startupProbe")
     if not probe:
         return None
-    return float(probe.get("initialDelaySeconds", 0) + probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3))
+    period, failures = probe.get("periodSeconds", 10), probe.get("failureThreshold", 3)
+    return float(probe.get("initialDelaySeconds", 0) + period * failures)
 
 
 def _quantity(value, what: str) -> float | None:
