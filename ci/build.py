@@ -27,6 +27,7 @@ from ci.image_requirements import DEFAULT_BASE_IMAGE_PATTERN, MODEL_ENV_FILES, I
 from ci.mlflow_api import MlflowApi
 from ci.model_ref import ModelRef, image_tag, moving_tags, slug
 from ci.outputs import write_dotenv, write_json
+from ci.package_indexes import from_own_indexes
 from ci.project import SERVICE_DIR
 from ci.tools import buildah, docker, kaniko, skopeo
 from ci.tracing import step
@@ -60,6 +61,7 @@ class BuildResult:
     source_tag: str
     seconds: float
     dropped_requirements: list[str] = field(default_factory=list)  # IMAGE_DROP_REQUIREMENTS, as the model pinned them
+    package_sources: list[str] = field(default_factory=list)  # taken from their own index (IMAGE_PACKAGE_INDEXES)
 
     @property
     def reference(self) -> str:
@@ -125,7 +127,7 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
           credentials: Credentials = NO_CREDENTIALS, service_dir: Path = SERVICE_DIR,
           source_url: str = "", builder: str = DEFAULT_BUILDER, env: Mapping[str, str] | None = None,
           base_image_pattern: str = DEFAULT_BASE_IMAGE_PATTERN, system_packages: str = "",
-          drop_requirements: str = "") -> BuildResult:
+          drop_requirements: str = "", package_indexes: str = "") -> BuildResult:
     """Build (or retag) and push with `builder` (a key of BUILDERS); return the tags and the digest the
     registry reports. The base image follows `base_image_pattern` for the model's Python;
     `system_packages` (Debian names) are added to those the model's wheels need."""
@@ -143,10 +145,12 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
         spec = image_spec(_environment_files(model, tracking_uri), service_dir,
                           base_image_pattern=base_image_pattern, extra_system_packages=system_packages,
                           drop_requirements=drop_requirements)
-        log.info("image for Python %s on %s with %s; system packages: %s%s%s", spec.python, spec.base_image,
+        spec = from_own_indexes(spec, package_indexes, env=env)
+        log.info("image for Python %s on %s with %s; system packages: %s%s%s%s", spec.python, spec.base_image,
                  spec.mlflow, " ".join(spec.system_packages) or "none",
                  "".join(f"; added {limit}" for limit in spec.limits),
-                 f"; left out (IMAGE_DROP_REQUIREMENTS): {', '.join(spec.dropped)}" if spec.dropped else "")
+                 f"; left out (IMAGE_DROP_REQUIREMENTS): {', '.join(spec.dropped)}" if spec.dropped else "",
+                 "".join(f"; {source}" for source in spec.sources))
         key_tag = source_tag(model, service_dir, spec.key())
         existing = skopeo.inspect(f"{repository}:{key_tag}", authfile=authfile, env=env)
         if existing is not None:
@@ -161,7 +165,8 @@ def build(model: ModelRef, *, repository: str, commit: str, tracking_uri: str,
             skopeo.copy(f"{repository}:{key_tag}", f"{repository}:{target}", authfile=authfile, env=env)
     result = BuildResult(repository=repository, tag=tag, tags=[*targets, key_tag], digest=digest,
                          rebuilt=existing is None, source_tag=key_tag,
-                         seconds=round(time.monotonic() - started, 2), dropped_requirements=spec.dropped)
+                         seconds=round(time.monotonic() - started, 2), dropped_requirements=spec.dropped,
+                         package_sources=spec.sources)
     log.info("image %s (%s) in %.1fs", result.reference,
              f"built with {builder}" if result.rebuilt else "retagged", result.seconds)
     return result

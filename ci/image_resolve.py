@@ -81,8 +81,9 @@ def local_build_hints(spec: ImageSpec, pip_says: str) -> str:
         index = LOCAL_BUILD_INDEXES.get(canonicalize_name(req.name))
         where = f"{req.name} publishes it on its own index, {index}" if index else "it is published on its own index"
         hints.append(f"\n{req} is a local build (+{label}), which PyPI does not publish: {where}. Name that index, "
-                     "or your company's mirror of it, in PIP_EXTRA_INDEX_URL (the image build gets it as a secret; "
-                     "PIP_INDEX_URL to take every package from it), or log the model with a requirement PyPI has.")
+                     f"or your company's mirror of it, for {req.name} alone: IMAGE_PACKAGE_INDEXES=\"{req.name}="
+                     f"{index or '<index URL>'}\" (or for every package in PIP_EXTRA_INDEX_URL, which the image "
+                     "build gets as a secret), or log the model with a requirement PyPI has.")
     return "".join(hints)
 
 

@@ -30,6 +30,7 @@ from ci.image_requirements import (
 )
 from ci.image_resolve import cuda_builds, resolved_pins
 from ci.mlflow_api import MlflowApi, NotFound
+from ci.package_indexes import from_own_indexes
 from ci.registry.resolution import resolve
 from ci.registry.versions import REGISTRATION_TIMEOUT_S
 
@@ -176,7 +177,7 @@ def _compare_package(req: Requirement, pins: dict[str, str]) -> Finding:
 
 
 def _image_pins(files: dict[str, str], image_requirements: list[Path], service_dir: Path,
-                resolver, drop_requirements: str = "") -> tuple[dict[str, str], Finding]:
+                resolver, drop_requirements: str = "", package_indexes: str = "") -> tuple[dict[str, str], Finding]:
     """The image's packages: a fixed image's pinned files, else what pip resolves for this model (less
     the requirements the build drops)."""
     if image_requirements:
@@ -188,17 +189,20 @@ def _image_pins(files: dict[str, str], image_requirements: list[Path], service_d
     if cuda:
         raise CheckFailed(f"{', '.join(cuda)}: a CUDA build, and the image serves on CPU nodes (several GB of CUDA "
                           "libraries it would never use). Log the model with the CPU build (e.g. torch==X+cpu, with "
-                          "PyTorch's CPU index or your mirror of it in PIP_EXTRA_INDEX_URL)")
+                          "PyTorch's CPU index or your mirror of it in IMAGE_PACKAGE_INDEXES)")
+    spec = from_own_indexes(spec, package_indexes)
     pins = resolver(spec)
     limits = "".join(f"; added {limit}" for limit in spec.limits) + "".join(
-        f"; left out {line} (IMAGE_DROP_REQUIREMENTS)" for line in spec.dropped)
+        f"; left out {line} (IMAGE_DROP_REQUIREMENTS)" for line in spec.dropped) + "".join(
+        f"; {source}" for source in spec.sources)
     return pins, Finding("image", "ok", f"image: Python {spec.python}, {spec.mlflow}, {len(pins)} packages "
                                         f"resolved by pip for it{limits}")
 
 
 def preflight(name: str, selector: str | None, *, api: MlflowApi, image_requirements: list[Path] | None = None,
               service_dir: Path | None = None, resolver=resolved_pins,
-              registration_timeout: float = REGISTRATION_TIMEOUT_S, drop_requirements: str = "") -> PreflightReport:
+              registration_timeout: float = REGISTRATION_TIMEOUT_S, drop_requirements: str = "",
+              package_indexes: str = "") -> PreflightReport:
     """Server, registry and model-vs-image checks; the report lists every finding."""
     import mlflow
 
@@ -229,7 +233,8 @@ def preflight(name: str, selector: str | None, *, api: MlflowApi, image_requirem
         findings.append(Finding("python", "fail" if model_python else "warn", f"python: {exc}"))
         return report
     try:
-        pins, image = _image_pins(files, image_requirements, service_dir or SERVICE_DIR, resolver, drop_requirements)
+        pins, image = _image_pins(files, image_requirements, service_dir or SERVICE_DIR, resolver, drop_requirements,
+                                  package_indexes)
     except CheckFailed as exc:
         findings.append(Finding("image", "fail", f"image: {exc}"))
         return report

@@ -45,11 +45,12 @@ from ci.project import SERVICE_DIR
                    "model's wheels need (libgomp1 for LightGBM/XGBoost/scikit-learn). PIP_INDEX_URL and "
                    "PIP_EXTRA_INDEX_URL in the job reach pip as build secrets (buildah).")
 @options.drop_requirements
+@options.package_indexes
 @options.output_dir
 def build_command(tracking_uri: str, model_name: str, model_version: str, run_id: str,
                   image_repository: str, commit: str | None, service_dir: Path, registry_user: str | None,
                   docker_config: Path | None, builder: str, source_url: str, base_image_pattern: str,
-                  system_packages: str, drop_requirements: str, output_dir: str) -> None:
+                  system_packages: str, drop_requirements: str, package_indexes: str, output_dir: str) -> None:
     """Build the serving image with the model baked in, push it, write image.env/image.json.
 
     Tags: <model>-v<version>-<short commit>, <model>-v<version>, <model>-latest and a source tag;
@@ -60,6 +61,6 @@ def build_command(tracking_uri: str, model_name: str, model_version: str, run_id
         commit=job.commit_sha(commit), tracking_uri=tracking_uri,
         credentials=Credentials.from_job(registry_user, docker_config), service_dir=service_dir,
         source_url=source_url, builder=builder, base_image_pattern=base_image_pattern,
-        system_packages=system_packages, drop_requirements=drop_requirements)
+        system_packages=system_packages, drop_requirements=drop_requirements, package_indexes=package_indexes)
     click.echo(f"{result.reference} ({'built' if result.rebuilt else 'retagged'} in {result.seconds:.1f}s); "
                f"wrote {env_path} and {json_path}")

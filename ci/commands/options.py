@@ -35,6 +35,12 @@ drop_requirements = click.option(
     help="The model's requirements to leave out of the image (space or comma separated), after the load gate "
          "reported them as never imported (a notebook environment's torch in a LightGBM model's requirements). "
          "Preflight and the build both leave them out; the build report lists them.")
+package_indexes = click.option(
+    "--package-indexes", envvar="IMAGE_PACKAGE_INDEXES", default="", show_envvar=True,
+    help="Packages taken from an index of their own, e.g. 'torch torchvision torchaudio="
+         "https://download.pytorch.org/whl/cpu' (entries separated by ';'): each becomes the exact file that "
+         "index serves for the image (a plain torch==X pin gets X+cpu there); everything else comes from "
+         "PIP_INDEX_URL. Preflight and the build resolve the same; the build report lists them.")
 promote_target = click.option(
     "--to", "target", envvar="PROMOTE_TARGET", default="@production", show_default=True, show_envvar=True,
     help="What to move: an alias (@production) or a legacy stage (Production; the old holder is archived).")

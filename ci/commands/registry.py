@@ -87,13 +87,16 @@ def rollback(tracking_uri: str, model_name: str, target: str, output_dir: str) -
                    "what pip resolves for the model's image (the default: a `pip install --dry-run` for the "
                    "model's Python).")
 @options.drop_requirements
+@options.package_indexes
 @options.output_dir
 def preflight(tracking_uri: str, model_name: str, selector: str | None, registration_timeout: float,
-              image_requirements: tuple[Path, ...], drop_requirements: str, output_dir: str) -> None:
+              image_requirements: tuple[Path, ...], drop_requirements: str, package_indexes: str,
+              output_dir: str) -> None:
     """Check the server, the registry, the model's Python (3.9–3.13) and what the image will install."""
     report = preflight_logic.preflight(
         model_name, selector, api=MlflowApi(tracking_uri), image_requirements=list(image_requirements),
-        registration_timeout=registration_timeout, drop_requirements=drop_requirements)
+        registration_timeout=registration_timeout, drop_requirements=drop_requirements,
+        package_indexes=package_indexes)
     write_json(Path(output_dir) / "preflight.json", report)
     for finding in report.findings:
         click.echo(f"{finding.level.upper():4} {finding.message}", err=finding.level != "ok")

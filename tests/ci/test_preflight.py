@@ -204,7 +204,7 @@ def test_a_cpu_build_of_torch_fails_preflight_saying_where_it_is_published_until
     assert refused.returncode == 1, refused.stdout
     assert f"{TORCH_CPU} is a local build (+cpu), which PyPI does not publish: torch publishes it on its own " \
            "index, https://download.pytorch.org/whl/cpu" in refused.stderr
-    assert "PIP_EXTRA_INDEX_URL" in refused.stderr
+    assert 'IMAGE_PACKAGE_INDEXES="torch=https://download.pytorch.org/whl/cpu"' in refused.stderr
     left_out = run_ci(*argv, env=ci_env(logged_model.server, IMAGE_DROP_REQUIREMENTS="torch"), timeout=600)
     assert left_out.returncode == 0, left_out.stderr  # what a model that never imports torch does instead
     assert f"left out {TORCH_CPU} (IMAGE_DROP_REQUIREMENTS)" in left_out.stdout
@@ -212,6 +212,28 @@ def test_a_cpu_build_of_torch_fails_preflight_saying_where_it_is_published_until
     result = run_ci(*argv, env=ci_env(logged_model.server, PIP_EXTRA_INDEX_URL=package_index.url), timeout=600)
     assert result.returncode == 0, result.stderr
     assert "OK   torch: model ==2.13.0+cpu, image 2.13.0+cpu" in result.stdout
+    own = run_ci(*argv, env=ci_env(logged_model.server, IMAGE_PACKAGE_INDEXES=f"torch={package_index.url}"),
+                 timeout=600)
+    assert own.returncode == 0, own.stderr
+    assert f"torch==2.13.0+cpu from {package_index.url} (IMAGE_PACKAGE_INDEXES)" in own.stdout
+
+
+def test_a_plain_torch_pin_takes_the_cpu_build_from_the_index_named_for_torch(logged_model, tmp_path, package_index):
+    """`torch==2.13.0` on PyPI is the CUDA build; with PyTorch's CPU index named for torch, preflight (and
+    the build, which reads the same rewritten requirement) take 2.13.0+cpu from it. An index without a
+    fitting build fails preflight naming the index."""
+    name = _log_with_python(logged_model, tmp_path, f"{sys.version_info.major}.{sys.version_info.minor}.4",
+                            ["mlflow==3.17.2", "cloudpickle==3.1.3", "torch==2.13.0"], "torch-plain")
+    argv = ("preflight", "--model-name", name, "--selector", "1", "--output-dir", str(tmp_path / "r"))
+    empty = run_ci(*argv, env=ci_env(logged_model.server, IMAGE_PACKAGE_INDEXES=f"torch={package_index.url}"))
+    assert empty.returncode == 1, empty.stdout
+    assert f"torch==2.13.0: IMAGE_PACKAGE_INDEXES names {package_index.url} for it, and pip finds no build" \
+        in empty.stderr
+    package_index.add(local_wheel("torch-2.13.0+cpu-*.whl"))
+    cpu = run_ci(*argv, env=ci_env(logged_model.server, IMAGE_PACKAGE_INDEXES=f"torch={package_index.url}"),
+                 timeout=600)
+    assert cpu.returncode == 0, cpu.stderr
+    assert f"torch==2.13.0+cpu from {package_index.url} (IMAGE_PACKAGE_INDEXES)" in cpu.stdout
 
 
 def test_a_cuda_build_is_refused_for_a_cpu_image(logged_model, tmp_path):
