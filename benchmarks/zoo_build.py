@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,10 +80,12 @@ def _measure(tools: ContainerTools, image: str, builds: tuple[float, float], rea
     return side
 
 
-def ours(tools: ContainerTools, registry: str, tracking_uri: str, refs: list[ZooRef], runs: int) -> Side:
+def ours(tools: ContainerTools, registry: str, tracking_uri: str, refs: list[ZooRef], runs: int,
+         env: Mapping[str, str] | None = None) -> Side:
+    """`env`: the job's variables on top of the tools' (PIP_EXTRA_INDEX_URL reaches pip as a build secret)."""
     models = [ModelRef(ref.name, ref.version, ref.run_id) for ref in refs]
     seconds, results = zip(*(timed(lambda m=m: build(m, repository=f"{registry}/bench/ours", commit="bench000",
-                                                       tracking_uri=tracking_uri, env=tools.env))
+                                                       tracking_uri=tracking_uri, env={**tools.env, **(env or {})}))
                              for m in models), strict=True)
     image, port = results[-1].reference, free_port()
     environment = {"SERVICE_PORT": str(port), "SERVICE_HOST": "127.0.0.1"}
@@ -90,8 +93,10 @@ def ours(tools: ContainerTools, registry: str, tracking_uri: str, refs: list[Zoo
         start_to_ready(tools, image, port, "/readyz", environment) for _ in range(runs)))
 
 
-def peer_dockerfile(ref: ZooRef, tracking_uri: str, base: str, out: Path) -> None:
-    """`mlflow models generate-dockerfile` with FROM set to `base` and the model's own MLflow pinned."""
+def peer_dockerfile(ref: ZooRef, tracking_uri: str, base: str, out: Path,
+                    extra_env: Mapping[str, str] | None = None) -> None:
+    """`mlflow models generate-dockerfile` with FROM set to `base` and the model's own MLflow pinned;
+    `extra_env`: more `ENV` lines after the CA bundle's (e.g. PIP_EXTRA_INDEX_URL)."""
     mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
     subprocess.run([mlflow_cli, "models", "generate-dockerfile", "-m", ref.model_uri, "-d", str(out),
                     "--env-manager", "local"], check=True, capture_output=True, timeout=900,
@@ -100,7 +105,8 @@ def peer_dockerfile(ref: ZooRef, tracking_uri: str, base: str, out: Path) -> Non
     text = dockerfile.read_text()
     # The system CA bundle for pip's requests too: MLflow's dependency step runs pip isolated from
     # pip.conf, and the stand-in base's bundle is the one that trusts this machine's index.
-    changes = ((FROM_LINE, f"FROM {base}\nENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"),
+    env_lines = "".join(f"\nENV {key}={value}" for key, value in (extra_env or {}).items())
+    changes = ((FROM_LINE, f"FROM {base}\nENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt{env_lines}"),
                (MLFLOW_INSTALL, f"RUN pip install mlflow=={ref.mlflow_version}"))
     for pattern, line in changes:
         text, count = pattern.subn(line, text, count=1)
@@ -110,14 +116,14 @@ def peer_dockerfile(ref: ZooRef, tracking_uri: str, base: str, out: Path) -> Non
 
 
 def theirs(tools: ContainerTools, registry: str, tracking_uri: str, refs: list[ZooRef], runs: int,
-           work: Path) -> Side:
+           work: Path, extra_env: Mapping[str, str] | None = None) -> Side:
     base = f"{registry}/{base_images.repo(refs[0].python_minor)}"
     seconds = []
     for ref in refs:
         image = f"{registry}/bench/mlflow:v{ref.version}"
 
         def one(ref=ref, image=image) -> None:
-            peer_dockerfile(ref, tracking_uri, base, work / f"mlflow-{ref.key}-{ref.version}")
+            peer_dockerfile(ref, tracking_uri, base, work / f"mlflow-{ref.key}-{ref.version}", extra_env)
             tools.run("buildah", "bud", "--layers", "-t", image, str(work / f"mlflow-{ref.key}-{ref.version}"),
                       timeout=3600)
             tools.run("buildah", "push", image)

@@ -3,9 +3,12 @@
 As a CPU-only training box logs it: its requirements pin `torch==2.13.0+cpu`, a build PyPI does not
 publish (the image build needs PyTorch's CPU index, or a mirror of it). Standard modules only
 (`nn.Sequential`, the scaling folded into the first layer), so the model loads wherever torch does;
-float32 tensors in and out.
+float32 tensors in and out. `ZOO_TORCH_REQUIREMENT` (e.g. `torch==2.13.0`), when set, replaces the torch pin:
+the same model as a team logs it that names PyPI's (CUDA) build (benchmarks/torch_image.py).
 """
 from __future__ import annotations
+
+import os
 
 from devstack.zoo.common import log_kwargs, make_data, parse_args, pins, train_and_register
 
@@ -39,10 +42,14 @@ def main(argv: list[str] | None = None) -> dict:
     with torch.no_grad():
         output = model(torch.from_numpy(example)).numpy()
 
+    requirements = pins("mlflow", "torch", "numpy", "cloudpickle")
+    override = os.environ.get("ZOO_TORCH_REQUIREMENT")
+    requirements = [override if override and line.startswith("torch==") else line for line in requirements]
+
     def log():
         return mlflow.pytorch.log_model(model, **log_kwargs(
             mlflow.pytorch.log_model, name="model", signature=infer_signature(example, output),
-            input_example=example, pip_requirements=pins("mlflow", "torch", "numpy", "cloudpickle")))
+            input_example=example, pip_requirements=requirements))
 
     return train_and_register(args, log)
 
