@@ -176,6 +176,18 @@ def _compare_package(req: Requirement, pins: dict[str, str]) -> Finding:
     return Finding(check, "ok", f"{name}: model {wanted}, image {image}")
 
 
+def cuda_libraries(pins: dict[str, str]) -> list[Finding]:
+    """A warning when the image would install NVIDIA's CUDA wheels: PyPI's Linux torch (a plain
+    `torch==X` pin) pulls ~4 GB of them into an image that serves on CPU nodes."""
+    found = sorted(name for name in pins if name.startswith("nvidia-"))
+    if not found:
+        return []
+    return [Finding("cuda", "warn", f"cuda: the image would install {len(found)} CUDA libraries ({', '.join(found[:3])}"
+                    f"{', …' if len(found) > 3 else ''}), several GB that CPU nodes never use: PyPI's Linux torch is "
+                    "the CUDA build. Name PyTorch's CPU index for torch: IMAGE_PACKAGE_INDEXES=\"torch torchvision "
+                    "torchaudio=https://download.pytorch.org/whl/cpu\"")]
+
+
 def _image_pins(files: dict[str, str], image_requirements: list[Path], service_dir: Path,
                 resolver, drop_requirements: str = "", package_indexes: str = "") -> tuple[dict[str, str], Finding]:
     """The image's packages: a fixed image's pinned files, else what pip resolves for this model (less
@@ -240,7 +252,7 @@ def preflight(name: str, selector: str | None, *, api: MlflowApi, image_requirem
         return report
     report.image_python = image_python
     kept = [line for line in requirements if not _named(line, drop_requirements)]
-    findings += [image, *compare(model_python, kept, image_python, pins)]
+    findings += [image, *cuda_libraries(pins), *compare(model_python, kept, image_python, pins)]
     return report
 
 

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from ci.errors import ConfigError
-from ci.preflight import Finding, compare, model_environment, read_pins
+from ci.preflight import Finding, compare, cuda_libraries, model_environment, read_pins
 
 PINS = {"mlflow-skinny": "3.17.2", "cloudpickle": "3.1.3", "numpy": "2.4.6", "pandas": "3.1.1",
         "scikit-learn": "1.9.1", "scipy": "1.17.1", "requests": "2.34.2"}
@@ -51,6 +51,16 @@ def test_compare_package(requirement, level, message):
     found = finding(requirement)
     assert found.level == level
     assert found.message.startswith(message)
+
+
+def test_cuda_libraries_in_the_image_are_named_with_the_cpu_index_setting():
+    assert cuda_libraries({"torch": "2.13.0", "numpy": "2.4.6"}) == []
+    [finding] = cuda_libraries({"torch": "2.13.0", "nvidia-cublas": "13.1", "nvidia-cudnn-cu13": "9.1",
+                                "nvidia-nccl-cu13": "2.2", "nvidia-cufft": "12.0"})
+    assert finding.level == "warn" and "4 CUDA libraries (nvidia-cublas, nvidia-cudnn-cu13, nvidia-cufft, …)" \
+        in finding.message
+    assert 'IMAGE_PACKAGE_INDEXES="torch torchvision torchaudio=https://download.pytorch.org/whl/cpu"' \
+        in finding.message
 
 
 def test_requirements_whose_marker_excludes_the_image_are_skipped():
