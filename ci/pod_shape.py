@@ -14,6 +14,7 @@ from pathlib import Path
 from kubernetes.utils.quantity import parse_quantity
 
 from ci.errors import ConfigError
+from ci.rollout import startup_allowance
 from ci.tools import kubectl
 
 
@@ -28,16 +29,6 @@ class PodShape:
     def to_dict(self) -> dict:
         return {"cpu_request": self.cpu_request, "cpu_limit": self.cpu_limit, "memory_limit": self.memory_limit,
                 "startup_seconds": self.startup_seconds}
-
-
-def _startup_seconds(container: dict) -> float | None:
-    """initialDelaySeconds + periodSeconds x failureThreshold of the startup probe (Kubernetes' defaults
-    0, 10 and 3); None without one (the liveness probe then judges a slow start)."""
-    probe = container.get("startupProbe")
-    if not probe:
-        return None
-    period, failures = probe.get("periodSeconds", 10), probe.get("failureThreshold", 3)
-    return float(probe.get("initialDelaySeconds", 0) + period * failures)
 
 
 def _quantity(value, what: str) -> float | None:
@@ -70,7 +61,7 @@ def from_objects(objects: list[dict], deployment: str | None = None) -> PodShape
             and o["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]]
     return PodShape(cpu_request, _quantity(limits.get("cpu"), "resources.limits.cpu"),
                     None if memory is None else int(memory), hpas[0]["spec"] if hpas else None,
-                    _startup_seconds(container))
+                    float(startup_allowance(probe)[0]) if (probe := container.get("startupProbe")) else None)
 
 
 def read(manifests: Path, deployment: str | None = None) -> PodShape:
