@@ -12,7 +12,8 @@ still send with `Connection: close`, and exits once they are closed, or after `R
 
 The event loop and HTTP parser are named explicitly (uvloop and httptools, ~0.5 ms less per
 request than asyncio + h11) instead of uvicorn's "auto", with the pure-Python pair as fallback when
-they are not installed; each worker logs which pair it runs.
+they are not installed; each worker logs which pair it runs. The HTTP protocol also answers a client
+that half-closed after sending its request (`service.protocols`).
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
+from service.protocols import http_protocol
+
 logger = logging.getLogger("service")
 # How long a recycled worker waits for its keep-alive clients' next requests (a busy client sends
 # one within milliseconds); a connection still idle then is closed, as any idle one may be.
@@ -39,10 +42,9 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def fast_config() -> dict[str, str]:
+def fast_config() -> dict[str, object]:
     """uvloop and httptools when installed, else asyncio and h11 (what "auto" would pick, but said)."""
-    return {"loop": "uvloop" if _installed("uvloop") else "asyncio",
-            "http": "httptools" if _installed("httptools") else "h11"}
+    return {"loop": "uvloop" if _installed("uvloop") else "asyncio", "http": http_protocol()}
 
 
 class DrainingServer(Server):
@@ -97,7 +99,7 @@ class DrainingUvicornWorker(UvicornWorker):
                                 settings.drain_seconds if settings is not None else 0.0)
         self._install_sigquit_handler()
         logger.info("worker serving", extra={"event_loop": type(asyncio.get_running_loop()).__module__,
-                                             "http_protocol": self.config.http})
+                                             "http_protocol": self.config.http.__name__.lower()})
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)

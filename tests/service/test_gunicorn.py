@@ -1,14 +1,17 @@
 """`python -m service` for real: Gunicorn master + uvicorn workers on 127.0.0.1.
 
 Metrics add up across workers; SIGTERM under load turns readiness to 503, lets in-flight requests
-finish and fails none; nothing is written outside /tmp (read-only root in production)."""
+finish and fails none; nothing is written outside /tmp (read-only root in production); a client that
+half-closes after sending gets its answers."""
 from __future__ import annotations
 
 import json
 import re
 import signal
+import socket
 import threading
 import time
+import urllib.parse
 
 import pytest
 import requests
@@ -63,6 +66,30 @@ def test_workers_run_uvloop_and_httptools(served):
              if '"worker serving"' in line]
     assert len(lines) == 2
     assert {(line["event_loop"], line["http_protocol"]) for line in lines} == {("uvloop", "httptools")}
+
+
+def test_a_client_that_half_closes_after_sending_gets_every_answer_then_the_close(served):
+    """`shutdown(SHUT_WR)` once the requests are written (`nc -N`, some proxies): each is answered, then
+    the server closes (the read below ends); a request cut short by the end-of-file gets nothing."""
+    server, _ = served
+    address = urllib.parse.urlsplit(server.url)
+    payload = json.dumps(body(2)).encode()
+    request = (b"POST /invocations HTTP/1.1\r\nHost: model\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
+
+    def exchange(data: bytes) -> bytes:
+        with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := sock.recv(65536):  # a server that never closes fails this with a timeout
+                received += chunk
+        return received
+
+    for count in (1, 3):  # one request, and three pipelined
+        answers = exchange(request * count)
+        assert answers.count(b"HTTP/1.1 200 OK") == count and answers.count(b'"predictions"') == count, answers[:300]
+    assert exchange(request[:-10]) == b""  # the body never arrived whole
 
 
 def test_nothing_is_written_to_home_or_the_runtime_dir(served):
