@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from service import codec
-from service.core import Prediction, Predictor
+from service.core import Prediction, Predictor, answer
 from service.errors import ServiceError
 from service.metrics import Metrics
 from service.settings import Settings
@@ -45,7 +45,7 @@ def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics, bat
         metrics.batch_rows.observe(parsed.rows)
         metrics.batch_requests.observe(1)
         metrics.observe_predictions(predictions)
-        return Prediction(codec.serialise(predictions), parsed.rows)
+        return answer(predictions, parsed.rows)
 
     return invoke
 
@@ -107,7 +107,7 @@ class MicroBatcher:
             outcome = await self._enqueue(parsed, key)
         if isinstance(outcome, BaseException):  # its own ServiceError, or what broke while answering it
             raise outcome
-        return Prediction(codec.serialise(outcome), parsed.rows)
+        return answer(outcome, parsed.rows)
 
     def _enqueue(self, parsed: codec.ModelInput, key: Any) -> asyncio.Future:
         loop = asyncio.get_running_loop()

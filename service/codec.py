@@ -165,10 +165,19 @@ def _type_error(frame_or_none: pd.DataFrame | None, schema: Schema | None, key: 
 
 def _check_split_shape(split: Any) -> None:
     """pandas broadcasts one row of `data` to every `index` entry: three index entries and one row would
-    be three predictions for rows nobody sent. `index`, when given, names each row of `data` once."""
-    if not isinstance(split, dict) or "index" not in split:
+    be three predictions for rows nobody sent. `index`, when given, names each row of `data` once, and
+    each row has a value per name in `columns`."""
+    if not isinstance(split, dict):
         return
-    index, data = split["index"], split.get("data")
+    columns, data = split.get("columns"), split.get("data")
+    if isinstance(columns, list) and isinstance(data, list):
+        for number, row in enumerate(data):
+            if isinstance(row, list) and len(row) != len(columns):
+                raise BadRequest(f"row {number} of 'data' has {len(row)} values for {len(columns)} columns",
+                                 field="columns", expected="one value per name in 'columns' in every row of 'data'")
+    if "index" not in split:
+        return
+    index = split["index"]
     if not isinstance(index, list) or not isinstance(data, list) or len(index) != len(data):
         rows = len(data) if isinstance(data, list) else "no"
         entries = len(index) if isinstance(index, list) else "not a list of"

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from service import codec, validation
 from service.casting import CastCheck
 from service.errors import BadRequest, ModelError, ServiceError
@@ -38,6 +40,32 @@ def flavor_predict(pyfunc: Any) -> Callable[[Any], Any] | None:
 class Prediction:
     body: bytes
     rows: int
+
+
+def answered_rows(predictions: Any) -> int | None:
+    """How many rows a model's answer holds, or None where it has no row axis (a scalar, a string, a
+    dict whose parts differ in length)."""
+    if isinstance(predictions, (list, tuple, pd.DataFrame, pd.Series)):
+        return len(predictions)
+    shape = getattr(predictions, "shape", None)
+    if shape is not None:
+        return shape[0] if len(shape) else None
+    if isinstance(predictions, dict) and predictions:
+        counts = {answered_rows(part) for part in predictions.values()}
+        return counts.pop() if len(counts) == 1 else None
+    return None
+
+
+def answer(predictions: Any, rows: int) -> Prediction:
+    """The response to a request of `rows` rows: a model that answered another number of rows is a
+    ModelError naming both, never a misaligned answer."""
+    answered = answered_rows(predictions)
+    if answered is not None and answered != rows:
+        error = ModelError(f"the model answered {answered} rows for the {rows} rows sent")
+        logger.error("model answered another number of rows", extra={
+            "error_id": error.error_id, "rows_sent": rows, "rows_answered": answered})
+        raise error
+    return Prediction(codec.serialise(predictions), rows)
 
 
 class Predictor:
@@ -88,5 +116,4 @@ class Predictor:
 
     def invoke(self, body: bytes, content_type: str | None) -> Prediction:
         parsed = self.parse(body, content_type)
-        predictions = self.predict(parsed.data, parsed.params, enforced=parsed.validated)
-        return Prediction(codec.serialise(predictions), parsed.rows)
+        return answer(self.predict(parsed.data, parsed.params, enforced=parsed.validated), parsed.rows)

@@ -96,10 +96,11 @@ class InternalError(ServiceError):
 
 
 class ModelError(InternalError):
-    """The model itself raised while predicting on valid input: the only 5xx a request can cause."""
+    """The model itself raised while predicting on valid input, or answered a different number of rows
+    than it was sent: the only 5xx a request can cause."""
 
-    def __init__(self) -> None:
-        super().__init__("the model failed to predict")
+    def __init__(self, what: str = "the model failed to predict") -> None:
+        super().__init__(what)
 
 
 # Starlette's routing raises HTTPException(404) for no such route and (405) for a wrong method

@@ -91,12 +91,13 @@ def pyfunc_client(make_client) -> TestClient:
 
 @pytest.fixture(scope="session")
 def toy_models(tmp_path_factory) -> dict[str, LoadedModel]:
-    """'dict', 'frame', 'batch-stats' and 'row-at-a-time' custom pyfunc models saved to disk and loaded
-    like any other."""
+    """'dict', 'frame', 'batch-stats', 'row-at-a-time' and 'drops-a-row' custom pyfunc models saved to
+    disk and loaded like any other."""
     from tests.service import toy_models
 
     root = tmp_path_factory.mktemp("toy")
     return {name: load_model(Settings(model_uri=str(toy_models.save(model, root / name))))
             for name, model in (("dict", toy_models.DictModel()), ("frame", toy_models.FrameModel()),
                                 ("batch-stats", toy_models.BatchStatsModel()),
-                                ("row-at-a-time", toy_models.RowAtATimeModel()))}
+                                ("row-at-a-time", toy_models.RowAtATimeModel()),
+                                ("drops-a-row", toy_models.DropsARowModel()))}

@@ -127,6 +127,19 @@ def test_output_that_does_not_split_by_rows_falls_back_to_one_call_per_request(t
     assert [r.json()["predictions"]["total"] for r in answers] == [float(i) + 1.0 for i in range(6)]
 
 
+@pytest.mark.parametrize("batching", [True, False])
+def test_a_model_answering_another_number_of_rows_is_a_500_naming_both_never_a_misaligned_answer(toy_models,
+                                                                                                   batching):
+    two_rows = {"dataframe_records": [{"x": 1.0, "label": "a"}, {"x": 2.0, "label": "b"}]}
+    payloads = [two_rows] + [{"dataframe_records": [{"x": float(i), "label": "a"}]} for i in range(5)]
+    app = create_app(Settings(model_uri="x", batch_max_wait_ms=20, batching_enabled=batching),
+                     toy_models["drops-a-row"])
+    answers = asyncio.run(post_all(app, payloads))
+    assert answers[0].status_code == 500, answers[0].text
+    assert answers[0].json()["message"].startswith("the model answered 1 rows for the 2 rows sent; quote error_id")
+    assert [r.json()["predictions"] for r in answers[1:]] == [[{"double": 2.0 * i}] for i in range(5)]
+
+
 @pytest.mark.parametrize("flavor", ["sklearn", "pyfunc"])
 def test_the_example_models_are_proven_at_start_up(loaded_models, flavor):
     client_app = create_app(Settings(model_uri="x"), loaded_models[flavor])

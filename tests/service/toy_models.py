@@ -1,5 +1,5 @@
 """Tiny custom pyfunc models for what the example models cannot show: dict and DataFrame
-outputs, float32 answers, answers that depend on the batch, and a model that raises (with the input in its message,
+outputs, float32 answers, answers that depend on the batch, a row short, and a model that raises (with the input in its message,
 as careless models do)."""
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ class RowAtATimeModel(mlflow.pyfunc.PythonModel):
         if len(model_input) > 1:
             raise ValueError("one row at a time")
         return pd.DataFrame({"double": model_input["x"] * 2})
+
+
+class DropsARowModel(mlflow.pyfunc.PythonModel):
+    """Answers every row but the last of a call of several rows: predictions misaligned with the rows."""
+
+    def predict(self, context, model_input, params=None):
+        rows = model_input if len(model_input) == 1 else model_input.iloc[:-1]
+        return pd.DataFrame({"double": rows["x"] * 2})
 
 
 class Float32Model(mlflow.pyfunc.PythonModel):

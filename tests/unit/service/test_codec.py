@@ -212,3 +212,15 @@ def test_an_index_with_one_entry_per_row_is_kept():
     parsed = parse(b'{"dataframe_split": {"columns": ["x"], "data": [[1.0], [2.0]], "index": [7, 9]}}',
                    "application/json", None, 10)
     assert parsed.rows == 2 and list(parsed.data.index) == [7, 9]
+
+
+@pytest.mark.parametrize(("split", "message"), [
+    ({"columns": ["x", "y"], "data": [[1.0, 2.0], [3.0]]}, "row 1 of 'data' has 1 values for 2 columns"),
+    ({"columns": ["x"], "data": [[1.0, 2.0, 3.0]]}, "row 0 of 'data' has 3 values for 1 columns"),
+])
+def test_a_row_without_one_value_per_column_is_a_400_naming_columns(split, message):
+    schema = Schema([ColSpec(DataType.double, "x"), ColSpec(DataType.double, "y", required=False)])
+    for with_schema in (schema, None):
+        with pytest.raises(BadRequest, match=message) as refused:
+            parse(json.dumps({"dataframe_split": split}).encode(), "application/json", with_schema, 10)
+        assert refused.value.field == "columns"
