@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ from ci.tools import docker, run_tool
 
 CLIS = ("podman", "docker")
 DEFAULT_CLI = "podman"
+# Where containers are started from: podman's conmon (before 2.1.13) creates a file `oom` in its working
+# directory when the container is OOM-killed, which would land in the job's checkout.
+RUN_FROM = tempfile.gettempdir()
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ def run_detached(image: str, *, name: str, environment: Mapping[str, str] | None
         argv += ["--env", key]
     with _auth(cli, authfile) as (auth_argv, auth_env):
         result = run_tool([*argv, *auth_argv, image], env={**(env or {}), **auth_env, **(environment or {})},
-                          timeout=600)
+                          timeout=600, cwd=RUN_FROM)
     return result.stdout.strip()
 
 
@@ -84,7 +88,7 @@ def run_once(image: str, command: Sequence[str], *, cli: str = DEFAULT_CLI,
     for key in environment or {}:
         argv += ["--env", key]
     argv += ["--entrypoint", command[0], image, *command[1:]]
-    result = run_tool(argv, env={**(env or {}), **(environment or {})}, timeout=300)
+    result = run_tool(argv, env={**(env or {}), **(environment or {})}, timeout=300, cwd=RUN_FROM)
     return result.stdout
 
 
