@@ -32,7 +32,7 @@ from service.batching import MicroBatcher, batch_key
 from service.core import Predictor
 from service.errors import ServiceError
 from service.loading import LoadedModel
-from service.precision import Precision, answer_precision
+from service.precision import differences
 from service.settings import Settings
 
 logger = logging.getLogger("service")
@@ -61,20 +61,6 @@ class _Largest:
 
     def observe(self, value: float) -> None:
         self.largest = max(self.largest, value)
-
-
-def differences(got: Any, want: Any, where: str = "predictions", precision: Precision | None = None) -> list[str]:
-    """The paths where two JSON answers differ, numbers at the precision of `want`'s (service.precision)."""
-    precision = precision or answer_precision(want)
-    if isinstance(got, dict) and isinstance(want, dict) and got.keys() == want.keys():
-        return [path for key in want for path in differences(got[key], want[key], f"{where}.{key}", precision)]
-    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
-        return [path for i, (g, w) in enumerate(zip(got, want))
-                for path in differences(g, w, f"{where}[{i}]", precision)]
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (got, want))
-    if numbers and precision.close(got, want):
-        return []
-    return [] if got == want and type(got) is type(want) else [where]
 
 
 def _row(parsed: codec.ModelInput, i: int) -> codec.ModelInput:

@@ -5,22 +5,29 @@ the load gate to compare the served answer with.
 Prints one JSON line on stdout: {"body": <serving_input_example.json>, "rows": N, "answers": [A1, A2],
 "requirements": [...]}: two predictions one second apart, so the gate can tell the fields that change
 from call to call (a timestamp, a random id) from the model's answer, and each of the model's
-requirements with its installed size and whether loading and predicting imported it. Anything the
-model prints goes to stderr. Exit 3 when the model has no input example (before MLflow 2.15 the request
-body is built from it, as the service's warm-up does). Runs on every Python and MLflow the images
-support.
+requirements with its installed size, whether loading and predicting imported it and, for the large
+ones it imported, whether the model loads and answers the same without it (`--without NAME`, a fresh
+process where NAME's modules cannot be imported: scikit-learn's array API support imports torch
+wherever torch is installed, which is no need of the model). Anything the model prints goes to
+stderr. Exit 3 when the model has no input example (before MLflow 2.15 the request body is built from
+it, as the service's warm-up does). Runs on every Python and MLflow the images support.
 """
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 NO_EXAMPLE_EXIT = 3
 PAUSE_S = 1.0  # long enough for a per-second timestamp to change between the two calls
+TRIAL_FROM = 50_000_000  # bytes: an imported requirement this large is tried without (the largest TRIALS)
+TRIALS = 3
+ALWAYS_NEEDED = ("mlflow", "mlflow-skinny")
 
 
 def _answer(model, example) -> object:
@@ -41,6 +48,41 @@ def _top_level_modules(dist) -> set:
             continue
         names.add(top[:-3] if top.endswith(".py") else top)
     return names
+
+
+class _Unimportable:
+    """A meta path finder for which `modules` (top-level names) do not exist, as if not installed."""
+
+    def __init__(self, modules: set) -> None:
+        self.modules = modules
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.modules:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+def _answers_without(name: str, answers: list) -> bool:
+    """Whether the model, loaded in a fresh process where distribution `name` cannot be imported, answers
+    its example as it did here (fields that changed between the two answers here left out)."""
+    from service.precision import differences
+
+    done = subprocess.run([sys.executable, "-m", "service.expect", "--without", name], capture_output=True,
+                          text=True, timeout=600, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        return False
+    trial = json.loads(done.stdout.splitlines()[-1])["answers"][0]
+    return set(differences(trial, answers[0])) <= set(differences(answers[1], answers[0]))
+
+
+def tried_without(requirements: list, answers: list) -> list:
+    """`requirements` with `needed` set on the largest imported ones (not MLflow): False where the
+    model loads and answers the same without it."""
+    candidates = sorted((r for r in requirements if r["imported"] and r["bytes"] >= TRIAL_FROM
+                         and r["name"].lower() not in ALWAYS_NEEDED), key=lambda r: -r["bytes"])[:TRIALS]
+    for requirement in candidates:
+        requirement["needed"] = not _answers_without(requirement["name"], answers)
+    return requirements
 
 
 def requirement_use(model_dir: str) -> list:
@@ -65,9 +107,14 @@ def requirement_use(model_dir: str) -> list:
     return used
 
 
-def main() -> int:
+def main(argv: list) -> int:
     model_dir = os.environ.get("SERVICE_MODEL_URI", "/opt/model")
+    without = argv[1] if argv[:1] == ["--without"] else None
     with contextlib.redirect_stdout(sys.stderr):  # only the JSON line goes to stdout
+        if without is not None:
+            import importlib.metadata
+
+            sys.meta_path.insert(0, _Unimportable(_top_level_modules(importlib.metadata.distribution(without))))
         import mlflow.pyfunc
         from mlflow.models import Model
 
@@ -81,12 +128,19 @@ def main() -> int:
         example = metadata.load_input_example(model_dir)
         model = mlflow.pyfunc.load_model(model_dir)
         first = _answer(model, example)
+        if without is not None:
+            print(json.dumps({"answers": [first]}), file=sys.__stdout__)
+            return 0
         time.sleep(PAUSE_S)
         second = _answer(model, example)
         requirements = requirement_use(model_dir)
+        del model  # the trials load it again, each in its own process
+        gc.collect()
+        requirements = tried_without(requirements, [first, second])
     rows = len(example) if hasattr(example, "__len__") else 1
     print(json.dumps({"body": text, "rows": rows, "answers": [first, second], "requirements": requirements}))
     return 0
 
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

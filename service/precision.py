@@ -12,6 +12,7 @@ import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,17 @@ def answer_precision(answer: object) -> Precision:
     and for answers of whole numbers only (compared exactly either way)."""
     fractional = [value for value in _numbers(answer) if not value.is_integer()]
     return FLOAT32 if fractional and all(map(_is_float32, fractional)) else FLOAT64
+
+
+def differences(got: Any, want: Any, where: str = "predictions", precision: Precision | None = None) -> list[str]:
+    """The paths where two JSON answers differ, numbers at the precision of `want`'s."""
+    precision = precision or answer_precision(want)
+    if isinstance(got, dict) and isinstance(want, dict) and got.keys() == want.keys():
+        return [path for key in want for path in differences(got[key], want[key], f"{where}.{key}", precision)]
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        return [path for i, (g, w) in enumerate(zip(got, want))
+                for path in differences(g, w, f"{where}[{i}]", precision)]
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (got, want))
+    if numbers and precision.close(got, want):
+        return []
+    return [] if got == want and type(got) is type(want) else [where]

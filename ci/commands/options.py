@@ -33,7 +33,7 @@ registration_timeout = click.option(
 drop_requirements = click.option(
     "--drop-requirements", envvar="IMAGE_DROP_REQUIREMENTS", default="", show_envvar=True,
     help="The model's requirements to leave out of the image (space or comma separated), after the load gate "
-         "reported them as never imported (a notebook environment's torch in a LightGBM model's requirements). "
+         "reported them as not needed (a notebook environment's torch in a LightGBM model's requirements). "
          "Preflight and the build both leave them out; the build report lists them.")
 package_indexes = click.option(
     "--package-indexes", envvar="IMAGE_PACKAGE_INDEXES", default="", show_envvar=True,

@@ -77,7 +77,8 @@ UNUSED_REPORTED_FROM = 1_000_000  # bytes: a requirement the model never imports
 @dataclass(frozen=True)
 class OwnAnswer:
     """What `service.expect` found in the image: the example body, two of the model's own answers to it,
-    its row count, and each of the model's requirements with its size and whether the model imported it."""
+    its row count, and each of the model's requirements with its size, whether the model imported it and
+    (the large ones it imported) whether it loads and answers the same without it (`needed`)."""
 
     body: bytes
     answers: list[object]
@@ -85,9 +86,10 @@ class OwnAnswer:
     requirements: list[dict] = dataclasses.field(default_factory=list)
 
     def unused(self, at_least_bytes: int = UNUSED_REPORTED_FROM) -> list[dict]:
-        """The model's requirements it never imported, largest first."""
-        return sorted((r for r in self.requirements if not r.get("imported", True) and r["bytes"] >= at_least_bytes),
-                      key=lambda r: -r["bytes"])
+        """The model's requirements it does not need (never imported, or imported only in passing: it
+        loads and answers the same without), largest first."""
+        return sorted((r for r in self.requirements if r["bytes"] >= at_least_bytes
+                       and (not r.get("imported", True) or r.get("needed") is False)), key=lambda r: -r["bytes"])
 
 
 def expected_answer(image: str, *, cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None) -> OwnAnswer:
@@ -230,10 +232,11 @@ def load_gate(image: str, model: ModelRef, *, ready_timeout: float | None = None
     if result.non_deterministic:
         detail += (f" (non-deterministic, not compared: {', '.join(result.non_deterministic)})")
     if result.unused_requirements:
-        detail += (f"; required but never imported by this model: {describe_unused(result.unused_requirements)}: "
-                   "the image carries them for nothing (a notebook environment's packages, captured when the "
-                   "model was logged): log it with `pip_requirements` that leave them out, or name them in "
-                   "IMAGE_DROP_REQUIREMENTS to build without them")
+        detail += (f"; required but not needed by this model (never imported, or it loads and answers the same "
+                   f"without): {describe_unused(result.unused_requirements)}: the image carries them for nothing (a "
+                   "notebook environment's packages, captured when the model was logged): log it with "
+                   "`pip_requirements` that leave them out, or name them in IMAGE_DROP_REQUIREMENTS to build "
+                   "without them")
     figures = dataclasses.asdict(result)
     summary = {k: v for k, v in figures.items() if k != "unused_requirements"}  # a registry tag: small
     checks = [Check("load", True, detail), *filter(None, [memory_check(result)])]

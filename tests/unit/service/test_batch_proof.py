@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.batch_proof import differences
+from service.precision import differences
 
 
 @pytest.mark.parametrize(("got", "want", "paths"), [
