@@ -91,20 +91,23 @@ SPECS = {
     "py39-mlflow210": EnvSpec("py39-mlflow210", "3.9", (
         "mlflow==2.10.2", "scikit-learn==1.3.2", "pandas==2.0.3", "numpy==1.24.3", "scipy==1.11.4",
         "joblib==1.3.2", "cloudpickle==3.0.0")),
-    # This project's Python and MLflow with the boosting libraries. xgboost-cpu is xgboost without the
-    # CUDA/NCCL wheels that `xgboost` >= 2.1 pulls in on Linux (same `xgboost` module).
+    # This project's Python and MLflow with the boosting libraries and ONNX. xgboost-cpu is xgboost
+    # without the CUDA/NCCL wheels that `xgboost` >= 2.1 pulls in on Linux (same `xgboost` module).
     "py311-boosting": EnvSpec("py311-boosting", "3.11", (
         _project_pin("mlflow"), _project_pin("scikit-learn"), _project_pin("numpy"), _project_pin("pandas"),
-        _project_pin("scipy"), _project_pin("cloudpickle"), "xgboost-cpu==3.2.0", "lightgbm==4.6.0")),
+        _project_pin("scipy"), _project_pin("cloudpickle"), "xgboost-cpu==3.2.0", "lightgbm==4.6.0",
+        "catboost==1.2.10", "onnx==1.23.2", "onnxruntime==1.32.0")),
     # The newest installable MLflow on the newest Python the images support (mlflow 3.18.0 is on the
     # index, but its mlflow-skinny==3.18.0 dependency is not: pip cannot install it).
     "py313-mlflow-newest": EnvSpec("py313-mlflow-newest", "3.13", (
         "mlflow==3.17.2", "scikit-learn==1.9.1", "numpy==2.5.5", "pandas==3.1.1", "skops==0.16.0")),
     # A deep-learning team's CPU training box: the CPU build of torch (torch==X+cpu, from PyTorch's own
-    # index; PyPI's Linux torch is the CUDA build), this project's MLflow.
+    # index; PyPI's Linux torch is the CUDA build), this project's MLflow, and scikit-learn beside it
+    # (one environment holds every library, so torch is captured into a sklearn model's requirements).
     "py311-torch-cpu": EnvSpec("py311-torch-cpu", "3.11", (
         _project_pin("mlflow"), _project_pin("numpy"), _project_pin("pandas"), _project_pin("cloudpickle"),
-        "torch==2.13.0+cpu"), local_wheels=("torch-2.13.0+cpu-cp311-*.whl",)),
+        _project_pin("scikit-learn"), _project_pin("scipy"), "torch==2.13.0+cpu"),
+        local_wheels=("torch-2.13.0+cpu-cp311-*.whl",)),
 }
 
 

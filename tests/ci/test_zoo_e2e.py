@@ -2,7 +2,9 @@
 through the pipeline's own commands on the real stack: `python -m ci resolve`, `preflight`, `build` (each
 image built once per session and shared), then `gate load`, `gate signature`, `gate latency` and `deploy`
 to the test cluster, where the live `/version` names the version and a prediction through the API
-server's proxy equals the model's own answer that the load gate compares with."""
+server's proxy equals the model's own answer that the load gate compares with. The large model's pod
+gets a 2 GiB memory limit (its overlay, named to the load gate as CAPACITY_MANIFESTS); with the
+production overlay's 1 GiB the load gate fails it, before any rollout."""
 from __future__ import annotations
 
 import json
@@ -20,6 +22,7 @@ from ci.errors import EXIT_OK
 from ci.gates.answers import max_difference, unstable_paths
 from ci.gates.load import expected_answer
 from ci.kube import Kube
+from ci.tools import podman
 from devstack.model_zoo import ZOO
 from devstack.package_index import PackageIndex, local_wheel
 from tests.ci.deploy_helpers import NAME, Run, edited_overlay, finish
@@ -34,6 +37,9 @@ KEYS = list(ZOO)
 SMALL = [{"op": "replace", "path": "/spec/replicas", "value": 1},
          {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/memory", "value": "128Mi"},
          {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/cpu", "value": "50m"}]
+# The large model's weights (1.1 GB, read whole) need more than the base's 1 GiB memory limit.
+LARGE_POD = [{"op": "replace", "path": "/spec/template/spec/containers/0/resources/limits/memory", "value": "2Gi"}]
+PRODUCTION = REPO / "manifests" / "overlays" / "production"
 # Seconds, not minutes: the gate's mechanics on every model, not its capacity (test_gate_latency*.py).
 LATENCY = ["--users", "2", "--rate", "10", "--warmup", "1s", "--duration", "3s", "--min-rps", "2",
            "--p95-ms", "2000", "--p99-ms", "4000"]
@@ -92,18 +98,28 @@ def torch_index(tmp_path_factory) -> Iterator[PackageIndex]:
 
 
 @pytest.fixture(scope="session")
-def zoo_images(model_zoo, mlflow_sqlite, oci_registry, torch_index, tmp_path_factory) -> dict[str, Built | str]:
+def zoo_overlays(tmp_path_factory) -> dict[str, Path]:
+    """Each model's overlay: one small replica, no autoscaler; the large model's with a 2 GiB limit."""
+    root = tmp_path_factory.mktemp("zoo-overlays")
+    small = edited_overlay(root / "small", deployment_ops=SMALL, drop=("hpa.yaml",))
+    large = edited_overlay(root / "large", deployment_ops=SMALL + LARGE_POD, drop=("hpa.yaml",))
+    return {key: large if key == "large" else small for key in KEYS}
+
+
+@pytest.fixture(scope="session")
+def zoo_images(model_zoo, mlflow_sqlite, oci_registry, torch_index, zoo_overlays,
+               tmp_path_factory) -> dict[str, Built | str]:
     """Every zoo model built once per session, two at a time (pip's downloads overlap the other's
     work); a failed job fails every test of that model (naming the job), not the others'. The jobs name
-    the torch index in PIP_EXTRA_INDEX_URL, as a team with PyTorch models does: preflight and the build
-    (a build secret) both read it."""
+    the torch index for torch alone in IMAGE_PACKAGE_INDEXES, as a team with PyTorch models does:
+    preflight and the build both take torch's file from it."""
     root = tmp_path_factory.mktemp("zoo-e2e")
     job_env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITLAB_", "MLFLOW_"))}
     job_env |= {**oci_registry.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url, "PYTHONUNBUFFERED": "1",
-                "PIP_EXTRA_INDEX_URL": torch_index.url}
+                "IMAGE_PACKAGE_INDEXES": f"torch={torch_index.url}"}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {key: pool.submit(through_build, key, ref, job_env, oci_registry.address, root / key)
-                   for key, ref in model_zoo.items()}
+        futures = {key: pool.submit(through_build, key, ref, job_env | {"CAPACITY_MANIFESTS": str(zoo_overlays[key])},
+                                    oci_registry.address, root / key) for key, ref in model_zoo.items()}
         return {key: future.result() for key, future in futures.items()}
 
 
@@ -117,6 +133,7 @@ def zoo_image(request, zoo_images) -> Built:
 
 # The three gates as the pipeline runs them, per model: argv after `ci gate`.
 GATES = {"load": lambda built: ["load"],
+         "load-production-pod": lambda built: ["load", "--manifests", str(PRODUCTION)],
          "signature": lambda built: ["signature", "--image", built.image],
          "latency": lambda built: ["latency", "--image", built.image, *LATENCY]}
 
@@ -128,6 +145,8 @@ def zoo_gates(zoo_images, tmp_path_factory) -> dict[tuple[str, str], tuple[subpr
     root = tmp_path_factory.mktemp("zoo-gates")
     jobs = [(gate, built, root / gate / built.key) for gate in GATES for built in zoo_images.values()
             if isinstance(built, Built)]
+    if isinstance(zoo_images["large"], Built):  # the large model in the production pod: refused
+        jobs.append(("load-production-pod", zoo_images["large"], root / "load-production-pod"))
 
     def run(gate: str, built: Built, reports: Path) -> subprocess.CompletedProcess[str]:
         return ci("gate", *GATES[gate](built), "--output-dir", str(reports), env=built.env)
@@ -149,6 +168,40 @@ def test_load_gate(key, zoo_image, zoo_gates):
     assert report["passed"] and report["model_version"] == zoo_image.version and report["rows"] > 0, report
 
 
+def test_the_large_model_fits_its_own_pod_and_reports_its_memory_and_load_time(zoo_images, zoo_gates):
+    built = zoo_images["large"]
+    assert isinstance(built, Built), built
+    report = gate(zoo_gates, built, "load")
+    assert report["memory_limit"] == 2 * 2**30 and report["memory_bytes"] > 1_000_000_000, report  # weights in memory
+    assert report["ready_seconds"] < report["startup_seconds"], report
+    done, _ = zoo_gates[("load-production-pod", "large")]
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "Cause: pod-memory: " in done.stderr and "limit of 1,024 MiB" in done.stderr, done.stderr[-3000:]
+
+
+def test_torch_captured_into_a_sklearn_model_is_reported_then_left_out(zoo_images, zoo_gates, oci_registry,
+                                                                      tmp_path):
+    """MLflow captured torch into the sklearn model's requirements: the load gate names it as never
+    imported, with its size; built again with IMAGE_DROP_REQUIREMENTS=torch, the image has no torch,
+    is smaller by its size and passes the load gate."""
+    built = zoo_images["torch-env-sklearn"]
+    assert isinstance(built, Built), built
+    unused = {r["name"]: r for r in gate(zoo_gates, built, "load")["unused_requirements"]}
+    assert unused["torch"]["version"] == "2.13.0+cpu" and unused["torch"]["bytes"] > 300_000_000, unused
+    env = built.env | {"IMAGE_DROP_REQUIREMENTS": "torch"}
+    passed(ci("build", "--image-repository", built.image.split("@")[0] + "-slim", "--commit", "2c0ffee5",
+              "--output-dir", str(tmp_path), env=env, timeout=1500), "build without torch")
+    assert json.loads((tmp_path / "image.json").read_text())["dropped_requirements"] == ["torch==2.13.0+cpu"]
+    slim = env | dotenv(tmp_path / "image.env")
+    done = ci("gate", "load", "--output-dir", str(tmp_path / "gate"), env=slim)
+    passed(done, "gate load without torch")
+    assert json.loads((tmp_path / "gate" / "load.json").read_text())["unused_requirements"] == []
+    no_torch = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)"
+    podman.run_once(slim["IMAGE_REF"], ["python", "-c", no_torch], env=oci_registry.env)
+    sizes = [podman.image_size(image, env=oci_registry.env) for image in (built.image, slim["IMAGE_REF"])]
+    assert sizes[0] - sizes[1] > unused["torch"]["bytes"] * 0.9, sizes
+
+
 @pytest.mark.parametrize("key", KEYS)
 def test_signature_gate(key, zoo_image, zoo_gates):
     report = gate(zoo_gates, zoo_image, "signature")
@@ -162,11 +215,10 @@ def test_latency_gate(key, zoo_image, zoo_gates):
 
 
 @pytest.fixture(scope="module")
-def zoo_deploys(zoo_images, k8s_cluster, tmp_path_factory) -> Iterator[dict[str, tuple[str, Run | str]]]:
+def zoo_deploys(zoo_images, zoo_overlays, k8s_cluster, tmp_path_factory) -> Iterator[dict[str, tuple[str, Run | str]]]:
     """`python -m ci deploy` of every built model at once, each to its own namespace (one small replica):
     {key: (namespace, finished run)}; the smoke reads each version's serving input example."""
     root = tmp_path_factory.mktemp("zoo-deploys")
-    overlay = edited_overlay(root, deployment_ops=SMALL, drop=("hpa.yaml",))
     runs: dict[str, tuple[str, Run | str]] = {}
     for key, built in zoo_images.items():
         if isinstance(built, str):
@@ -176,7 +228,7 @@ def zoo_deploys(zoo_images, k8s_cluster, tmp_path_factory) -> Iterator[dict[str,
         out = root / key
         out.mkdir()
         argv = [sys.executable, "-m", "ci", "deploy", "--kubeconfig", str(k8s_cluster.kubeconfig),
-                "--namespace", namespace, "--manifests", str(overlay), "--timeout", "300",
+                "--namespace", namespace, "--manifests", str(zoo_overlays[key]), "--timeout", "300",
                 "--readiness-timeout", "180", "--smoke-timeout", "60", "--output-dir", str(out)]
         with open(out / "stderr.txt", "wb") as stderr:
             process = subprocess.Popen(argv, cwd=REPO, env=built.env, stdout=subprocess.DEVNULL, stderr=stderr)

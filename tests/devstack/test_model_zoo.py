@@ -20,6 +20,8 @@ import mlflow.artifacts, mlflow.pyfunc
 from mlflow.models import Model
 
 def jsonable(value):
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
     if hasattr(value, "to_dict"):
         return value.to_dict(orient="list") if hasattr(value, "columns") else value.tolist()
     return value.tolist() if hasattr(value, "tolist") else value
@@ -71,6 +73,18 @@ def test_flavours_and_shapes_are_what_the_zoo_promises(model_zoo, mlflow_sqlite,
     torch_requirements = Path(_downloaded(model_zoo["torch"], mlflow_sqlite.url, tmp_path / "t")[0],
                               "requirements.txt").read_text().split()
     assert "torch==2.13.0+cpu" in torch_requirements  # the CPU build: PyPI does not publish it
+    captured = Path(_downloaded(model_zoo["torch-env-sklearn"], mlflow_sqlite.url, tmp_path / "s")[0],
+                    "requirements.txt").read_text().split()
+    assert "torch==2.13.0+cpu" in captured  # inferred by MLflow from the venv, never imported by the model
+    assert "sklearn" in flavors["torch-env-sklearn"]["flavors"]
+    assert "onnx" in flavors["onnx"]["flavors"]
+    assert json.loads(flavors["onnx"]["signature"]["outputs"]) == [
+        {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 2]}, "name": "probabilities"}]
+    assert "catboost" in flavors["catboost"]["flavors"]
+    catboost_inputs = json.loads(flavors["catboost"]["signature"]["inputs"])
+    assert {"name": "region", "type": "string", "required": True} in catboost_inputs
+    large = _downloaded(model_zoo["large"], mlflow_sqlite.url, tmp_path / "l")[0]
+    assert sum(f.stat().st_size for f in Path(large, "artifacts").rglob("*")) > 1_000_000_000
     assert {p["name"] for p in json.loads(flavors["params"]["signature"]["params"])} == {
         "scale", "threshold", "positive_label"}
     legacy, legacy_ref = flavors["legacy-wrapper"], model_zoo["legacy-wrapper"]
@@ -91,12 +105,15 @@ def test_each_model_predicts_again_in_its_own_environment(model_zoo, mlflow_sqli
                               "PATH": "/usr/bin:/bin"})
         line = next(line for line in result.stdout.splitlines() if line.startswith("PREDICTIONS "))
         answers.update(json.loads(line[len("PREDICTIONS "):]))
-    for key in ("sklearn", "xgboost", "lightgbm", "tensor", "params", "torch"):
+    for key in ("sklearn", "xgboost", "lightgbm", "tensor", "params", "torch", "torch-env-sklearn", "onnx", "catboost",
+                "large"):
         answer = answers[model_zoo[key].model_uri]
         assert answer["first"] == answer["second"], key  # deterministic models
     tensor = answers[model_zoo["tensor"].model_uri]["first"]
     assert len(tensor) == 3 and all(len(row) == 1 and 0 <= row[0] <= 1 for row in tensor)
     assert answers[model_zoo["params"].model_uri]["scaled"]["score"] == [0.0, 0.0, 0.0]
+    probabilities = answers[model_zoo["onnx"].model_uri]["first"]["probabilities"]
+    assert len(probabilities) == 3 and all(abs(sum(row) - 1) < 1e-6 for row in probabilities)
     legacy = answers[model_zoo["legacy-wrapper"].model_uri]
     first, second = legacy["first"]["predictions"], legacy["second"]["predictions"]
     assert len(first) == legacy["rows"] and set(first[0]) == {"score", "risk_level", "timestamp"}
