@@ -29,8 +29,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
                  "tests/ci/test_pipeline_image.py"),
     # model_servers, loaded_models and toy_models: the service under Gunicorn for every toy model
     "service": tuple(f"tests/service/test_{name}.py" for name in (
-        "app", "bad_input", "batching", "core", "fastpath", "fork_safety", "fuzz", "gunicorn", "image",
-        "mlflow_parity", "properties", "tracing", "loading", "mlflow_compat", "turns", "cgroup")),
+        "app", "bad_input", "batching", "core", "fastpath", "fork_safety", "fuzz", "protocol_fuzz", "gunicorn",
+        "image", "mlflow_parity", "properties", "tracing", "loading", "mlflow_compat", "turns", "cgroup")),
 }
 GROUP_OF = {module: group for group, modules in GROUPS.items() for module in modules}
 RANK = {group: rank for rank, group in enumerate(GROUPS)}

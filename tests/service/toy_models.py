@@ -1,6 +1,6 @@
 """Tiny custom pyfunc models for what the example models cannot show: dict and DataFrame
-outputs, float32 answers, answers that depend on the batch, a row short, and a model that raises (with the input in its message,
-as careless models do)."""
+outputs, float32 answers, answers that depend on the batch, a row short, and a model that raises
+(with the input in its message, as careless models do)."""
 from __future__ import annotations
 
 from pathlib import Path
