@@ -16,7 +16,7 @@ from pathlib import Path
 from ci import deploy_apply, deploy_lock, job, rollout
 from ci.deploy_fields import Target, set_image_patch
 from ci.errors import CheckFailed, ConfigError
-from ci.kube import Kube
+from ci.kube import ApiUnreachable, Kube
 from ci.outputs import write_json
 from ci.project import OVERLAYS_DIR
 from ci.rollout_owner import Owned, changed_under
@@ -155,35 +155,62 @@ def roll_out(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | No
     return result
 
 
+OUTAGE_BACKOFF_MAX = 10.0  # seconds between polls of an API server that does not answer
+
+
 def wait(kube: Kube, name: str, generation: int, limits: Limits, started: float,
          owned: Owned | None = None) -> rollout.Evidence | None:
     """Poll until the rollout completes (None) or fails (the evidence); a progress line per change.
-    With `owned`, a pod template changed by someone else ends the watch (ChangedUnder)."""
+    With `owned`, a pod template changed by someone else ends the watch (ChangedUnder). An API server
+    that stops answering (restarted, failed over) is polled again with backoff until the rollout's
+    deadline, and the time it was away is not counted against a pod's readiness."""
     watch = rollout.Watch(readiness_limit=limits.readiness, max_restarts=limits.max_restarts)
-    last_line = None
+    last_line, down_since, pause = None, None, limits.poll
     while True:
         now = time.monotonic()
-        deployment = kube.deployment(name)
-        if deployment is None:
-            return rollout.Evidence("Deleted", f"deployment {name} was deleted during the rollout")
-        moved = changed_under(owned, deployment) if owned else None
-        if moved:
-            return rollout.Evidence(CHANGED_UNDER, moved)
-        if deployment["metadata"]["generation"] >= generation and rollout.observed(deployment):
-            line = rollout.progress_line(deployment)
-            if line != last_line:
-                log.info("%s: %s", name, line)
-                last_line = line
-            if rollout.complete(deployment):
-                return None
-            pods = new_pods(kube, deployment)
-            evidence = (rollout.deadline_exceeded(deployment) or startup_evidence(kube, pods)
-                        or watch.evidence(pods, now))
-            if evidence:
-                return evidence
+        try:
+            done, evidence, line = _poll(kube, name, generation, watch, owned, now)
+        except ApiUnreachable as exc:
+            down_since = down_since or now
+            watch.unready_since.clear()  # its absence is no pod's time unready
+            if now - started > limits.timeout:
+                return rollout.Evidence("Unreachable", f"{exc}; it has not answered for {now - down_since:.0f}s "
+                                        f"and the rollout's {limits.timeout:.0f}s are over: its outcome is unknown")
+            log.warning("the API server does not answer (%.0fs): watching again in %.0fs, until the rollout's "
+                        "deadline", now - down_since, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, OUTAGE_BACKOFF_MAX)
+            continue
+        if down_since is not None:
+            log.info("the API server answers again after %.0fs", now - down_since)
+            down_since, pause = None, limits.poll
+        if line is not None and line != last_line:
+            log.info("%s: %s", name, line)
+            last_line = line
+        if done or evidence:
+            return evidence
         if now - started > limits.timeout:
             return rollout.Evidence("Timeout", f"not complete after {limits.timeout:.0f}s ({last_line})")
         time.sleep(limits.poll)
+
+
+def _poll(kube: Kube, name: str, generation: int, watch: rollout.Watch, owned: Owned | None,
+          now: float) -> tuple[bool, rollout.Evidence | None, str | None]:
+    """One look at the rollout: (complete, evidence of failure, progress line)."""
+    deployment = kube.deployment(name)
+    if deployment is None:
+        return False, rollout.Evidence("Deleted", f"deployment {name} was deleted during the rollout"), None
+    moved = changed_under(owned, deployment) if owned else None
+    if moved:
+        return False, rollout.Evidence(CHANGED_UNDER, moved), None
+    if not (deployment["metadata"]["generation"] >= generation and rollout.observed(deployment)):
+        return False, None, None
+    line = rollout.progress_line(deployment)
+    if rollout.complete(deployment):
+        return True, None, line
+    pods = new_pods(kube, deployment)
+    return False, (rollout.deadline_exceeded(deployment) or startup_evidence(kube, pods)
+                   or watch.evidence(pods, now)), line
 
 
 def startup_evidence(kube: Kube, pods: list[dict]) -> rollout.Evidence | None:

@@ -26,6 +26,10 @@ FIELD_MANAGER = "pyfunc-deploy"
 JSON_PATCH = "application/json-patch+json"
 
 
+class ApiUnreachable(CheckFailed):
+    """The API server did not answer (refused, reset, timed out): it may come back."""
+
+
 class Kube:
     """A client for one namespace; build it with `connect()`."""
 
@@ -61,8 +65,8 @@ class Kube:
                                   "permissions")) from exc
             raise CheckFailed(f"cannot {what}: {exc.status} {reason}") from exc
         except HTTPError as exc:
-            raise CheckFailed(f"cannot reach the Kubernetes API server at {self.url} to {what}: "
-                              f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+            raise ApiUnreachable(f"cannot reach the Kubernetes API server at {self.url} to {what}: "
+                                 f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         return json.loads(response.data) if decode else response.data
 
     # -- reads -----------------------------------------------------------------------------------

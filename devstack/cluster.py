@@ -206,6 +206,16 @@ class Cluster:
                    log=self.processes["kubelet"].log)
         self.timings["node"] = time.monotonic() - t
 
+    def restart(self, name: str, down_seconds: float) -> None:
+        """Stop component `name` (kube-apiserver, kubelet, ...), leave it down `down_seconds`, start it
+        again with the same command line (for the tests of an outage in the middle of a rollout)."""
+        stopped = self.processes.pop(name)
+        stopped.stop()
+        time.sleep(down_seconds)
+        self._spawn(name, stopped.argv)
+        if name == "kube-apiserver":
+            self._wait_http(name, "/readyz")
+
     def _start_containerd(self) -> None:
         config = write_containerd_config(self.state_dir / "containerd", self.state_dir / "cni",
                                          self.containerd_socket, self.network_name, self.bridge,

@@ -270,6 +270,27 @@ def test_a_kubectl_set_image_during_a_deploy_fails_it_naming_the_change(
     assert deployment(k8s_cluster, v1_serving)["spec"]["template"]["spec"]["containers"][0]["image"] == images["v3"]
 
 
+def test_an_api_server_away_for_30s_mid_rollout_is_waited_out_and_the_rollout_decided(
+        k8s_cluster: Cluster, v1_serving: str, images: dict[str, str], tmp_path: Path, smoke_input: Path) -> None:
+    """The API server stops 2 s into the rollout of a model that takes 40 s to start, and comes back 30 s
+    later: the deploy watches again (backoff), does not count the outage as the pod's time unready, and
+    the rollout completes with the new version serving."""
+    run = start_deploy(k8s_cluster, v1_serving, OVERLAY, images["slow-start"], "6", tmp_path / "out", smoke_input,
+                       "https://gitlab.example/p/-/jobs/6")
+    deadline = time.monotonic() + 60
+    while deployment(k8s_cluster, v1_serving)["spec"]["template"]["spec"]["containers"][0]["image"] != \
+            images["slow-start"]:
+        assert time.monotonic() < deadline and run.process.poll() is None, run.stderr[-3000:]
+        time.sleep(0.2)
+    time.sleep(2)
+    k8s_cluster.restart("kube-apiserver", down_seconds=30)
+    finish(run, timeout=300)
+    assert run.process.returncode == EXIT_OK, run.stderr[-5000:]
+    assert "the API server does not answer" in run.stderr and "the API server answers again after" in run.stderr
+    assert run.report()["ok"] and run.report()["smoke"]["ok"], run.report()
+    assert serving_version(k8s_cluster, v1_serving) == "6"
+
+
 def test_a_slow_loading_model_is_decided_at_the_first_startup_probe_restart(
         k8s_cluster: Cluster, v1_serving: str, images: dict[str, str], tmp_path: Path, smoke_input: Path) -> None:
     overlay = edited_overlay(tmp_path, deployment_ops=[

@@ -7,6 +7,7 @@ import pytest
 
 from ci.deploy import Limits, Target, set_image_patch, undo, wait
 from ci.errors import ConfigError
+from ci.kube import ApiUnreachable
 from ci.rollout import HASH_LABEL, REVISION
 
 UID = "uid-1"
@@ -35,7 +36,8 @@ def replicaset(rev: int) -> dict:
 
 
 class FakeKube:
-    """Answers `deployment()` from a script (the last answer repeats) and records every call."""
+    """Answers `deployment()` from a script (the last answer repeats; an exception is raised) and records
+    every call."""
 
     def __init__(self, deployments: list[dict | None], replicasets=(), pods=()):
         self.script = list(deployments)
@@ -44,7 +46,10 @@ class FakeKube:
 
     def deployment(self, name):
         self.calls.append(("deployment", name))
-        return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        answer = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def replicasets(self, selector):
         self.calls.append(("replicasets", selector))
@@ -125,6 +130,31 @@ def test_wait(script, pods, expected):
     kube = FakeKube(script, replicasets=[replicaset(1), replicaset(2)], pods=pods)
     evidence = wait(kube, "web", 2, FAST, time.monotonic())
     assert (str(evidence) if evidence else None) == expected
+
+
+def unready_pod() -> dict:
+    return {"metadata": {"name": "web-h2-y"},
+            "status": {"containerStatuses": [{"name": "model", "restartCount": 0, "ready": False, "started": True,
+                                              "state": {"running": {"startedAt": "2026-12-06T19:00:00Z"}}}]}}
+
+
+DOWN = ApiUnreachable("cannot reach the Kubernetes API server at https://k8s:6443 to read deployment web: "
+                      "MaxRetryError: connection refused")
+
+
+def test_an_api_server_away_mid_rollout_is_watched_again_and_its_absence_is_no_pods_unready_time():
+    """0.3 s away, a pod unready before it left, readiness limit 0.25 s: the rollout completes."""
+    unready = deployment(ready=0, available=0)
+    kube = FakeKube([unready, DOWN, DOWN, unready, deployment()], replicasets=[replicaset(2)], pods=[unready_pod()])
+    assert wait(kube, "web", 2, Limits(timeout=30, readiness=0.25, max_restarts=1, poll=0.1), time.monotonic()) is None
+    assert [call for call in kube.calls if call[0] == "deployment"] == [("deployment", "web")] * 5
+
+
+def test_an_api_server_away_past_the_rollouts_deadline_leaves_the_outcome_unknown():
+    kube = FakeKube([deployment(ready=0, available=0), DOWN])
+    evidence = wait(kube, "web", 2, Limits(timeout=0.3, poll=0.05), time.monotonic())
+    assert str(evidence).startswith("Unreachable: cannot reach the Kubernetes API server at https://k8s:6443")
+    assert "and the rollout's 0s are over: its outcome is unknown" in str(evidence)
 
 
 def test_wait_lists_pods_of_the_newest_replicaset_only():
