@@ -44,8 +44,11 @@ def compressed_mb(tools: ContainerTools, image: str) -> float:
     return sum(layer["size"] for layer in json.loads(raw)["layers"]) / 1e6
 
 
-def start_to_ready(tools: ContainerTools, image: str, port: int, probe: str, environment: dict) -> float:
-    """`podman run` to the first 200 from `probe`; InfraError with the log tail if the container exits."""
+@contextlib.contextmanager
+def ready_container(tools: ContainerTools, image: str, port: int, probe: str, environment: dict,
+                    timeout: float = 300) -> Iterator[tuple[str, float]]:
+    """`podman run` until the first 200 from `probe`: yields the container's name and the seconds that
+    took; InfraError with the log tail if the container exits first. Removed afterwards."""
     name = f"bench-{free_port()}"
     started = time.monotonic()
     podman.run_detached(image, name=name, environment=environment, read_only=False, env=tools.env)
@@ -54,12 +57,18 @@ def start_to_ready(tools: ContainerTools, image: str, port: int, probe: str, env
             if not podman.state(name, env=tools.env).running:
                 raise InfraError(f"{image} exited before {probe} answered:\n"
                                  f"{tail(podman.logs(name, env=tools.env), 5)}")
-            if time.monotonic() - started > 300:
-                raise InfraError(f"{image}: {probe} did not answer within 300 s")
+            if time.monotonic() - started > timeout:
+                raise InfraError(f"{image}: {probe} did not answer within {timeout:.0f} s")
             time.sleep(0.1)
-        return time.monotonic() - started
+        yield name, time.monotonic() - started
     finally:
         podman.remove(name, env=tools.env)
+
+
+def start_to_ready(tools: ContainerTools, image: str, port: int, probe: str, environment: dict) -> float:
+    """`podman run` to the first 200 from `probe`."""
+    with ready_container(tools, image, port, probe, environment) as (_, seconds):
+        return seconds
 
 
 def _mlflow_build(tools: ContainerTools, tracking_uri: str, model: ModelRef, image: str, work: Path) -> float:

@@ -40,7 +40,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -50,17 +49,16 @@ from unittest import mock
 
 import psutil
 
-from benchmarks.image import MLFLOW_PORT
+from benchmarks.image import MLFLOW_PORT, ready_container
 from benchmarks.serving import WRK_SCRIPT, pss_mb, wrk
 from benchmarks.zoo_build import ROWS, Side, ours, theirs
 from ci.model_ref import ModelRef, moving_tags
-from ci.tools import podman, tail
 from devstack.mlflow_server import MlflowServer
 from devstack.model_zoo import ModelRef as ZooRef
 from devstack.model_zoo import train
 from devstack.oci import ContainerTools, OciRegistry, seed_storage
 from devstack.package_index import PackageIndex, local_wheel
-from devstack.procs import InfraError, free_port, http_ok
+from devstack.procs import InfraError, free_port
 
 SIDES = {"cpu": "ours, CPU index", "cuda": "ours, PyPI default (CUDA)", "mlflow": "generate-dockerfile, CPU index"}
 CPU_WHEEL = "torch-2.13.0+cpu-cp311-*.whl"
@@ -116,20 +114,9 @@ def mlflow_serving() -> Serving:
 @contextlib.contextmanager
 def running(tools: ContainerTools, image: str, serving: Serving, workers: int) -> Iterator[int]:
     """The image serving with `workers` workers, ready; yields the host PID of the container's first process."""
-    name = f"bench-torch-{free_port()}"
-    podman.run_detached(image, name=name, environment=serving.environment(workers), read_only=False, env=tools.env)
-    try:
-        started = time.monotonic()
-        while not http_ok(f"http://127.0.0.1:{serving.port}{serving.probe}"):
-            if not podman.state(name, env=tools.env).running:
-                raise InfraError(f"{image} exited before {serving.probe} answered:\n"
-                                 f"{tail(podman.logs(name, env=tools.env), 5)}")
-            if time.monotonic() - started > 600:
-                raise InfraError(f"{image}: {serving.probe} did not answer within 600 s with {workers} workers")
-            time.sleep(0.2)
+    with ready_container(tools, image, serving.port, serving.probe, serving.environment(workers),
+                         timeout=600) as (name, _):
         yield int(tools.run("podman", "inspect", "--format", "{{.State.Pid}}", name).stdout.strip())
-    finally:
-        podman.remove(name, env=tools.env)
 
 
 def predict_once(url: str) -> str:
