@@ -20,7 +20,7 @@ test: test-fast  ## the fast tier first, then the whole suite against real MLflo
 
 test-zoo:  ## the zoo end-to-end module alone (it is part of `make test` too): every zoo model through resolve, preflight, build, the three gates and deploy
 	bash devstack/bootstrap.sh test
-	$(PY) -m pytest tests/ci/test_zoo_e2e.py $(PYTEST_ARGS)
+	$(PY) -m pytest tests/ci/test_zoo_e2e.py tests/ci/test_zoo_e2e_neural.py $(PYTEST_ARGS)
 
 test-fast:  ## pure logic, no servers, seconds (tests/unit)
 	bash devstack/bootstrap.sh venv

@@ -23,6 +23,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # model_zoo: every zoo model trained in its own environment and registered, then built
     "zoo": ("tests/ci/test_zoo_e2e.py", "tests/devstack/test_model_zoo.py", "tests/devstack/test_model_envs.py",
             "tests/devstack/test_base_images.py"),
+    # the zoo's PyTorch, torch-capture and 1.1 GB models: their own images and cluster, beside the rest
+    "zoo-neural": ("tests/ci/test_zoo_e2e_neural.py",),
     # make_stack and pipeline_image: the pipeline image, gitlab-ci-local runs of the real .gitlab-ci.yml
     "pipeline": ("tests/pipeline/test_pipeline_e2e.py", "tests/pipeline/test_component_e2e.py",
                  "tests/pipeline/test_component.py", "tests/pipeline/test_gitlab_ci_rules.py",

@@ -1,16 +1,21 @@
-"""Every zoo model (devstack/model_zoo.py: other Pythons, MLflow versions, flavors and signatures) carried
+"""Zoo models (devstack/model_zoo.py: other Pythons, MLflow versions, flavors and signatures) carried
 through the pipeline's own commands on the real stack: `python -m ci resolve`, `preflight`, `build` (each
-image built once per session and shared), then `gate load`, `gate signature`, `gate latency` and `deploy`
+image built once per module and shared), then `gate load`, `gate signature`, `gate latency` and `deploy`
 to the test cluster, where the live `/version` names the version and a prediction through the API
 server's proxy equals the model's own answer that the load gate compares with. The large model's pod
 gets a 2 GiB memory limit (its overlay, named to the load gate as CAPACITY_MANIFESTS); with the
-production overlay's 1 GiB the load gate fails it, before any rollout."""
+production overlay's 1 GiB the load gate fails it, before any rollout.
+
+Two modules import these fixtures and tests, each naming its models in KEYS, so the two halves of the
+zoo run in two workers side by side (tests/parallel.py): tests/ci/test_zoo_e2e.py (the classic
+flavors) and tests/ci/test_zoo_e2e_neural.py (PyTorch, torch's capture, the 1.1 GB model)."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,16 +28,14 @@ from ci.gates.answers import max_difference, unstable_paths
 from ci.gates.load import expected_answer
 from ci.kube import Kube
 from ci.tools import podman
-from devstack.model_zoo import ZOO
 from devstack.package_index import PackageIndex, local_wheel
 from tests.ci.deploy_helpers import NAME, Run, edited_overlay, finish
 from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
 
-# The first test pays for training and building the whole zoo (its fixtures): minutes, not seconds.
-pytestmark = [pytest.mark.zoo, pytest.mark.containers, pytest.mark.cluster, pytest.mark.timeout(3600)]
+# A module's first test pays for training and building its models (its fixtures): minutes, not seconds.
+MARKS = [pytest.mark.zoo, pytest.mark.containers, pytest.mark.cluster, pytest.mark.timeout(3600)]
 
 REPO = Path(__file__).resolve().parents[2]
-KEYS = list(ZOO)
 # One replica, a small request and no autoscaler: seven models side by side on a 2-core node.
 SMALL = [{"op": "replace", "path": "/spec/replicas", "value": 1},
          {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/memory", "value": "128Mi"},
@@ -97,19 +100,25 @@ def torch_index(tmp_path_factory) -> Iterator[PackageIndex]:
         index.stop()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The per-model tests run once per model of the importing module's KEYS."""
+    if "key" in metafunc.fixturenames:
+        metafunc.parametrize("key", metafunc.module.KEYS)
+
+
 @pytest.fixture(scope="session")
 def zoo_overlays(tmp_path_factory) -> dict[str, Path]:
     """Each model's overlay: one small replica, no autoscaler; the large model's with a 2 GiB limit."""
     root = tmp_path_factory.mktemp("zoo-overlays")
     small = edited_overlay(root / "small", deployment_ops=SMALL, drop=("hpa.yaml",))
     large = edited_overlay(root / "large", deployment_ops=SMALL + LARGE_POD, drop=("hpa.yaml",))
-    return {key: large if key == "large" else small for key in KEYS}
+    return defaultdict(lambda: small, large=large)
 
 
-@pytest.fixture(scope="session")
-def zoo_images(model_zoo, mlflow_sqlite, oci_registry, torch_index, zoo_overlays,
+@pytest.fixture(scope="module")
+def zoo_images(request, zoo, mlflow_sqlite, oci_registry, torch_index, zoo_overlays,
                tmp_path_factory) -> dict[str, Built | str]:
-    """Every zoo model built once per session, two at a time (pip's downloads overlap the other's
+    """The module's zoo models built once, two at a time (pip's downloads overlap the other's
     work); a failed job fails every test of that model (naming the job), not the others'. The jobs name
     the torch index for torch alone in IMAGE_PACKAGE_INDEXES, as a team with PyTorch models does:
     preflight and the build both take torch's file from it."""
@@ -119,7 +128,8 @@ def zoo_images(model_zoo, mlflow_sqlite, oci_registry, torch_index, zoo_overlays
                 "IMAGE_PACKAGE_INDEXES": f"torch={torch_index.url}"}
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {key: pool.submit(through_build, key, ref, job_env | {"CAPACITY_MANIFESTS": str(zoo_overlays[key])},
-                                    oci_registry.address, root / key) for key, ref in model_zoo.items()}
+                                    oci_registry.address, root / key)
+                   for key, ref in zoo.get(request.module.KEYS).items()}
         return {key: future.result() for key, future in futures.items()}
 
 
@@ -145,7 +155,7 @@ def zoo_gates(zoo_images, tmp_path_factory) -> dict[tuple[str, str], tuple[subpr
     root = tmp_path_factory.mktemp("zoo-gates")
     jobs = [(gate, built, root / gate / built.key) for gate in GATES for built in zoo_images.values()
             if isinstance(built, Built)]
-    if isinstance(zoo_images["large"], Built):  # the large model in the production pod: refused
+    if isinstance(zoo_images.get("large"), Built):  # the large model in the production pod: refused
         jobs.append(("load-production-pod", zoo_images["large"], root / "load-production-pod"))
 
     def run(gate: str, built: Built, reports: Path) -> subprocess.CompletedProcess[str]:
@@ -162,7 +172,6 @@ def gate(zoo_gates, built: Built, name: str) -> dict:
     return json.loads((reports / f"{name}.json").read_text())
 
 
-@pytest.mark.parametrize("key", KEYS)
 def test_load_gate(key, zoo_image, zoo_gates):
     report = gate(zoo_gates, zoo_image, "load")
     assert report["passed"] and report["model_version"] == zoo_image.version and report["rows"] > 0, report
@@ -202,13 +211,11 @@ def test_torch_captured_into_a_sklearn_model_is_reported_then_left_out(zoo_image
     assert sizes[0] - sizes[1] > unused["torch"]["bytes"] * 0.9, sizes
 
 
-@pytest.mark.parametrize("key", KEYS)
 def test_signature_gate(key, zoo_image, zoo_gates):
     report = gate(zoo_gates, zoo_image, "signature")
     assert report["passed"], report
 
 
-@pytest.mark.parametrize("key", KEYS)
 def test_latency_gate(key, zoo_image, zoo_gates):
     report = gate(zoo_gates, zoo_image, "latency")
     assert report["passed"] and report["stats"]["failures"] == 0 and report["stats"]["requests"] > 0, report
@@ -242,7 +249,6 @@ def zoo_deploys(zoo_images, zoo_overlays, k8s_cluster, tmp_path_factory) -> Iter
                 delete_namespace(k8s_cluster, namespace)
 
 
-@pytest.mark.parametrize("key", KEYS)
 def test_deploy_serves_the_version_and_the_models_answer(key, zoo_image, zoo_deploys, k8s_cluster, oci_registry):
     namespace, run = zoo_deploys[key]
     assert run.process.returncode == EXIT_OK, f"deploy {key} exited {run.process.returncode}\n{run.stderr[-5000:]}"

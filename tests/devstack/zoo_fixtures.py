@@ -1,19 +1,44 @@
-"""The model zoo fixture (harness: devstack/model_zoo.py, devstack/model_envs.py).
+"""The model zoo fixtures (harness: devstack/model_zoo.py, devstack/model_envs.py).
 
-- `model_zoo`: {key: ModelRef} with every zoo model registered once per session on `mlflow_sqlite`
-  (`.name`, `.version`, `.model_uri`, `.python_minor`, `.python_version`, `.mlflow_version`, `.env`:
-  the model environment it was trained in, whose `.python` can load it again). Keys: sklearn, xgboost,
-  lightgbm, tensor, params, legacy-wrapper (devstack.model_zoo.ZOO says what each is).
+- `zoo`: the session's zoo on `mlflow_sqlite`; `zoo.get(keys)` trains and registers the models not yet
+  registered in this session (all of them when `keys` is None) and returns {key: ModelRef}, so a
+  module that needs three models does not wait for eleven.
+- `model_zoo`: `zoo.get()`, every model (`.name`, `.version`, `.model_uri`, `.python_minor`,
+  `.python_version`, `.mlflow_version`, `.env`: the model environment it was trained in, whose
+  `.python` can load it again). Keys: devstack.model_zoo.ZOO.
 Environments are created once and cached across runs; a missing interpreter or an unreachable index
 raises InfraError: a test that needs the zoo fails, it never skips.
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+
 import pytest
 
-from devstack.model_zoo import ModelRef, train_all
+from devstack.model_zoo import ZOO, ModelRef, train_all
+
+
+class Zoo:
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.registered: dict[str, ModelRef] = {}
+        self.lock = threading.Lock()
+
+    def get(self, keys: Iterable[str] | None = None) -> dict[str, ModelRef]:
+        keys = list(keys or ZOO)
+        with self.lock:
+            missing = [key for key in keys if key not in self.registered]
+            if missing:
+                self.registered.update(train_all(self.tracking_uri, missing))
+        return {key: self.registered[key] for key in keys}
 
 
 @pytest.fixture(scope="session")
-def model_zoo(mlflow_sqlite) -> dict[str, ModelRef]:
-    return train_all(mlflow_sqlite.url)
+def zoo(mlflow_sqlite) -> Zoo:
+    return Zoo(mlflow_sqlite.url)
+
+
+@pytest.fixture(scope="session")
+def model_zoo(zoo) -> dict[str, ModelRef]:
+    return zoo.get()
