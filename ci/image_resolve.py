@@ -34,6 +34,7 @@ MANYLINUX = [f"manylinux_2_{minor}" for minor in (41, 39, 36, 35, 34, 31, 28, 27
 RESOLVE_TIMEOUT_S = 600
 PIP_NOISE = ("WARNING: Location ",)
 MISSING_WHEEL = "No matching distribution"  # pip's words when no file fits (with --only-binary: no wheel)
+CUDA_BUILD = re.compile(r"\+cu\d")  # the local version label of a CUDA build: +cu124
 
 
 JOB_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -67,8 +68,7 @@ def local_builds(spec: ImageSpec) -> list[Requirement]:
 
 def cuda_builds(spec: ImageSpec) -> list[str]:
     """CUDA builds among the pins: the image serves on CPU nodes."""
-    return [str(req) for req in local_builds(spec)
-            if any(re.search(r"\+cu\d", s.version) for s in req.specifier)]
+    return [str(req) for req in local_builds(spec) if any(CUDA_BUILD.search(s.version) for s in req.specifier)]
 
 
 def local_build_hints(spec: ImageSpec, pip_says: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import tempfile
 import urllib.parse
 from collections.abc import Mapping
@@ -26,11 +25,10 @@ from packaging.utils import canonicalize_name
 
 from ci.errors import CheckFailed, ConfigError
 from ci.image_requirements import ImageSpec
-from ci.image_resolve import PIP_NOISE, RESOLVE_TIMEOUT_S, build_pip_env, pip_argv
+from ci.image_resolve import CUDA_BUILD, PIP_NOISE, RESOLVE_TIMEOUT_S, build_pip_env, pip_argv
 from ci.tools import run_tool, tail
 
 SETTING = "IMAGE_PACKAGE_INDEXES"
-CUDA_BUILD = re.compile(r"\+cu\d")
 
 
 def parse(text: str) -> dict[str, str]:

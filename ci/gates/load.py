@@ -193,9 +193,10 @@ def _wait_ready(image: str, name: str, base: str, started: float, timeout: float
                               f"{tail(logs, LOG_TAIL_LINES)}")
         time.sleep(POLL_S)
     logs = podman.logs(name, cli=cli, env=env)
-    raise CheckFailed(f"{image} was not ready within {timeout:.0f}s, what the pod's startup probe allows "
-                      "(/readyz never returned 200): the pod would be restarted before it serves. Raise the "
-                      "startupProbe's failureThreshold in the manifests if the model is this slow to load.\n"
+    raise CheckFailed(f"{image} was not ready within {timeout:.0f}s (/readyz never returned 200; by default the "
+                      "time the pod's startup probe allows, past which the pod would be restarted before it "
+                      "serves): raise the startupProbe's failureThreshold in the manifests if the model is this "
+                      "slow to load.\n"
                       f"Cause: {classify(logs)}\n--- container log ---\n{tail(logs, LOG_TAIL_LINES)}")
 
 
