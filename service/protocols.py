@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class _AnswersAfterHalfClose:
@@ -31,14 +30,16 @@ class _AnswersAfterHalfClose:
             self.transport.close()
 
 
-class HttpTools(_AnswersAfterHalfClose, HttpToolsProtocol):
-    """httptools' protocol (the fast parser), answering after a half-close."""
-
-
 class H11(_AnswersAfterHalfClose, H11Protocol):
     """h11's protocol (pure Python, when httptools is not installed), answering after a half-close."""
 
 
 def http_protocol() -> type:
-    """httptools' when installed, else h11's (what uvicorn's "auto" would pick)."""
-    return HttpTools if importlib.util.find_spec("httptools") is not None else H11
+    """httptools' protocol (the fast parser) when installed, else h11's (what uvicorn's "auto" would
+    pick), answering after a half-close. uvicorn's httptools module imports httptools: imported here
+    only when it is there."""
+    if importlib.util.find_spec("httptools") is None:
+        return H11
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    return type("HttpTools", (_AnswersAfterHalfClose, HttpToolsProtocol), {"__module__": __name__})
