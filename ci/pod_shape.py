@@ -27,8 +27,7 @@ class PodShape:
     startup_seconds: float | None = None  # what the startup probe waits before the kubelet restarts the pod
 
     def to_dict(self) -> dict:
-        return {"cpu_request": self.cpu_request, "cpu_limit": self.cpu_limit, "memory_limit": self.memory_limit,
-                "startup_seconds": self.startup_seconds}
+        return {"cpu_request": self.cpu_request, "cpu_limit": self.cpu_limit, "memory_limit": self.memory_limit}
 
 
 def _quantity(value, what: str) -> float | None:

@@ -92,11 +92,14 @@ class OwnAnswer:
                        and (not r.get("imported", True) or r.get("needed") is False)), key=lambda r: -r["bytes"])
 
 
-def expected_answer(image: str, *, cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None) -> OwnAnswer:
+def expected_answer(image: str, *, cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None,
+                    requirements: bool = True) -> OwnAnswer:
     """The serving input example baked into `image` and two of the model's own answers to it, computed
-    in-process inside the image (`service.expect`), not in this job."""
+    in-process inside the image (`service.expect`), not in this job; with `requirements`, which of the
+    model's requirements it needs."""
+    command = EXPECT if requirements else [*EXPECT, "--answers-only"]
     try:
-        out = podman.run_once(image, EXPECT, cli=cli, env=env, isolated=True, environment=NO_TRACKING_SERVER)
+        out = podman.run_once(image, command, cli=cli, env=env, isolated=True, environment=NO_TRACKING_SERVER)
     except ToolError as exc:
         if f"exit {NO_EXAMPLE_EXIT})" in str(exc):
             raise CheckFailed("the model has no serving input example (serving_input_example.json): log it "

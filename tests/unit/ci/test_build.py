@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pathlib
 import stat
 
 import pytest
@@ -166,3 +167,26 @@ def test_buildah_names_the_secret_variable_only(monkeypatch, tmp_path):
                   env={"PIP_INDEX_URL": "https://u:hidden@idx.example/simple"})
     assert "id=pip_index_url,env=PIP_INDEX_URL" in seen[0]
     assert not any("hidden" in arg for arg in seen[0])
+
+
+@pytest.mark.parametrize(("setting", "flags"), [(None, []), ("gzip", []), ("none", ["--disable-compression"])])
+def test_buildah_pushes_compressed_unless_told_not_to(monkeypatch, setting, flags):
+    from ci.tools import buildah
+
+    seen = []
+
+    def fake_push(argv, env=None):
+        seen.append(argv)
+        pathlib.Path(argv[argv.index("--digestfile") + 1]).write_text("sha256:d")
+
+    monkeypatch.setattr(buildah, "run_tool", fake_push)
+    monkeypatch.delenv("IMAGE_PUSH_COMPRESSION", raising=False)
+    assert buildah.push("r/x:1", env={} if setting is None else {"IMAGE_PUSH_COMPRESSION": setting}) == "sha256:d"
+    assert seen[0][4:-1] == flags
+
+
+def test_an_unknown_push_compression_names_the_choices():
+    from ci.tools import buildah
+
+    with pytest.raises(ConfigError, match="IMAGE_PUSH_COMPRESSION='zip': choose one of gzip, none"):
+        buildah.push("r/x:1", env={"IMAGE_PUSH_COMPRESSION": "zip"})
