@@ -20,6 +20,7 @@ from tests.ci.zoo_pipeline import (  # noqa: F401 - fixtures and the per-model t
     zoo_image,
     zoo_images,
     zoo_overlays,
+    zoo_rollouts,
 )
 
 pytestmark = MARKS

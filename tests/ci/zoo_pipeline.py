@@ -28,6 +28,7 @@ from ci.gates.answers import max_difference, unstable_paths
 from ci.gates.load import expected_answer
 from ci.kube import Kube
 from ci.tools import podman
+from devstack.model_zoo import ZOO
 from devstack.package_index import PackageIndex, local_wheel
 from tests.ci.deploy_helpers import NAME, Run, edited_overlay, finish
 from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
@@ -89,11 +90,19 @@ def through_build(key: str, ref, job_env: dict[str, str], registry: str, reports
     return Built(key, ref.name, ref.version, env["IMAGE_REF"], reports, env)
 
 
+TORCH_ENV = "py311-torch-cpu"  # the models trained with torch's CPU build (devstack/model_envs.py)
+# The torch index's port when free: IMAGE_PACKAGE_INDEXES writes the wheel's URL into the image's
+# requirements, so a port that changed between runs misses the layer cache (pip installs torch again,
+# three minutes per image). Below the kernel's ephemeral ports and Kubernetes' NodePort range.
+TORCH_INDEX_PORT = 29517
+
+
 @pytest.fixture(scope="session")
 def torch_index(tmp_path_factory) -> Iterator[PackageIndex]:
     """PyTorch's CPU index, as a team names it (or its company mirror): here a local one holding the CPU
     wheel of torch that lies on this machine."""
-    index = PackageIndex(tmp_path_factory.mktemp("torch-index")).add(local_wheel("torch-2.13.0+cpu-cp311-*.whl"))
+    index = PackageIndex(tmp_path_factory.mktemp("torch-index"), port=TORCH_INDEX_PORT)
+    index.add(local_wheel("torch-2.13.0+cpu-cp311-*.whl"))
     try:
         yield index.start()
     finally:
@@ -116,16 +125,17 @@ def zoo_overlays(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def zoo_images(request, zoo, mlflow_sqlite, oci_registry, torch_index, zoo_overlays,
-               tmp_path_factory) -> dict[str, Built | str]:
+def zoo_images(request, zoo, mlflow_sqlite, oci_registry, zoo_overlays, tmp_path_factory) -> dict[str, Built | str]:
     """The module's zoo models built once, two at a time (pip's downloads overlap the other's
-    work); a failed job fails every test of that model (naming the job), not the others'. The jobs name
-    the torch index for torch alone in IMAGE_PACKAGE_INDEXES, as a team with PyTorch models does:
-    preflight and the build both take torch's file from it."""
+    work); a failed job fails every test of that model (naming the job), not the others'. A module with
+    models trained with torch names the torch index for torch alone in IMAGE_PACKAGE_INDEXES, as a team
+    with PyTorch models does: preflight and the build both take torch's file from it (one worker
+    serves it, on its stable port)."""
     root = tmp_path_factory.mktemp("zoo-e2e")
     job_env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITLAB_", "MLFLOW_"))}
-    job_env |= {**oci_registry.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url, "PYTHONUNBUFFERED": "1",
-                "IMAGE_PACKAGE_INDEXES": f"torch={torch_index.url}"}
+    job_env |= {**oci_registry.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url, "PYTHONUNBUFFERED": "1"}
+    if any(ZOO[key].env == TORCH_ENV for key in request.module.KEYS):
+        job_env["IMAGE_PACKAGE_INDEXES"] = f"torch={request.getfixturevalue('torch_index').url}"
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {key: pool.submit(through_build, key, ref, job_env | {"CAPACITY_MANIFESTS": str(zoo_overlays[key])},
                                     oci_registry.address, root / key)
@@ -141,17 +151,20 @@ def zoo_image(request, zoo_images) -> Built:
     return built
 
 
-# The three gates as the pipeline runs them, per model: argv after `ci gate`.
+# The three gates as the pipeline runs them, per model, and the large model's load gate in the
+# production pod: argv after `ci gate`.
 GATES = {"load": lambda built: ["load"],
-         "load-production-pod": lambda built: ["load", "--manifests", str(PRODUCTION)],
          "signature": lambda built: ["signature", "--image", built.image],
          "latency": lambda built: ["latency", "--image", built.image, *LATENCY]}
+PRODUCTION_POD = {"load-production-pod": lambda built: ["load", "--manifests", str(PRODUCTION)]}
 
 
 @pytest.fixture(scope="module")
-def zoo_gates(zoo_images, tmp_path_factory) -> dict[tuple[str, str], tuple[subprocess.CompletedProcess[str], Path]]:
+def zoo_gates(zoo_images, zoo_rollouts,
+              tmp_path_factory) -> dict[tuple[str, str], tuple[subprocess.CompletedProcess[str], Path]]:
     """Every gate job of every built model, three at a time (most of a gate is waiting for its container
-    to start and answer): {(gate, key): (the finished job, its reports directory)}."""
+    to start and answer), while the deploys roll out: {(gate, key): (the finished job, its reports
+    directory)}."""
     root = tmp_path_factory.mktemp("zoo-gates")
     jobs = [(gate, built, root / gate / built.key) for gate in GATES for built in zoo_images.values()
             if isinstance(built, Built)]
@@ -159,7 +172,7 @@ def zoo_gates(zoo_images, tmp_path_factory) -> dict[tuple[str, str], tuple[subpr
         jobs.append(("load-production-pod", zoo_images["large"], root / "load-production-pod"))
 
     def run(gate: str, built: Built, reports: Path) -> subprocess.CompletedProcess[str]:
-        return ci("gate", *GATES[gate](built), "--output-dir", str(reports), env=built.env)
+        return ci("gate", *(GATES | PRODUCTION_POD)[gate](built), "--output-dir", str(reports), env=built.env)
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         done = list(pool.map(lambda job: run(*job), jobs))
@@ -222,31 +235,42 @@ def test_latency_gate(key, zoo_image, zoo_gates):
 
 
 @pytest.fixture(scope="module")
-def zoo_deploys(zoo_images, zoo_overlays, k8s_cluster, tmp_path_factory) -> Iterator[dict[str, tuple[str, Run | str]]]:
-    """`python -m ci deploy` of every built model at once, each to its own namespace (one small replica):
-    {key: (namespace, finished run)}; the smoke reads each version's serving input example."""
+def zoo_rollouts(zoo_images, zoo_overlays, k8s_cluster, tmp_path_factory) -> Iterator[dict[str, tuple[str, Run | str]]]:
+    """`python -m ci deploy` of every built model, started at once, each to its own namespace (one small
+    replica): {key: (namespace, its running deploy)}; the smoke reads each version's serving input
+    example. They roll out while the gates run (zoo_gates asks for this fixture): in the pipeline the
+    gates come first, here the jobs are independent and the cluster's pulls overlap the gates' work."""
     root = tmp_path_factory.mktemp("zoo-deploys")
     runs: dict[str, tuple[str, Run | str]] = {}
-    for key, built in zoo_images.items():
-        if isinstance(built, str):
-            runs[key] = ("", built)
-            continue
-        namespace = new_namespace(k8s_cluster, f"zoo-{key}")
-        out = root / key
-        out.mkdir()
-        argv = [sys.executable, "-m", "ci", "deploy", "--kubeconfig", str(k8s_cluster.kubeconfig),
-                "--namespace", namespace, "--manifests", str(zoo_overlays[key]), "--timeout", "300",
-                "--readiness-timeout", "180", "--smoke-timeout", "60", "--output-dir", str(out)]
-        with open(out / "stderr.txt", "wb") as stderr:
-            process = subprocess.Popen(argv, cwd=REPO, env=built.env, stdout=subprocess.DEVNULL, stderr=stderr)
-        runs[key] = (namespace, Run(key, process, out))
     try:
-        finish(*(run for _, run in runs.values() if isinstance(run, Run)), timeout=600)
+        for key, built in zoo_images.items():
+            if isinstance(built, str):
+                runs[key] = ("", built)
+                continue
+            namespace = new_namespace(k8s_cluster, f"zoo-{key}")
+            out = root / key
+            out.mkdir()
+            argv = [sys.executable, "-m", "ci", "deploy", "--kubeconfig", str(k8s_cluster.kubeconfig),
+                    "--namespace", namespace, "--manifests", str(zoo_overlays[key]), "--timeout", "300",
+                    "--readiness-timeout", "180", "--smoke-timeout", "60", "--output-dir", str(out)]
+            with open(out / "stderr.txt", "wb") as stderr:
+                process = subprocess.Popen(argv, cwd=REPO, env=built.env, stdout=subprocess.DEVNULL, stderr=stderr)
+            runs[key] = (namespace, Run(key, process, out))
         yield runs
     finally:
+        for _, run in runs.values():
+            if isinstance(run, Run) and run.process.poll() is None:
+                run.process.kill()
         for namespace, _ in runs.values():
             if namespace:
                 delete_namespace(k8s_cluster, namespace)
+
+
+@pytest.fixture(scope="module")
+def zoo_deploys(zoo_rollouts, zoo_gates) -> dict[str, tuple[str, Run | str]]:
+    """The deploys of zoo_rollouts, finished (after the gates, which ran meanwhile)."""
+    finish(*(run for _, run in zoo_rollouts.values() if isinstance(run, Run)), timeout=600)
+    return zoo_rollouts
 
 
 def test_deploy_serves_the_version_and_the_models_answer(key, zoo_image, zoo_deploys, k8s_cluster, oci_registry):
