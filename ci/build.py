@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -44,6 +45,9 @@ CONTEXT_IMAGE = "build/image"  # requirements.txt and system-packages.txt, gener
 PIP_SECRETS = {"pip_index_url": "PIP_INDEX_URL", "pip_extra_index_url": "PIP_EXTRA_INDEX_URL"}
 IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "401")
+# A registry that is down or out of reach (Go's net errors, as buildah, skopeo and docker print them).
+UNREACHABLE_MARKERS = ("connection refused", "no such host", "i/o timeout", "network is unreachable",
+                       "connection reset by peer", "tls handshake timeout", "no route to host")
 # One seam per builder, each with `build_and_push(context, dockerfile=, image=, build_args=, authfile=, env=)
 # -> digest`: buildah is daemonless; docker needs an engine (or podman's API); kaniko runs in its own
 # image and pushes while it builds.
@@ -111,11 +115,19 @@ def prepare_context(service_dir: Path, context: Path, spec: ImageSpec | None = N
 
 @contextlib.contextmanager
 def _registry_errors(repository: str) -> Iterator[None]:
-    """Turn a refused login into an error that says which registry and which variables to fix."""
+    """Turn a refused login, or a registry that does not answer (after the tools' own retries), into
+    an error that says which registry and what to fix or check."""
     try:
         yield
     except ToolError as exc:
-        if any(marker in str(exc).lower() for marker in AUTH_MARKERS):
+        text = str(exc).lower()
+        if any(marker in text for marker in UNREACHABLE_MARKERS):
+            named = re.search(r"pinging container registry ([^\s:\"]+(?::\d+)?)", str(exc))
+            registry = named.group(1) if named else repository.split("/")[0]
+            raise CheckFailed(
+                f"registry {registry} does not answer (the builder and skopeo retried with backoff): check that "
+                f"it is up and that this runner reaches it.\n{exc}") from exc
+        if any(marker in text for marker in AUTH_MARKERS):
             raise CheckFailed(
                 f"registry {repository.split('/')[0]} refused the credentials: check CI_REGISTRY_USER / "
                 f"CI_REGISTRY_PASSWORD (or the docker config) and that they may push to {repository}."

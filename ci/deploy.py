@@ -209,8 +209,10 @@ def _poll(kube: Kube, name: str, generation: int, watch: rollout.Watch, owned: O
     if rollout.complete(deployment):
         return True, None, line
     pods = new_pods(kube, deployment)
-    return False, (rollout.deadline_exceeded(deployment) or startup_evidence(kube, pods)
-                   or watch.evidence(pods, now)), line
+    evidence = rollout.deadline_exceeded(deployment) or startup_evidence(kube, pods) or watch.evidence(pods, now)
+    if evidence and evidence.reason == "ImagePullBackOff" and evidence.pod:
+        evidence = rollout.pull_evidence(evidence, kube.events("Pod", evidence.pod))
+    return False, evidence, line
 
 
 def startup_evidence(kube: Kube, pods: list[dict]) -> rollout.Evidence | None:

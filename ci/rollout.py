@@ -7,7 +7,7 @@ unpullable image only at `progressDeadlineSeconds`; the new ReplicaSet's pods sh
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
@@ -20,6 +20,37 @@ UNDO_SKIPPED_ANNOTATIONS = frozenset({
 FATAL_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
                            "CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError",
                            "RunContainerError"})
+
+
+# Words of a container runtime's pull error when the registry refused the credentials (none, or wrong).
+REFUSED = ("401", "403", "unauthorized", "forbidden", "denied", "authoriz", "authenticat")
+
+
+PULL_FAILED = frozenset({"ErrImagePull", "ImagePullBackOff"})
+
+
+def pull_hint(reason: str, message: str) -> str:
+    """What to check when the kubelet's pull failed, read from the runtime's message ("" for another
+    reason, or a message that says neither)."""
+    text = message.lower()
+    if reason not in PULL_FAILED:
+        return ""
+    if any(word in text for word in REFUSED):
+        return ("the registry refused the pull: the pods need a pull secret that can read this image "
+                "(imagePullSecrets on the pod template or its ServiceAccount; README, Pull secrets). ")
+    if "not found" in text or "manifest unknown" in text:
+        return "the registry has no such image or tag: check it was pushed, to this registry. "
+    return ""
+
+
+def pull_evidence(evidence: Evidence, events: list[dict]) -> Evidence:
+    """An image pull back-off says only "Back-off pulling image": the kubelet's last failed pull (its
+    pod's events, oldest first) says what the registry answered."""
+    failed = [event.get("message") or "" for event in events
+              if event.get("reason") == "Failed" and "failed to pull" in (event.get("message") or "").lower()]
+    if evidence.reason != "ImagePullBackOff" or not failed:
+        return evidence
+    return replace(evidence, detail=pull_hint("ErrImagePull", failed[-1]) + failed[-1][:300])
 
 
 @dataclass(frozen=True)
@@ -64,7 +95,8 @@ class Watch:
                 return Evidence("OOMKilled", "the container ran out of memory: raise the memory limit",
                                 pod, name, previous_log=bool(last.get("terminated")))
         if waiting.get("reason") in FATAL_WAITING:
-            return Evidence(waiting["reason"], (waiting.get("message") or "")[:300], pod, name,
+            message = waiting.get("message") or ""
+            return Evidence(waiting["reason"], pull_hint(waiting["reason"], message) + message[:300], pod, name,
                             previous_log=restarts > 0)
         if restarts > self.max_restarts:
             exit_code = (last.get("terminated") or {}).get("exitCode")

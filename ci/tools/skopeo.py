@@ -13,6 +13,8 @@ from ci.errors import ToolError
 from ci.tools import run_tool, tail
 
 MISSING_MARKERS = ("manifest unknown", "not found", "name unknown")
+# A registry that does not answer, or answers 5xx/429, is tried again by skopeo itself, with backoff.
+RETRIES = ["--retry-times", "3"]
 
 
 def _base(env: Mapping[str, str] | None) -> list[str]:
@@ -22,7 +24,7 @@ def _base(env: Mapping[str, str] | None) -> list[str]:
 
 def inspect(image: str, *, authfile: Path | None = None, env: Mapping[str, str] | None = None) -> dict | None:
     """The image's `skopeo inspect` JSON (with `Digest`), or None when the registry has no such tag."""
-    argv = [*_base(env), "inspect"]
+    argv = [*_base(env), "inspect", *RETRIES]
     if authfile is not None:
         argv += ["--authfile", str(authfile)]
     result = run_tool([*argv, f"docker://{image}"], env=env, check=False)
@@ -36,7 +38,7 @@ def inspect(image: str, *, authfile: Path | None = None, env: Mapping[str, str] 
 def copy(source: str, destination: str, *, authfile: Path | None = None,
          env: Mapping[str, str] | None = None) -> None:
     """Copy `source` to `destination` (both `registry/repo:tag`); within one registry, a new tag."""
-    argv = [*_base(env), "copy", "--quiet"]
+    argv = [*_base(env), "copy", "--quiet", *RETRIES]
     if authfile is not None:
         argv += ["--authfile", str(authfile)]
     run_tool([*argv, f"docker://{source}", f"docker://{destination}"], env=env)

@@ -17,6 +17,7 @@ from ci.build import build, source_tag, write_outputs
 from ci.credentials import Credentials
 from ci.outputs import read_dotenv
 from ci.tools import skopeo
+from devstack.procs import free_port
 
 pytestmark = pytest.mark.containers
 
@@ -92,6 +93,24 @@ def test_cli_wrong_registry_password_exits_1_without_printing_it(oci_registry, o
     assert "refused the credentials" in done.stderr
     assert "CI_REGISTRY_PASSWORD" in done.stderr
     assert secret not in done.stdout + done.stderr
+    assert not (tmp_path / "reports" / "image.env").exists()
+
+
+def test_cli_a_registry_that_does_not_answer_is_retried_then_named(oci_registry, mlflow_sqlite, model,
+                                                                  tiny_service, tmp_path):
+    """The registry is down (nothing listens on its port): the tools retry with backoff, then the job
+    exits 1 naming the registry and what to check, and writes no image.env."""
+    down = f"127.0.0.1:{free_port()}"
+    oci_registry.tools.trust(down)  # plain HTTP, as the tests' registries are
+    env = {**os.environ, **oci_registry.env, "MLFLOW_TRACKING_URI": mlflow_sqlite.url}
+    argv = [sys.executable, "-m", "ci", "build", "--model-name", model.name, "--model-version", model.version,
+            "--image-repository", f"{down}/serving/down", "--commit", "ffffffff66",
+            "--service-dir", str(tiny_service), "--output-dir", str(tmp_path / "reports")]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 1, done.stderr
+    assert f"registry {down} does not answer" in done.stderr, done.stderr[-3000:]
+    assert "check that it is up and that this runner reaches it" in done.stderr, done.stderr[-3000:]
+    assert "retrying in 4s ... (3/3)" in done.stderr, done.stderr[-3000:]  # skopeo backed off: 1, 2, 4 s
     assert not (tmp_path / "reports" / "image.env").exists()
 
 

@@ -4,6 +4,7 @@ undone like `kubectl rollout undo`, and leaves the previous version serving (che
 through the API server's service proxy) with exit code 1."""
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from ci.cli import main
 from ci.errors import EXIT_FAILED, EXIT_OK
 from ci.kube import Kube
 from devstack.cluster import Cluster
-from devstack.fake_model_images import load_fake_images
+from devstack.fake_model_images import fake_image, load_fake_images
 from devstack.procs import free_port
 from tests.ci.deploy_helpers import edited_overlay, finish, get, start_deploy
 from tests.ci.recording_http import RecordingServer, gitlab_routes
@@ -306,3 +307,59 @@ def test_a_slow_loading_model_is_decided_at_the_first_startup_probe_restart(
     assert report["evidence_seconds"] < 40, report  # the image "loads" for 40 s: decided before that
     assert report["undo"].startswith("back on revision 1"), report
     assert serving_version(k8s_cluster, v1_serving) == "1"
+
+
+@pytest.fixture
+def private_image(oci_registry, oci_auth_registry, tmp_path: Path) -> str:
+    """Version 2 of the fake model in a registry that wants a login (htpasswd), as a company's is."""
+    _, archive = fake_image(tmp_path, "private", "2")
+    ref = f"{oci_auth_registry.address}/pyfunc-deploy/fake-model:2"
+    login = f"{oci_auth_registry.username}:{oci_auth_registry.password}"
+    oci_registry.run("skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", login, f"docker-archive:{archive}",
+                     f"docker://{ref}")
+    return ref
+
+
+def put_registry_login(cluster: Cluster, namespace: str, name: str, registry: str, username: str,
+                       password: str) -> None:
+    """A kubernetes.io/dockerconfigjson Secret, as `kubectl create secret docker-registry` writes it."""
+    from kubernetes import client
+
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    config = json.dumps({"auths": {registry: {"username": username, "password": password, "auth": auth}}})
+    secret = client.V1Secret(metadata=client.V1ObjectMeta(name=name), type="kubernetes.io/dockerconfigjson",
+                             string_data={".dockerconfigjson": config})
+    with cluster.api_client() as api_client:
+        core = client.CoreV1Api(api_client)
+        if core.list_namespaced_secret(namespace, field_selector=f"metadata.name={name}").items:
+            core.delete_namespaced_secret(name, namespace)
+        core.create_namespaced_secret(namespace, secret)
+
+
+def test_a_registry_that_refuses_the_pull_is_named_and_undone_until_the_pods_have_its_login(
+        k8s_cluster: Cluster, v1_serving: str, private_image: str, oci_auth_registry, tmp_path: Path,
+        smoke_input: Path) -> None:
+    """The new image is in a registry that wants a login. With no pull secret, then with a wrong one, the
+    kubelet's pull is refused: decided within a minute, named with what the pods need, undone, version
+    1 serving. With the right login in the secret the overlay names, version 2 rolls out."""
+    secret, registry = "registry-login", oci_auth_registry.address
+    with_secret = edited_overlay(tmp_path, deployment_ops=[
+        {"op": "add", "path": "/spec/template/spec/imagePullSecrets", "value": [{"name": secret}]}])
+    for attempt, (overlay, password) in enumerate([(OVERLAY, None), (with_secret, "not-the-password")]):
+        if password:
+            put_registry_login(k8s_cluster, v1_serving, secret, registry, oci_auth_registry.username, password)
+        code, report = run_deploy(k8s_cluster, v1_serving, private_image, "2", tmp_path / f"refused-{attempt}",
+                                  smoke_input, "--manifests", str(overlay))
+        assert code == EXIT_FAILED, report
+        assert report["failure"].split(":")[0] in {"ErrImagePull", "ImagePullBackOff"}, report
+        assert "the registry refused the pull: the pods need a pull secret" in report["failure"], report
+        assert report["evidence_seconds"] < 60 and report["undo"].startswith("back on revision "), report
+        assert serving_version(k8s_cluster, v1_serving) == "1"
+        assert (password or "s3cret") not in json.dumps(report)
+
+    put_registry_login(k8s_cluster, v1_serving, secret, registry, oci_auth_registry.username,
+                       oci_auth_registry.password)
+    code, report = run_deploy(k8s_cluster, v1_serving, private_image, "2", tmp_path / "admitted", smoke_input,
+                              "--manifests", str(with_secret))
+    assert code == EXIT_OK, report
+    assert serving_version(k8s_cluster, v1_serving) == "2"

@@ -8,9 +8,9 @@ import stat
 
 import pytest
 
-from ci.build import BuildResult, source_tag
+from ci.build import BuildResult, _registry_errors, source_tag
 from ci.credentials import Credentials, registry_authfile
-from ci.errors import ConfigError
+from ci.errors import CheckFailed, ConfigError, ToolError
 from ci.model_ref import ModelRef, image_tag, moving_tags, slug
 
 
@@ -190,3 +190,25 @@ def test_an_unknown_push_compression_names_the_choices():
 
     with pytest.raises(ConfigError, match="IMAGE_PUSH_COMPRESSION='zip': choose one of gzip, none"):
         buildah.push("r/x:1", env={"IMAGE_PUSH_COMPRESSION": "zip"})
+
+
+# What buildah 1.28 prints when the registry goes away between the build and the push, and when the
+# base image's registry is the one down.
+PUSH_DOWN = ('`buildah push` failed (exit 125):\nError: pushing image "r.example:5000/m/x:1" to "docker://r.example:5000'
+             '/m/x:1": trying to reuse blob sha256:ab at destination: pinging container registry r.example:5000: '
+             'Get "https://r.example:5000/v2/": dial tcp 10.0.0.7:5000: connect: connection refused')
+BASE_DOWN = ('`buildah bud` failed (exit 125):\nError: creating build container: initializing source '
+             'docker://mirror.example/library/python:3.11-slim: pinging container registry mirror.example: Get '
+             '"https://mirror.example/v2/": dial tcp: lookup mirror.example: no such host')
+
+
+@pytest.mark.parametrize(("error", "named"), [(PUSH_DOWN, "r.example:5000"), (BASE_DOWN, "mirror.example")])
+def test_a_registry_that_does_not_answer_is_named(error, named):
+    refused = pytest.raises(CheckFailed, match=f"^registry {named} does not answer .*check that it is up")
+    with refused, _registry_errors("r.example:5000/m/x"):
+        raise ToolError(error)
+
+
+def test_another_tool_failure_passes_through():
+    with pytest.raises(ToolError, match="no space left"), _registry_errors("r.example:5000/m/x"):
+        raise ToolError("`buildah bud` failed (exit 1):\nwrite /var/tmp: no space left on device")

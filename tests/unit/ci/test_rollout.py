@@ -18,6 +18,8 @@ from ci.rollout import (
     observed,
     owned,
     progress_line,
+    pull_evidence,
+    pull_hint,
     revision,
     undo_patch,
 )
@@ -77,8 +79,9 @@ EVIDENCE = [
     pytest.param(pod(container(state=waiting("CrashLoopBackOff"), last=terminated("OOMKilled"), restarts=1)),
                  Evidence("OOMKilled", "the container ran out of memory: raise the memory limit", "web-abc", "model",
                           previous_log=True), id="oom-last-run-wins-over-crashloop"),
-    pytest.param(pod(container(state=waiting("ImagePullBackOff", "pull access denied"))),
-                 Evidence("ImagePullBackOff", "pull access denied", "web-abc", "model", previous_log=False),
+    pytest.param(pod(container(state=waiting("ImagePullBackOff", 'Back-off pulling image "r/m:2"'))),
+                 Evidence("ImagePullBackOff", 'Back-off pulling image "r/m:2"', "web-abc", "model",
+                          previous_log=False),
                  id="image-pull"),
     pytest.param(pod(container(state=waiting("CrashLoopBackOff", "back-off 10s"), restarts=2)),
                  Evidence("CrashLoopBackOff", "back-off 10s", "web-abc", "model", previous_log=True),
@@ -150,6 +153,45 @@ def test_a_container_not_started_yet_is_not_timed_for_readiness():
 ])
 def test_evidence_text(evidence, text):
     assert str(evidence) == text
+
+
+# What containerd 1.6 and CRI-O print when a pull fails (kubelet's waiting message).
+REFUSED_NO_LOGIN = ('failed to pull and unpack image "127.0.0.1:5000/m:2": failed to resolve reference '
+                    '"127.0.0.1:5000/m:2": unexpected status from HEAD request to http://127.0.0.1:5000/v2/m/'
+                    'manifests/2: 401 Unauthorized')
+REFUSED_SCOPE = ('failed to resolve reference "r.example/m:2": pull access denied, repository does not exist or '
+                 'may require authorization: server message: insufficient_scope: authorization failed')
+NOT_FOUND = 'failed to resolve reference "127.0.0.1:5000/m:9": 127.0.0.1:5000/m:9: not found'
+
+
+@pytest.mark.parametrize(("reason", "message", "hint"), [
+    pytest.param("ErrImagePull", REFUSED_NO_LOGIN, "refused the pull", id="401"),
+    pytest.param("ErrImagePull", REFUSED_SCOPE, "refused the pull", id="insufficient-scope"),
+    pytest.param("ErrImagePull", NOT_FOUND, "no such image or tag", id="not-found"),
+    pytest.param("ImagePullBackOff", 'Back-off pulling image "r/m:2"', "", id="back-off-says-neither"),
+    pytest.param("CreateContainerConfigError", 'secret "db" not found', "", id="not-a-pull"),
+])
+def test_pull_hint_names_what_to_check(reason, message, hint):
+    assert (hint in pull_hint(reason, message)) and (bool(hint) == bool(pull_hint(reason, message)))
+
+
+def test_a_refused_pull_is_named_in_the_evidence():
+    found = Watch(60, 0).evidence([pod(container(state=waiting("ErrImagePull", REFUSED_NO_LOGIN)))], 0)
+    assert found.reason == "ErrImagePull" and found.detail.startswith("the registry refused the pull: ")
+    assert "imagePullSecrets" in found.detail and "401 Unauthorized" in found.detail
+
+
+def test_a_pull_back_off_takes_the_registrys_answer_from_the_last_failed_pull_event():
+    back_off = Evidence("ImagePullBackOff", 'Back-off pulling image "r/m:2"', "p", "c")
+    events = [{"reason": "Pulling", "message": 'Pulling image "r/m:2"'},
+              {"reason": "Failed", "message": f'Failed to pull image "r/m:2": rpc error: {NOT_FOUND}'},
+              {"reason": "Failed", "message": f'Failed to pull image "r/m:2": rpc error: {REFUSED_NO_LOGIN}'},
+              {"reason": "Failed", "message": "Error: ErrImagePull"}]
+    found = pull_evidence(back_off, events)
+    assert found.detail.startswith("the registry refused the pull: ") and found.detail.endswith("401 Unauthorized")
+    assert (found.reason, found.pod, found.container) == ("ImagePullBackOff", "p", "c")
+    assert pull_evidence(back_off, events[:1]) == back_off
+    assert pull_evidence(Evidence("CrashLoopBackOff", "back-off", "p", "c"), events).detail == "back-off"
 
 
 # -- the Deployment's own state ----------------------------------------------------------------
