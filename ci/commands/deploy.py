@@ -57,7 +57,8 @@ from ci.smoke import Smoke, request_body
 @options.service_port
 @options.output_dir
 @canary.canary_options
-@alert_on_failure("deploy failed", environment=lambda params: params["namespace"])
+@alert_on_failure(lambda params: "canary deploy failed" if params["strategy"] == "canary" else "deploy failed",
+                  environment=lambda params: params["namespace"])
 def deploy_command(namespace: str, deployment: str, container: str | None, kubeconfig: str | None,
                    context: str | None, image: str, image_tag: str,
                    model_name: str, model_version: str, pipeline_url: str, manifests: Path | None,

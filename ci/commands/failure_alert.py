@@ -15,9 +15,11 @@ import click
 from ci import alerts, job
 
 
-def alert_on_failure(what: str, *, version: str = "model_version", environment: str | Callable[[dict], str] = ""):
-    """`what`: e.g. "latency gate failed"; `version`: the option holding the model version; `environment`:
-    what to name when the job has no CI_ENVIRONMENT_NAME, or a function of the options that says it."""
+def alert_on_failure(what: str | Callable[[dict], str], *, version: str = "model_version",
+                     environment: str | Callable[[dict], str] = ""):
+    """`what`: e.g. "latency gate failed", or a function of the options that says it; `version`: the
+    option holding the model version; `environment`: what to name when the job has no
+    CI_ENVIRONMENT_NAME, or a function of the options that says it."""
     def decorate(command):
         @functools.wraps(command)
         def run(**params):
@@ -27,7 +29,8 @@ def alert_on_failure(what: str, *, version: str = "model_version", environment: 
                 raise  # usage, not a failed outcome
             except Exception as exc:
                 fallback = environment(params) if callable(environment) else environment
-                alert = alerts.Alert.from_job(what, params.get("model_name") or params.get("model_uri") or "",
+                failed = what(params) if callable(what) else what
+                alert = alerts.Alert.from_job(failed, params.get("model_name") or params.get("model_uri") or "",
                                               params.get(version) or "", job.environment(fallback), figures(exc))
                 for line in alerts.notify(alert):
                     click.echo(line, err=True)

@@ -25,6 +25,7 @@ from devstack.fake_model_images import load_fake_images
 from devstack.procs import free_port, wait_until
 from devstack.prometheus import Prometheus
 from devstack.service_traffic import Traffic
+from tests.ci.chat_services import ChatService
 
 pytestmark = pytest.mark.cluster
 
@@ -97,16 +98,21 @@ def report(out: Path) -> dict:
 ])
 def test_a_bad_canary_is_aborted_at_the_first_step_and_stable_serves_throughout(
         k8s_cluster: Cluster, v1_namespace: str, images: dict[str, str], body_file: Path, tmp_path: Path,
-        bad: str, version: str, failing: set[str]) -> None:
+        bad: str, version: str, failing: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
     client = kube(k8s_cluster, v1_namespace)
     stable_before = client.deployment(NAME)
-    with Traffic(kube(k8s_cluster, v1_namespace), NAME, BODY) as traffic:
+    with Traffic(kube(k8s_cluster, v1_namespace), NAME, BODY) as traffic, \
+            ChatService("wecombot", "wecom-key-canary") as chat:
+        monkeypatch.setenv("ALERT_URLS", chat.alert_url())
         started = time.time()
         code = deploy(k8s_cluster, v1_namespace, images[bad], version, tmp_path, body_file, "--strategy", "canary",
                       "--canary-steps", "50")
         ended = time.time()
         time.sleep(1.5)
     assert code == EXIT_FAILED
+    [alert] = [request.json()["markdown"]["content"] for request in chat.requests]  # its own alert, the figures
+    assert f"canary deploy failed: fake-model version {version} ({v1_namespace})" in alert, alert
+    assert "canary failed at step 50%: " in alert and any(check in alert for check in failing), alert
     result = report(tmp_path)
     assert (result["ok"], result["outcome"], result["decided_by"]) == (False, "aborted", "analysis"), result["message"]
     assert len(result["steps"]) == 1 and result["failing"]["step"] == 50
