@@ -43,6 +43,9 @@ BASE_IMAGE_CHANGES = base_images.changes(base_images.DEFAULT_MINOR)
 # wiped when it outgrows this, or when the stand-in bases change.
 LAYER_CACHE = CACHE_DIR / "builder-storage"
 LAYER_CACHE_BYTES = 25 * 10**9
+# service/Dockerfile labels every step from its model's own (after the pip layer): those images are one
+# model version's, never built again by a later run (its models are trained anew), and up to 1.1 GB each.
+MODEL_LABEL = "io.pyfunc-deploy.model.name"
 # Where the layer cache keeps the builds' cache mounts (pip's wheels: service/Dockerfile).
 BUILD_CACHE_MOUNTS = "build-cache-mounts"
 
@@ -149,6 +152,7 @@ class ContainerTools:
             tools._forget_runtime_state()
             seed = seed_storage().name  # a new stand-in base: the cached `python:X.Y-slim` would be stale
             marker = cache / "seed"
+            tools._drop_model_images()
             if (marker.read_text() if marker.exists() else "") != seed or _size(cache) > LAYER_CACHE_BYTES:
                 for sub in ("graph", BUILD_CACHE_MOUNTS):
                     shutil.rmtree(cache / sub, ignore_errors=True)
@@ -157,6 +161,15 @@ class ContainerTools:
             fcntl.flock(lock, fcntl.LOCK_SH)  # from now on, shared with the holders that come
         tools._link_build_cache_mounts()
         return tools
+
+    def _drop_model_images(self) -> None:
+        """Remove the images of earlier runs' model versions (MODEL_LABEL), keeping their parents: the
+        bases and the pip layers a later build reuses. Without it every run adds its models' layers
+        until the cache outgrows LAYER_CACHE_BYTES and is wiped whole, pip layers and all (a cold run)."""
+        listed = self.run("podman", "images", "--all", "--quiet", "--filter", f"label={MODEL_LABEL}", check=False)
+        ids = list(dict.fromkeys(listed.stdout.split()))
+        if ids:
+            self.run("podman", "rmi", "--force", "--no-prune", *ids, timeout=1200, check=False)
 
     def _link_build_cache_mounts(self) -> None:
         """buildah keeps `RUN --mount=type=cache` directories in $TMPDIR/buildah-cache: that name

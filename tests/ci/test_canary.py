@@ -1,8 +1,8 @@
 """`python -m ci deploy --strategy canary` on the real cluster. One namespace serves version 1 for the
 module; a canary of a version with more errors, of a slower one and of one whose predictions are
 shifted is each aborted at its first step while outside traffic runs, the stable Deployment never
-written and serving throughout; a manual abort ends a running canary; last, a good version with no
-outside traffic is decided by the analysis' own requests and promoted."""
+written and serving throughout; a manual abort ends a running canary; a good version with no outside
+traffic is decided by the analysis' own requests and promoted; last, "promote now" by hand."""
 from __future__ import annotations
 
 import json
@@ -134,26 +134,33 @@ def test_a_bad_canary_is_aborted_at_the_first_step_and_stable_serves_throughout(
           f"{sum(a.served_by == version for a in during)} served by the canary; {result['seconds']}s")
 
 
-def test_a_running_canary_is_aborted_by_hand(k8s_cluster: Cluster, v1_namespace: str, images: dict[str, str],
-                                             body_file: Path, tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "ci", "deploy", "--kubeconfig", str(k8s_cluster.kubeconfig), "--namespace",
-            v1_namespace, "--manifests", str(OVERLAY), "--image", images["v2"], "--model-name", "fake-model",
-            "--model-version", "2", "--smoke-input", str(body_file), "--output-dir", str(tmp_path), *FAST,
+def decided_by_hand(cluster: Cluster, namespace: str, image: str, version: str, body_file: Path, out: Path,
+                    choice: str, expected_exit: int, within: float) -> None:
+    """A canary deploy waiting out a 120 s step, decided with `ci canary <choice>` (the pipeline's manual
+    job) once its pod is ready: the deploy ends `within` seconds (not the step's 120) with `expected_exit`."""
+    argv = [sys.executable, "-m", "ci", "deploy", "--kubeconfig", str(cluster.kubeconfig), "--namespace",
+            namespace, "--manifests", str(OVERLAY), "--image", image, "--model-name", "fake-model",
+            "--model-version", version, "--smoke-input", str(body_file), "--output-dir", str(out), *FAST,
             "--strategy", "canary", "--canary-steps", "50", "--canary-interval", "120"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "GITLAB_"))}
     job = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        client = kube(k8s_cluster, v1_namespace)
+        client = kube(cluster, namespace)
         wait_until(lambda: (client.deployment(f"{NAME}-canary") or {}).get("status", {}).get("readyReplicas"), 60,
                    "the canary's pod ready")
         asked = time.monotonic()
-        assert main(["canary", "abort", "--kubeconfig", str(k8s_cluster.kubeconfig), "--namespace",
-                     v1_namespace]) == EXIT_OK
-        assert job.wait(timeout=30) == EXIT_FAILED, job.stderr.read().decode()[-2000:]
-        assert time.monotonic() - asked < 10
+        assert main(["canary", choice, "--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]) == EXIT_OK
+        assert job.wait(timeout=60) == expected_exit, job.stderr.read().decode()[-2000:]
+        assert time.monotonic() - asked < within
     finally:
         if job.poll() is None:
             job.kill()
+
+
+def test_a_running_canary_is_aborted_by_hand(k8s_cluster: Cluster, v1_namespace: str, images: dict[str, str],
+                                             body_file: Path, tmp_path: Path) -> None:
+    decided_by_hand(k8s_cluster, v1_namespace, images["v2"], "2", body_file, tmp_path, "abort", EXIT_FAILED, 10)
+    client = kube(k8s_cluster, v1_namespace)
     result = report(tmp_path)
     assert (result["outcome"], result["decided_by"]) == ("aborted", "manual"), result["message"]
     assert client.deployment(f"{NAME}-canary") is None
@@ -230,3 +237,16 @@ def test_a_good_canary_without_outside_traffic_is_decided_by_its_own_requests_an
     assert client.deployment(f"{NAME}-canary") is None
     assert client.deployment(NAME)["spec"]["template"]["spec"]["containers"][0]["image"] == images["v2"]
     assert result["promotion"]["changes"]["stale"] == []  # the canary is not one of the overlay's objects
+
+
+def test_a_running_canary_is_promoted_by_hand(k8s_cluster: Cluster, v1_namespace: str, images: dict[str, str],
+                                              body_file: Path, tmp_path: Path) -> None:
+    """Last in the module (stable serves version 2 by now): "promote now" during a long step rolls the
+    new version out to the stable Deployment, removes the canary and smokes the Service (45 s: the rollout included)."""
+    decided_by_hand(k8s_cluster, v1_namespace, images["v3"], "3", body_file, tmp_path, "promote", EXIT_OK, 45)
+    result = report(tmp_path)
+    assert (result["outcome"], result["decided_by"]) == ("promoted", "manual"), result["message"]
+    assert result["promotion"]["ok"] and result["promotion"]["smoke"]["ok"], result["promotion"]
+    client = kube(k8s_cluster, v1_namespace)
+    assert client.deployment(f"{NAME}-canary") is None
+    assert client.deployment(NAME)["spec"]["template"]["spec"]["containers"][0]["image"] == images["v3"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from devstack.oci import ContainerTools
+from devstack.oci import MODEL_LABEL, ContainerTools
 from tests.devstack.oci_fixtures import AuthRegistry, OciStack
 
 pytestmark = pytest.mark.containers
@@ -122,6 +122,21 @@ def test_the_layer_cache_outlives_its_holder_and_is_shared_by_the_holders_of_one
         assert build(third) == built, "the third build did not reuse the first one's layer"
         build(third, "--no-cache")
         assert len(stamps_seen(third)) == 1, "the cache mount written by the first holder was not kept"
+    finally:
+        third.close()
+    containerfile = tmp_path / "context" / "Containerfile"
+    model_version = tmp_path / "model-version"  # an earlier run's model image: it goes, the layers under it stay
+    model_version.mkdir()
+    (model_version / "Containerfile").write_text(containerfile.read_text() + f"LABEL {MODEL_LABEL}=credit-risk\n")
+    third = holder("model-images")
+    try:
+        third.run("buildah", "bud", "--layers", "-t", "localhost/model-version", str(model_version))
+    finally:
+        third.close()
+    third = holder("after-model-images")
+    try:
+        assert third.run("podman", "image", "exists", "localhost/model-version", check=False).returncode == 1
+        assert build(third) == built, "the layers under a model image went with it"
     finally:
         third.close()
     (cache / "seed").write_text("another set of stand-in bases")
