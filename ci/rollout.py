@@ -22,11 +22,9 @@ FATAL_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName
                            "RunContainerError"})
 
 
+PULL_FAILED = frozenset({"ErrImagePull", "ImagePullBackOff"})
 # Words of a container runtime's pull error when the registry refused the credentials (none, or wrong).
 REFUSED = ("401", "403", "unauthorized", "forbidden", "denied", "authoriz", "authenticat")
-
-
-PULL_FAILED = frozenset({"ErrImagePull", "ImagePullBackOff"})
 
 
 def pull_hint(reason: str, message: str) -> str:
