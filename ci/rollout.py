@@ -24,7 +24,7 @@ FATAL_WAITING = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName
 
 PULL_FAILED = frozenset({"ErrImagePull", "ImagePullBackOff"})
 # Words of a container runtime's pull error when the registry refused the credentials (none, or wrong).
-REFUSED = ("401", "403", "unauthorized", "forbidden", "denied", "authoriz", "authenticat")
+REFUSED = ("401", "403", "unauthorized", "forbidden", "denied", "authoriz", "authenticat", "credentials")
 
 
 def pull_hint(reason: str, message: str) -> str:

@@ -167,7 +167,14 @@ NOT_FOUND = 'failed to resolve reference "127.0.0.1:5000/m:9": 127.0.0.1:5000/m:
 @pytest.mark.parametrize(("reason", "message", "hint"), [
     pytest.param("ErrImagePull", REFUSED_NO_LOGIN, "refused the pull", id="401"),
     pytest.param("ErrImagePull", REFUSED_SCOPE, "refused the pull", id="insufficient-scope"),
+    pytest.param("ErrImagePull", "rpc error: code = Unknown desc = Error response from daemon: Get "
+                 "https://1234.dkr.ecr.eu-west-1.amazonaws.com/v2/m/manifests/2: no basic auth credentials",
+                 "refused the pull", id="ecr-no-credentials"),
+    pytest.param("ErrImagePull", 'reading manifest 2 in r.example/m: unauthorized: authentication required',
+                 "refused the pull", id="cri-o"),
     pytest.param("ErrImagePull", NOT_FOUND, "no such image or tag", id="not-found"),
+    pytest.param("ErrImagePull", "reading manifest 9 in r.example/m: manifest unknown", "no such image or tag",
+                 id="cri-o-manifest-unknown"),
     pytest.param("ImagePullBackOff", 'Back-off pulling image "r/m:2"', "", id="back-off-says-neither"),
     pytest.param("CreateContainerConfigError", 'secret "db" not found', "", id="not-a-pull"),
 ])
