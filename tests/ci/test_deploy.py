@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from ci import rollout
 from ci.cli import main
 from ci.errors import EXIT_FAILED, EXIT_OK
 from ci.kube import Kube
 from devstack.cluster import Cluster
 from devstack.fake_model_images import fake_image, load_fake_images
-from devstack.procs import free_port
+from devstack.procs import free_port, wait_until
 from tests.ci.deploy_helpers import edited_overlay, finish, get, start_deploy
 from tests.ci.recording_http import RecordingServer, gitlab_routes
 
@@ -363,3 +364,29 @@ def test_a_registry_that_refuses_the_pull_is_named_and_undone_until_the_pods_hav
                               "--manifests", str(with_secret))
     assert code == EXIT_OK, report
     assert serving_version(k8s_cluster, v1_serving) == "2"
+
+
+def test_a_node_that_stops_reporting_mid_rollout_is_decided_at_the_deadline_never_a_success(
+        k8s_cluster: Cluster, v1_serving: str, images: dict[str, str], tmp_path: Path, smoke_input: Path) -> None:
+    """The only node's kubelet stops 1 s into the rollout and stays away 45 s: the new pods never report
+    ready, so the rollout ends at the deploy's 30 s deadline with exit 1 and is undone (the previous pods
+    still run); once the kubelet is back, version 1 serves and the next rollout completes."""
+    run = start_deploy(k8s_cluster, v1_serving, OVERLAY, images["v2-slow-ready"], "2", tmp_path / "out", smoke_input,
+                       "https://gitlab.example/p/-/jobs/8", "--timeout", "30")
+    deadline = time.monotonic() + 60
+    while deployment(k8s_cluster, v1_serving)["spec"]["template"]["spec"]["containers"][0]["image"] != \
+            images["v2-slow-ready"]:
+        assert time.monotonic() < deadline and run.process.poll() is None, run.stderr[-3000:]
+        time.sleep(0.2)
+    time.sleep(1)
+    k8s_cluster.restart("kubelet", down_seconds=45)
+    finish(run, timeout=120)
+    assert run.process.returncode == EXIT_FAILED, run.stderr[-5000:]
+    report = run.report()
+    assert not report["ok"] and report["failure"].split(":")[0] in {"Timeout", "ProgressDeadlineExceeded"}, report
+    assert report["undo"].startswith("back on revision "), report
+    wait_until(lambda: serving_version(k8s_cluster, v1_serving) == "1", 60, "version 1 serving again")
+    # the restarted kubelet probes its pods anew (unready until their readiness probe passes again)
+    wait_until(lambda: rollout.complete(deployment(k8s_cluster, v1_serving)), 90, "the pods ready again")
+    code, report = run_deploy(k8s_cluster, v1_serving, images["v3"], "3", tmp_path / "after", smoke_input)
+    assert code == EXIT_OK, report  # the node runs new pods again (the cluster is the next tests' too)
