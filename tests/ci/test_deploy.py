@@ -272,6 +272,14 @@ def test_a_kubectl_set_image_during_a_deploy_fails_it_naming_the_change(
     assert deployment(k8s_cluster, v1_serving)["spec"]["template"]["spec"]["containers"][0]["image"] == images["v3"]
 
 
+def rolling_out(cluster: Cluster, namespace: str, image: str, run) -> None:
+    """Return once the running deploy `run` has set `image` on the Deployment (its rollout has begun)."""
+    deadline = time.monotonic() + 60
+    while deployment(cluster, namespace)["spec"]["template"]["spec"]["containers"][0]["image"] != image:
+        assert time.monotonic() < deadline and run.process.poll() is None, run.stderr[-3000:]
+        time.sleep(0.2)
+
+
 def test_an_api_server_away_for_30s_mid_rollout_is_waited_out_and_the_rollout_decided(
         k8s_cluster: Cluster, v1_serving: str, images: dict[str, str], tmp_path: Path, smoke_input: Path) -> None:
     """The API server stops 2 s into the rollout of a model that takes 40 s to start, and comes back 30 s
@@ -279,11 +287,7 @@ def test_an_api_server_away_for_30s_mid_rollout_is_waited_out_and_the_rollout_de
     the rollout completes with the new version serving."""
     run = start_deploy(k8s_cluster, v1_serving, OVERLAY, images["slow-start"], "6", tmp_path / "out", smoke_input,
                        "https://gitlab.example/p/-/jobs/6")
-    deadline = time.monotonic() + 60
-    while deployment(k8s_cluster, v1_serving)["spec"]["template"]["spec"]["containers"][0]["image"] != \
-            images["slow-start"]:
-        assert time.monotonic() < deadline and run.process.poll() is None, run.stderr[-3000:]
-        time.sleep(0.2)
+    rolling_out(k8s_cluster, v1_serving, images["slow-start"], run)
     time.sleep(2)
     k8s_cluster.restart("kube-apiserver", down_seconds=30)
     finish(run, timeout=300)
@@ -373,11 +377,7 @@ def test_a_node_that_stops_reporting_mid_rollout_is_decided_at_the_deadline_neve
     still run); once the kubelet is back, version 1 serves and the next rollout completes."""
     run = start_deploy(k8s_cluster, v1_serving, OVERLAY, images["v2-slow-ready"], "2", tmp_path / "out", smoke_input,
                        "https://gitlab.example/p/-/jobs/8", "--timeout", "30")
-    deadline = time.monotonic() + 60
-    while deployment(k8s_cluster, v1_serving)["spec"]["template"]["spec"]["containers"][0]["image"] != \
-            images["v2-slow-ready"]:
-        assert time.monotonic() < deadline and run.process.poll() is None, run.stderr[-3000:]
-        time.sleep(0.2)
+    rolling_out(k8s_cluster, v1_serving, images["v2-slow-ready"], run)
     time.sleep(1)
     k8s_cluster.restart("kubelet", down_seconds=45)
     finish(run, timeout=120)
