@@ -13,7 +13,6 @@ import hashlib
 import html
 import os
 import re
-import socket
 import sys
 from pathlib import Path
 
@@ -28,21 +27,12 @@ def _project(filename: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 class PackageIndex:
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int = 0) -> None:
         """`port`: the one to serve on if it is free (a URL that stays the same between runs, so an
         image build whose requirements name files on this index hits the layer cache), else any."""
         self.root = root
-        self.port = port if port is not None and _free(port) else free_port()
+        self.port = free_port(port)
         self.url = f"http://127.0.0.1:{self.port}/simple/"
         self.process: ManagedProcess | None = None
         for sub in ("files", "simple"):

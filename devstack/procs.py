@@ -25,9 +25,14 @@ class InfraError(RuntimeError):
     """A piece of real infrastructure could not be started: the test must fail, not skip."""
 
 
-def free_port() -> int:
+def free_port(preferred: int = 0) -> int:
+    """A free port on 127.0.0.1: `preferred` when it is free (a URL that stays the same between runs),
+    else any the kernel gives."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
