@@ -46,12 +46,13 @@ def _error_response(error: ServiceError, request: Request) -> Response:
 
 
 def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | None,
-                 batching: dict[str, Any] | None = None) -> dict[str, Any]:
+                 batching: dict[str, Any] | None = None, instance: str | None = None) -> dict[str, Any]:
     identity = model.identity
     return {"model_name": identity.name, "model_version": identity.version, "run_id": identity.run_id,
             "model_source": identity.source, "signature_digest": identity.signature_digest,
             "image_tag": image_tag, "image_digest": image_digest,
-            "service_version": __version__, "mlflow_version": mlflow.__version__, "batching": batching}
+            "service_version": __version__, "mlflow_version": mlflow.__version__, "batching": batching,
+            "instance": instance}
 
 
 def without_fastapi_telemetry() -> dict[str, Any]:
@@ -90,7 +91,7 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
     batching = decide(settings, predictor, model)
     logger.info("batching %s", "on" if batching.enabled else "off", extra=batching.as_dict())
     invoke = make_invoker(settings, predictor, metrics, batching.enabled)
-    versions = version_info(model, image_tag, image_digest, batching.as_dict())
+    versions = version_info(model, image_tag, image_digest, batching.as_dict(), settings.instance)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):

@@ -4,6 +4,7 @@ pydantic evaluates these annotations at run time, so they are written `Optional[
 runs on Python 3.9, where `str | None` cannot be evaluated."""
 from __future__ import annotations
 
+import socket
 from typing import Optional
 
 from pydantic import Field
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
 
     model_run_id: Optional[str] = None
     """MLflow run id of the model; set by the image build, else read from the MLmodel file."""
+
+    instance: str = Field(default_factory=socket.gethostname)
+    """This process's name in /version: by default the host name (the pod's name in Kubernetes); a gate
+    that runs the image sets it, to know the service answering on its port is the one it started."""
 
     host: str = DEFAULT_HOST
     """Address to listen on."""

@@ -2,23 +2,32 @@
 locally with podman or docker (the exact image that will ship), stopped again when the gate is done.
 
 The container gets a tracking URI that answers nothing (MLflow fails fast on it), because a pod must
-start without the tracking server.
+start without the tracking server. A free port can be taken by another process between the choice and
+the container's bind (gates run side by side): the container is named in SERVICE_INSTANCE, and a
+service answering there under another name means the port was taken, so the gate tries another port
+rather than measure someone else's model.
 """
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import socket
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from ci.errors import CheckFailed, ConfigError
 from ci.tools import podman, tail
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 POLL_S = 0.25
+PORT_ATTEMPTS = 3
 LOG_TAIL_LINES = 25
 NO_TRACKING_SERVER = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
@@ -41,6 +50,34 @@ def ready_status(base: str) -> int | None:
         return None
 
 
+BIND_REFUSED = "Connection in use"  # what Gunicorn logs, retrying, when its port is taken
+
+
+class PortTaken(Exception):
+    """Another service answers on the port chosen for the candidate."""
+
+
+def check_bound(logs: str, base: str) -> None:
+    """PortTaken when the stopped container's `logs` say its port was taken."""
+    if BIND_REFUSED in logs:
+        raise PortTaken(base)
+
+
+def answering(base: str, name: str) -> int | None:
+    """`ready_status(base)` of container `name`; PortTaken when the ready service there is another one
+    (an image from before /version named its instance is taken for the container)."""
+    status = ready_status(base)
+    if status == 200:
+        try:
+            with urllib.request.urlopen(f"{base}/version", timeout=2) as response:  # noqa: S310 - our URL
+                instance = json.loads(response.read()).get("instance")
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError, AttributeError):
+            return None
+        if instance not in (None, name):
+            raise PortTaken(base)
+    return status
+
+
 def start(image: str, port: int, *, prefix: str, settings: Mapping[str, str] | None = None,
           authfile: Path | None = None, cli: str = podman.DEFAULT_CLI,
           env: Mapping[str, str] | None = None, cpus: float | None = None, memory: int | None = None) -> str:
@@ -49,8 +86,33 @@ def start(image: str, port: int, *, prefix: str, settings: Mapping[str, str] | N
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     podman.run_detached(image, name=name, authfile=authfile, cli=cli, env=env, cpus=cpus, memory=memory,
                         environment={**NO_TRACKING_SERVER, **(settings or {}), "SERVICE_HOST": "127.0.0.1",
-                                     "SERVICE_PORT": str(port)})
+                                     "SERVICE_PORT": str(port), "SERVICE_INSTANCE": name})
     return name
+
+
+@contextlib.contextmanager
+def on_free_port(image: str, wait: Callable[[str, str], T], *, prefix: str, cli: str = podman.DEFAULT_CLI,
+                 env: Mapping[str, str] | None = None, **run) -> Iterator[tuple[str, str, T]]:
+    """`start` the image on a free port and `wait(base, name)` for it (which raises PortTaken, through
+    `answering`, when another service holds the port: then another port); yield the base URL, the
+    container's name and what `wait` returned; remove the container afterwards."""
+    for _ in range(PORT_ATTEMPTS):
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        name = start(image, port, prefix=prefix, cli=cli, env=env, **run)
+        try:
+            try:
+                waited = wait(base, name)
+            except PortTaken:
+                log.warning("port %d was taken by another service before %s could bind it: trying another", port,
+                            name)
+                continue
+            yield base, name, waited
+            return
+        finally:
+            podman.remove(name, cli=cli, env=env)
+    raise CheckFailed(f"{image} could not be started: the {PORT_ATTEMPTS} free ports chosen for it were each "
+                      "taken by another service before it bound them (a busy machine: run the gate again)")
 
 
 @contextlib.contextmanager
@@ -74,17 +136,16 @@ def running(image: str, *, ready_timeout: float = 120.0, settings: Mapping[str, 
             cpus: float | None = None, memory: int | None = None) -> Iterator[tuple[str, str]]:
     """Run `image` on a free 127.0.0.1 port until it is ready; yield its base URL and container name;
     remove it afterwards."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    name = start(image, port, prefix="gate", settings=settings, authfile=authfile, cli=cli, env=env, cpus=cpus,
-                 memory=memory)
-    try:
+    def ready(base: str, name: str) -> None:
         deadline = time.monotonic() + ready_timeout
-        while ready_status(base) != 200:
+        while answering(base, name) != 200:
             if time.monotonic() > deadline or not podman.state(name, cli=cli, env=env).running:
+                logs = podman.logs(name, cli=cli, env=env)
+                check_bound(logs, base)
                 raise CheckFailed(f"{image} did not become ready on {base} (run `python -m ci gate load` "
-                                  f"for the cause)\n{tail(podman.logs(name, cli=cli, env=env), LOG_TAIL_LINES)}")
+                                  f"for the cause)\n{tail(logs, LOG_TAIL_LINES)}")
             time.sleep(POLL_S)
+
+    with on_free_port(image, ready, prefix="gate", settings=settings, authfile=authfile, cli=cli, env=env,
+                      cpus=cpus, memory=memory) as (base, name, _):
         yield base, name
-    finally:
-        podman.remove(name, cli=cli, env=env)

@@ -28,7 +28,7 @@ from pathlib import Path
 from ci.credentials import NO_CREDENTIALS, Credentials, registry_authfile
 from ci.errors import CheckFailed, ToolError
 from ci.gates.answers import answer_precision, max_difference, summarise, unstable_paths
-from ci.gates.candidate import LOG_TAIL_LINES, NO_TRACKING_SERVER, POLL_S, free_port, ready_status, start
+from ci.gates.candidate import LOG_TAIL_LINES, NO_TRACKING_SERVER, POLL_S, answering, check_bound, on_free_port
 from ci.gates.load_failures import classify, runtime_versions
 from ci.gates.result import GateResult
 from ci.model_ref import ModelRef
@@ -131,19 +131,19 @@ def ready_timeout_for(pod: PodShape | None, given: float | None = None) -> float
     return given or (pod.startup_seconds if pod and pod.startup_seconds else DEFAULT_READY_TIMEOUT)
 
 
-def run_load_gate(image: str, *, expected_version: str, port: int, ready_timeout: float | None = None,
+def run_load_gate(image: str, *, expected_version: str, ready_timeout: float | None = None,
                   pod: PodShape | None = None, authfile: Path | None = None,
                   cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None) -> LoadGateResult:
-    """Start `image` on 127.0.0.1:`port` with `cli` (podman or docker) and the `pod`'s limits, wait for
+    """Start `image` on a free 127.0.0.1 port with `cli` (podman or docker) and the `pod`'s limits, wait for
     /readyz, check /version and one prediction, read the working set; CheckFailed names what went wrong."""
-    base = f"http://127.0.0.1:{port}"
     timeout = ready_timeout_for(pod, ready_timeout)
     memory_limit = pod.memory_limit if pod else None
-    started = time.monotonic()
-    name = start(image, port, prefix="load-gate", authfile=authfile, cli=cli, env=env,
-                 cpus=pod.cpu_limit if pod else None, memory=memory_limit)
-    try:
-        ready_seconds = _wait_ready(image, name, base, started, timeout, cli, env, memory_limit)
+
+    def ready(base: str, name: str) -> float:
+        return _wait_ready(image, name, base, time.monotonic(), timeout, cli, env, memory_limit)
+
+    with on_free_port(image, ready, prefix="load-gate", authfile=authfile, cli=cli, env=env,
+                      cpus=pod.cpu_limit if pod else None, memory=memory_limit) as (base, name, ready_seconds):
         own = expected_answer(image, cli=cli, env=env)
         body, (want, again), rows = own.body, own.answers, own.rows
         unstable = unstable_paths(want, again)
@@ -160,8 +160,6 @@ def run_load_gate(image: str, *, expected_version: str, port: int, ready_timeout
         precision = answer_precision(want)
         diff = max_difference(got, want, ignore=set(unstable), precision=precision)
         memory = podman.working_set(name, cli=cli, env=env)
-    finally:
-        podman.remove(name, cli=cli, env=env)
     log.info("load gate passed: ready in %.1fs, version %s, %d rows equal at %s", ready_seconds, version, rows,
              precision)
     return LoadGateResult(image=image, ready_seconds=round(ready_seconds, 2), model_version=version,
@@ -177,11 +175,12 @@ def _mb(n: int) -> str:
 def _wait_ready(image: str, name: str, base: str, started: float, timeout: float, cli: str,
                 env: Mapping[str, str] | None, memory_limit: int | None) -> float:
     while time.monotonic() - started < timeout:
-        if ready_status(base) == 200:
+        if answering(base, name) == 200:
             return time.monotonic() - started
         state = podman.state(name, cli=cli, env=env)
         if not state.running:
             logs = podman.logs(name, cli=cli, env=env)
+            check_bound(logs, base)
             versions = lambda: runtime_versions(image, env, cli)  # noqa: E731
             cause = classify(logs, versions)
             # SIGKILL under a memory limit is the OOM killer (podman on cgroup v1 does not set OOMKilled)
@@ -224,7 +223,7 @@ def load_gate(image: str, model: ModelRef, *, ready_timeout: float | None = None
     started = time.monotonic()
     with registry_authfile(image.split("@")[0], credentials) as authfile:
         try:
-            result = run_load_gate(image, expected_version=model.version, port=free_port(),
+            result = run_load_gate(image, expected_version=model.version,
                                    ready_timeout=ready_timeout, pod=pod, authfile=authfile, cli=cli)
         except CheckFailed as exc:
             return GateResult(GATE, [Check("load", False, str(exc))],

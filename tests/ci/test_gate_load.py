@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +14,13 @@ from mlflow.tracking import MlflowClient
 
 from ci.build import build
 from ci.errors import CheckFailed
-from ci.gates.candidate import free_port
+from ci.gates import candidate
 from ci.gates.load import run_load_gate
 from ci.model_ref import ModelRef
 from ci.pod_shape import PodShape
 from ci.registry.gate_tags import gate_tag
 from tests.ci.models import register_load_fixtures
+from tests.ci.recording_http import RecordingServer
 
 pytestmark = pytest.mark.containers
 
@@ -44,7 +46,7 @@ def images(oci_registry, mlflow_sqlite, load_models) -> dict[str, str]:
 def _gate(key: str, images, load_models, mlflow_sqlite, oci_registry, tmp_path: Path, **kwargs):
     model = load_models[key]
     kwargs.setdefault("expected_version", model.version)
-    return run_load_gate(images[key], port=free_port(), env=oci_registry.env, **kwargs)
+    return run_load_gate(images[key], env=oci_registry.env, **kwargs)
 
 
 def test_good_model_passes(images, load_models, mlflow_sqlite, oci_registry, tmp_path):
@@ -71,6 +73,48 @@ def test_a_model_too_large_for_the_pod_fails_before_any_rollout(images, load_mod
     message = str(raised.value)
     assert "OOM-killed" in message and "Cause: pod-memory: " in message and "limit of 64 MiB" in message, message
     assert "Fix: raise resources.limits.memory" in message
+
+
+def _taken_first(monkeypatch, port: int) -> list[int]:
+    """`free_port` answers `port` first (taken after the gate chose it), then free ones; the ports given."""
+    given, free = [], candidate.free_port
+
+    def chosen() -> int:
+        given.append(port if not given else free())
+        return given[-1]
+
+    monkeypatch.setattr(candidate, "free_port", chosen)
+    return given
+
+
+def test_a_port_taken_by_another_ready_service_is_left_for_another_port(images, load_models, mlflow_sqlite,
+                                                                        oci_registry, tmp_path, monkeypatch):
+    """Another model's service, ready, on the port the gate chose (gates run side by side, and a port
+    given back by the kernel is soon given again): the gate tries another port and measures its own
+    container, never the service that answered first."""
+    version = load_models["ok"].version
+    impostor = [("GET", "/readyz", (200, {"status": "ready"})),
+                ("GET", "/version", (200, {"model_version": version, "instance": "gate-someone-else"})),
+                ("POST", "/invocations", (200, {"predictions": [0, 0, 0]}))]
+    with RecordingServer(impostor) as other:
+        given = _taken_first(monkeypatch, int(other.url.rsplit(":", 1)[1]))
+        result = _gate("ok", images, load_models, mlflow_sqlite, oci_registry, tmp_path)
+    assert len(given) == 2 and given[0] != given[1], given
+    assert other.calls("GET", "/version") and not other.calls("POST", "/invocations")
+    assert result.model_version == version and result.max_abs_diff == 0.0
+
+
+def test_a_port_held_by_a_listener_that_is_no_service_is_left_for_another_port(images, load_models, mlflow_sqlite,
+                                                                               oci_registry, tmp_path, monkeypatch):
+    """A port some other program holds without answering HTTP: the container's Gunicorn cannot bind
+    it and stops; the gate starts it on another port instead of naming a load failure."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        given = _taken_first(monkeypatch, holder.getsockname()[1])
+        result = _gate("ok", images, load_models, mlflow_sqlite, oci_registry, tmp_path)
+    assert len(given) == 2, given
+    assert result.max_abs_diff == 0.0
 
 
 def test_wrong_version_is_refused(images, load_models, mlflow_sqlite, oci_registry, tmp_path):

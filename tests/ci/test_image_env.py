@@ -17,7 +17,6 @@ import sys
 import pytest
 
 from ci.build import build
-from ci.gates.candidate import free_port
 from ci.gates.load import expected_answer, run_load_gate
 from devstack.oci import ContainerTools
 from tests.ci.models import register_image_env_fixtures
@@ -66,7 +65,7 @@ def images(oci_registry, mlflow_sqlite, env_models, private_index, tmp_path_fact
 
 def _gate(key, images, env_models, mlflow_sqlite, oci_registry, tmp_path):
     model = env_models[key]
-    return run_load_gate(images[key], expected_version=model.version, port=free_port(),
+    return run_load_gate(images[key], expected_version=model.version,
                          env=oci_registry.env, ready_timeout=120)
 
 
