@@ -22,8 +22,10 @@ from service.batch_proof import decide
 from service.batching import make_invoker
 from service.body import BodyTooLarge, TooLargeResponse, read_body
 from service.core import Predictor
+from service.deadline import Deadline
 from service.errors import (
     ROUTING_ERRORS,
+    DeadlineExceeded,
     ModelError,
     NotReady,
     ServiceError,
@@ -42,7 +44,9 @@ logger = logging.getLogger("service")
 
 def _error_response(error: ServiceError, request: Request) -> Response:
     request_id = getattr(request.state, "request_id", None)
-    return Response(error_response_body(error, request_id), status_code=error.status, media_type=JSON)
+    retry_after = getattr(error, "retry_after", None)
+    return Response(error_response_body(error, request_id), status_code=error.status, media_type=JSON,
+                    headers={"Retry-After": str(retry_after)} if retry_after else None)
 
 
 def version_info(model: LoadedModel, image_tag: str | None, image_digest: str | None,
@@ -90,7 +94,8 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
     readiness = Readiness(predictor, model.serving_example)
     batching = decide(settings, predictor, model)
     logger.info("batching %s", "on" if batching.enabled else "off", extra=batching.as_dict())
-    invoke = make_invoker(settings, predictor, metrics, batching.enabled)
+    deadline = Deadline(settings.request_timeout_seconds, on_interrupt=readiness.replace_worker)
+    invoke = make_invoker(settings, predictor, metrics, batching.enabled, deadline)
     versions = version_info(model, image_tag, image_digest, batching.as_dict(), settings.instance)
 
     @contextlib.asynccontextmanager
@@ -108,6 +113,10 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
     async def service_error(request: Request, error: ServiceError) -> Response:
         if isinstance(error, ModelError):
             metrics.model_errors.inc()
+        elif isinstance(error, DeadlineExceeded):
+            metrics.timed_out.labels(error.stage).inc()
+            logger.warning("request past the deadline", extra={"stage": error.stage,
+                                                               "waited_ms": round(error.waited * 1000)})
         return _error_response(error, request)
 
     async def routing_error(request: Request, error: HTTPException) -> Response:
@@ -122,7 +131,7 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
             body = await read_body(request, settings.max_body_bytes)
         except BodyTooLarge as error:
             return TooLargeResponse(error_response_body(error, getattr(request.state, "request_id", None)), error)
-        prediction = await invoke(body, request.headers.get("content-type"))
+        prediction = await invoke(body, request.headers.get("content-type"), getattr(request.state, "arrived", None))
         request.state.rows = prediction.rows
         return Response(prediction.body, media_type=JSON)
 

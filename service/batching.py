@@ -5,6 +5,9 @@ closed when it holds `batch_max_rows` rows, when `batch_max_wait_ms` passed, or 
 of the event loop brought no new request: an idle server adds no wait, a busy one batches more.
 Predictions are split back by row counts; a model whose output does not split by rows (a dict,
 a wrong length) is answered request by request instead.
+
+Both invokers hold each request to the deadline (`service.deadline`): late in the queue it is not
+predicted, and a model call that runs past the first of its requests' deadlines is interrupted.
 """
 from __future__ import annotations
 
@@ -13,35 +16,48 @@ import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
 from service import codec
 from service.core import Prediction, Predictor, answer
-from service.errors import ServiceError
+from service.deadline import Deadline
+from service.errors import DeadlineExceeded, ServiceError
 from service.metrics import Metrics
 from service.settings import Settings
 from service.turns import LoopTurns
 
 logger = logging.getLogger("service")
-Invoker = Callable[[bytes, "str | None"], Awaitable[Prediction]]
-Pending = tuple[codec.ModelInput, Any, asyncio.Future, contextvars.Context]  # input, batch key, answer,
-# and the request's context: a request predicted on its own (after its batch failed) logs as itself
+# body, content type, and when the request arrived (time.perf_counter(); None: no deadline)
+Invoker = Callable[[bytes, "str | None", "float | None"], Awaitable[Prediction]]
+NO_DEADLINE = Deadline(float("inf"))
 
 
-def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics, batching: bool) -> Invoker:
+class Pending(NamedTuple):
+    """A request waiting for its batch."""
+
+    input: codec.ModelInput
+    key: Any  # batch_key
+    answer: asyncio.Future
+    context: contextvars.Context  # the request's: predicted on its own (its batch failed), it logs as itself
+    arrived: float | None
+
+
+def make_invoker(settings: Settings, predictor: Predictor, metrics: Metrics, batching: bool,
+                 deadline: Deadline = NO_DEADLINE) -> Invoker:
     """The function /invocations awaits: direct, or through a MicroBatcher when `batching` (the
     setting and the model's proof, `service.batch_proof`)."""
     if batching:
-        return MicroBatcher(predictor, metrics, settings.batch_max_rows, settings.batch_max_wait_ms).invoke
+        return MicroBatcher(predictor, metrics, settings.batch_max_rows, settings.batch_max_wait_ms, deadline).invoke
 
     turns = LoopTurns()
 
-    async def invoke(body: bytes, content_type: str | None) -> Prediction:
+    async def invoke(body: bytes, content_type: str | None, arrived: float | None = None) -> Prediction:
         parsed = predictor.parse(body, content_type)
         await turns.take()
-        predictions = predictor.predict(parsed.data, parsed.params, enforced=parsed.validated)
+        predictions = deadline.call(arrived, lambda: predictor.predict(parsed.data, parsed.params,
+                                                                       enforced=parsed.validated))
         metrics.batch_rows.observe(parsed.rows)
         metrics.batch_requests.observe(1)
         metrics.observe_predictions(predictions)
@@ -86,8 +102,10 @@ def _split(predictions: Any, sizes: list[int]) -> list[Any] | None:
 
 
 class MicroBatcher:
-    def __init__(self, predictor: Predictor, metrics: Metrics, max_rows: int, max_wait_ms: float) -> None:
+    def __init__(self, predictor: Predictor, metrics: Metrics, max_rows: int, max_wait_ms: float,
+                 deadline: Deadline = NO_DEADLINE) -> None:
         self.predictor = predictor
+        self.deadline = deadline
         self.metrics = metrics
         self.max_rows = max_rows
         self.max_wait = max_wait_ms / 1000
@@ -98,23 +116,23 @@ class MicroBatcher:
         self.seen = 0
         self.scheduled = False
 
-    async def invoke(self, body: bytes, content_type: str | None) -> Prediction:
+    async def invoke(self, body: bytes, content_type: str | None, arrived: float | None = None) -> Prediction:
         parsed = self.predictor.parse(body, content_type)
         key = batch_key(parsed)
         if not self.splittable or key is None or parsed.rows >= self.max_rows:
-            outcome = self._predict([parsed])[0]
+            outcome = self.deadline.call(arrived, lambda: self._predict([parsed])[0])
         else:
-            outcome = await self._enqueue(parsed, key)
+            outcome = await self._enqueue(parsed, key, arrived)
         if isinstance(outcome, BaseException):  # its own ServiceError, or what broke while answering it
             raise outcome
         return answer(outcome, parsed.rows)
 
-    def _enqueue(self, parsed: codec.ModelInput, key: Any) -> asyncio.Future:
+    def _enqueue(self, parsed: codec.ModelInput, key: Any, arrived: float | None) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         if not self.pending:
             self.opened = time.monotonic()
-        self.pending.append((parsed, key, future, contextvars.copy_context()))
+        self.pending.append(Pending(parsed, key, future, contextvars.copy_context(), arrived))
         self.rows += parsed.rows
         if self.rows >= self.max_rows:
             self._flush()
@@ -134,24 +152,36 @@ class MicroBatcher:
 
     def _flush(self) -> None:
         batch, self.pending, self.rows, self.scheduled = self.pending, [], 0, False
-        key = batch[0][1]
-        groups = [[item for item in batch if item[1] == key]]
-        groups += [[item] for item in batch if item[1] != key]
+        on_time = []
+        for item in batch:
+            late = self.deadline.late(item.arrived)
+            if late is None:
+                on_time.append(item)
+            else:
+                item.answer.set_result(late)  # answered now, not predicted for a client that gave up
+        if not on_time:
+            return
+        key = on_time[0].key
+        groups = [[item for item in on_time if item.key == key]]
+        groups += [[item] for item in on_time if item.key != key]
         for group in groups:
-            inputs, contexts = [item for item, *_ in group], [context for *_, context in group]
+            inputs, contexts = [item.input for item in group], [item.context for item in group]
+            arrived = min((item.arrived for item in group if item.arrived is not None), default=None)
             try:
-                outcomes = self._predict(inputs, contexts)
+                outcomes = self.deadline.call(arrived, lambda: self._predict(inputs, contexts))  # noqa: B023
+            except DeadlineExceeded as late:
+                outcomes = [late] * len(group)
             except Exception:  # noqa: BLE001 - not the model's (that is a ServiceError): each alone, below
-                outcomes = [self._alone(item, context) for item, context in zip(inputs, contexts)]
-            for (_, _, future, _), outcome in zip(group, outcomes):
-                if not future.done():  # every request of the batch is answered: none waits forever
-                    future.set_result(outcome)
+                outcomes = [self._alone(item) for item in group]
+            for item, outcome in zip(group, outcomes):
+                if not item.answer.done():  # every request of the batch is answered: none waits forever
+                    item.answer.set_result(outcome)
 
-    def _alone(self, item: codec.ModelInput, context: contextvars.Context) -> Any:
+    def _alone(self, item: Pending) -> Any:
         """A request of a batch that broke outside the model (a frame, a metric): predicted on its own,
         its outcome or the exception it raises, which its request answers with."""
         try:
-            return context.run(self._predict, [item])[0]
+            return item.context.run(self.deadline.call, item.arrived, lambda: self._predict([item.input])[0])
         except Exception as exc:  # noqa: BLE001 - handed to the request's own error handling
             return exc
 

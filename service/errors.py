@@ -81,6 +81,21 @@ class NotReady(ServiceError):
     error_code = "NOT_READY"
 
 
+class DeadlineExceeded(ServiceError):
+    """The request reached the service's deadline: `stage` "queued" (it waited behind other
+    predictions: overload) or "predicting" (its model call was interrupted)."""
+
+    status = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    retry_after = 1  # seconds, sent as Retry-After
+
+    def __init__(self, waited: float, deadline: float, stage: str) -> None:
+        self.waited, self.stage = waited, stage
+        what = ("waited for its prediction" if stage == "queued" else "had its prediction stopped")
+        super().__init__(f"the request {what} after {waited:.1f}s, past the service's deadline of {deadline:g}s "
+                         "(SERVICE_REQUEST_TIMEOUT_SECONDS): retry later")
+
+
 class InternalError(ServiceError):
     """A fault on our side, logged with an id the client can quote."""
 

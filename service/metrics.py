@@ -45,6 +45,9 @@ class Metrics:
                                     "unless micro-batching is on)", buckets=BATCH_BUCKETS, registry=registry)
         self.batch_requests = Histogram("service_batch_size_requests", "Requests per predict call",
                                         buckets=BATCH_BUCKETS, registry=registry)
+        self.timed_out = Counter("service_requests_timed_out", "Requests answered 503 at the deadline "
+                                 "(SERVICE_REQUEST_TIMEOUT_SECONDS), by stage: queued (overload) or predicting "
+                                 "(the model's call was interrupted)", ["stage"], registry=registry)
         self.model_errors = Counter("service_model_errors", "Exceptions raised by the model",
                                     registry=registry)
         self.load_seconds = Gauge("service_model_load_seconds", "Seconds the model took to load",

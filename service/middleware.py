@@ -55,6 +55,7 @@ class RequestContext:
         request_id = request_id_from(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["arrived"] = started  # the request's deadline counts from here (service.deadline)
         path = scope["path"]
         trace = None if path in QUIET_PATHS else tracing.begin(scope, request_id,
                                                                path if path in KNOWN_ROUTES else "other")

@@ -24,6 +24,7 @@ class Readiness:
         self.draining = False
         self.closing = False
         self.failed = False
+        self.replace = False
 
     @property
     def ready(self) -> bool:
@@ -67,6 +68,11 @@ class Readiness:
 
     def start_draining(self) -> None:
         self.draining = self.closing = True
+
+    def replace_worker(self) -> None:
+        """A model call was interrupted at the deadline and may have left half-updated state: this
+        worker is recycled (`service.worker`) and a fresh one forks from the master's copy."""
+        self.replace = True
 
     def start_closing(self) -> None:
         """This worker leaves soon but the pod stays ready (a recycle): only ask for closes."""

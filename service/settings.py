@@ -21,6 +21,7 @@ DEFAULT_DRAIN_SECONDS = 0.0
 DEFAULT_KEEPALIVE_SECONDS = 75  # longer than the usual 60 s idle timeout of cloud load balancers
 DEFAULT_GRACEFUL_TIMEOUT_SECONDS = 20  # fits terminationGracePeriodSeconds=30 minus a 5 s preStop
 DEFAULT_MAX_REQUESTS = 1_000_000
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0  # a blocked worker fails 2 liveness probes at most (3 restart it)
 DEFAULT_LOG_LEVEL = "INFO"
 
 
@@ -70,6 +71,12 @@ class Settings(BaseSettings):
 
     batch_max_wait_ms: float = Field(DEFAULT_BATCH_MAX_WAIT_MS, ge=0)
     """Longest a request waits for others to join its batch."""
+
+    request_timeout_seconds: float = Field(DEFAULT_REQUEST_TIMEOUT_SECONDS, gt=0)
+    """Deadline of a request, from its arrival: past it the request is answered 503 with `Retry-After`
+    (counted in `service_requests_timed_out_total`, logged with its id). One still queued is not
+    predicted; a model call running past it is interrupted and its worker replaced (`service.deadline`).
+    Keep it under the client's and the load balancer's timeouts and under Gunicorn's 60 s."""
 
     drain_seconds: float = Field(DEFAULT_DRAIN_SECONDS, ge=0)
     """On SIGTERM keep serving this long with /readyz at 503 before closing the listener

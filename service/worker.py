@@ -5,7 +5,8 @@ endpoints controller can take the pod out of the Service), its answers asking cl
 their connections, and then shuts down the uvicorn way: stop accepting, finish in-flight
 requests, exit.
 
-Past max_requests uvicorn would shut down at once, closing idle keep-alive connections, and a
+A worker whose model call was interrupted at the deadline (`service.deadline`) is recycled the
+same way. Past max_requests uvicorn would shut down at once, closing idle keep-alive connections, and a
 client whose next request was already on its way saw a reset. Instead the worker stops accepting
 (the other workers, or its replacement, take new connections), answers what its connections
 still send with `Connection: close`, and exits once they are closed, or after `RECYCLE_GRACE`.
@@ -72,8 +73,9 @@ class DrainingServer(Server):
         now = time.monotonic()
         if self.drain_deadline is not None and now >= self.drain_deadline:
             self.should_exit = True
-        if (self.recycle_deadline is None and self.request_limit
-                and self.server_state.total_requests >= self.request_limit):
+        if self.recycle_deadline is None and (
+                (self.request_limit and self.server_state.total_requests >= self.request_limit)
+                or (self.readiness is not None and self.readiness.replace)):
             self._recycle(now)
         if self.recycle_deadline is not None and (not self.server_state.connections or now >= self.recycle_deadline):
             self.should_exit = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import time
 
 import pytest
@@ -37,7 +38,9 @@ def test_probes_and_version(client):
     assert client.get("/readyz").json() == {"status": "ready"}
     version = client.get("/version").json()
     assert set(version) == {"model_name", "model_version", "run_id", "model_source", "signature_digest",
-                            "image_tag", "image_digest", "service_version", "mlflow_version", "batching"}
+                            "image_tag", "image_digest", "service_version", "mlflow_version", "batching",
+                            "instance"}
+    assert version["instance"] == socket.gethostname()  # the pod's name in Kubernetes
     assert version["image_tag"] == "t1" and version["mlflow_version"] == "3.17.2"
     assert version["signature_digest"].startswith("sha256:") and len(version["run_id"]) == 32
 

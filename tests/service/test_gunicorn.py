@@ -168,7 +168,7 @@ def test_recycling_workers_under_keep_alive_load_fails_no_request(model_dirs, tm
 
     def load() -> None:
         with requests.Session() as session:
-            for _ in range(50):
+            for _ in range(100):
                 try:
                     results.append(session.post(f"{server.url}/invocations", json=body(1), timeout=30).status_code)
                 except requests.RequestException as exc:
@@ -184,5 +184,7 @@ def test_recycling_workers_under_keep_alive_load_fails_no_request(model_dirs, tm
         server.stop()
     failures = [result for result in results if result != 200]
     workers_started = server.process.log.read_text().count('"worker serving"')
-    assert workers_started >= 5, f"expected ~9 recycles of 400 requests at 40-44 each, saw {workers_started - 1}"
+    # the limit is checked on uvicorn's tick (every 0.1 s): at ~1,000 requests/s a worker serves up to
+    # ~100 past its 40-44; 800 requests still make several recycles
+    assert workers_started >= 4, f"expected several recycles of 800 requests, saw {workers_started - 1}"
     assert failures == [], (len(failures), failures[:3], len(results))

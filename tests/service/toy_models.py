@@ -1,6 +1,6 @@
 """Tiny custom pyfunc models for what the example models cannot show: dict and DataFrame
-outputs, float32 answers, answers that depend on the batch, a row short, and a model that raises
-(with the input in its message, as careless models do)."""
+outputs, float32 answers, answers that depend on the batch, a row short, a model that raises
+(with the input in its message, as careless models do) and one as slow as it is told."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,6 +61,17 @@ class Float32Model(mlflow.pyfunc.PythonModel):
         score = 1 / (1 + np.exp(-model_input["x"].to_numpy(dtype=np.float32) / np.float32(3)))
         return {"probabilities": np.stack([1 - score, score], axis=1).astype(np.float32),
                 "label": (score > 0.5).astype(np.int64)}
+
+
+class SleepsModel(mlflow.pyfunc.PythonModel):
+    """Sleeps x / 100 seconds (the call's largest x), then doubles x: a model as slow, or as hung, as
+    a request asks."""
+
+    def predict(self, context, model_input, params=None):
+        import time
+
+        time.sleep(float(model_input["x"].max()) / 100)
+        return pd.DataFrame({"double": model_input["x"] * 2})
 
 
 def save(model: mlflow.pyfunc.PythonModel, path: Path) -> Path:
