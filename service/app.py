@@ -37,6 +37,7 @@ from service.middleware import RequestContext
 from service.openapi import invocations_operation
 from service.readiness import Readiness
 from service.settings import Settings
+from service.shadow import Shadow
 
 JSON = "application/json"
 logger = logging.getLogger("service")
@@ -96,6 +97,7 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
     logger.info("batching %s", "on" if batching.enabled else "off", extra=batching.as_dict())
     deadline = Deadline(settings.request_timeout_seconds, on_interrupt=readiness.replace_worker)
     invoke = make_invoker(settings, predictor, metrics, batching.enabled, deadline)
+    shadow = Shadow(settings, metrics)
     versions = version_info(model, image_tag, image_digest, batching.as_dict(), settings.instance)
 
     @contextlib.asynccontextmanager
@@ -103,6 +105,7 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
         warm_up = asyncio.create_task(readiness.warm_up())
         yield
         warm_up.cancel()
+        await shadow.close()
 
     app = FastAPI(title="pyfunc-deploy model server", version=__version__, lifespan=lifespan,
                   **without_fastapi_telemetry())
@@ -131,8 +134,11 @@ def create_app(settings: Settings, model: LoadedModel, image_tag: str | None = N
             body = await read_body(request, settings.max_body_bytes)
         except BodyTooLarge as error:
             return TooLargeResponse(error_response_body(error, getattr(request.state, "request_id", None)), error)
-        prediction = await invoke(body, request.headers.get("content-type"), getattr(request.state, "arrived", None))
+        content_type = request.headers.get("content-type")
+        prediction = await invoke(body, content_type, getattr(request.state, "arrived", None))
         request.state.rows = prediction.rows
+        if shadow.enabled:
+            shadow.offer(body, content_type, prediction.body, getattr(request.state, "request_id", None))
         return Response(prediction.body, media_type=JSON)
 
     app.router.add_api_route("/invocations", invocations, methods=["POST"], route_class_override=DirectRoute,

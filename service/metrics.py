@@ -21,6 +21,9 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # canary's distribution with stable's). Fixed buckets keep the cardinality bounded: fine over
 # [0, 1] (scores, probabilities), decades beyond it (regression outputs, either sign).
 PREDICTION_BUCKETS = (-1000.0, -100.0, -10.0, -1.0, *(i / 20 for i in range(21)), 2.0, 5.0, 10.0, 100.0, 1000.0)
+# |candidate - stable| of a numeric output under shadow traffic (service.shadow), absolute and relative:
+# 0, then 1-2-5 steps per decade from 1e-9 to 1e3 (quantiles read from them to within a step)
+DIFFERENCE_BUCKETS = (0.0, *(m * 10.0 ** e for e in range(-9, 3) for m in (1, 2, 5)), 1000.0)
 MAX_OUTPUTS = 8  # numeric outputs observed per model; the others are not (one series set each)
 MAX_VALUES = 256  # values observed per output and predict call: a huge batch costs no more
 
@@ -57,6 +60,18 @@ class Metrics:
                                      buckets=PREDICTION_BUCKETS, registry=registry)
         self.model_info = Gauge("service_model_info", "The served model (value 1)",
                                 ["name", "version", "run_id"], multiprocess_mode="max", registry=registry)
+        self.shadow_requests = Counter("service_shadow_requests", "Live requests copied to the shadow candidate, "
+                                       "by outcome: compared, refused (4xx), failed (5xx, timeout, no "
+                                       "connection), mismatched (another row count), dropped (too many on "
+                                       "their way)", ["outcome"], registry=registry)
+        self.shadow_rows = Counter("service_shadow_rows", "Rows whose answers were compared with the shadow "
+                                   "candidate's", registry=registry)
+        self.shadow_rows_changed = Counter("service_shadow_rows_changed", "Compared rows whose output changed "
+                                           "(a class, or a number beyond the answer's precision); output=\"*\": "
+                                           "any output", ["output"], registry=registry)
+        self.shadow_difference = Histogram("service_shadow_difference", "Difference of a numeric output, "
+                                           "candidate against stable, per compared row", ["output", "kind"],
+                                           buckets=DIFFERENCE_BUCKETS, registry=registry)
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def child(self, metric: Any, *values: str) -> Any:

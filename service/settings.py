@@ -78,6 +78,20 @@ class Settings(BaseSettings):
     predicted; a model call running past it is interrupted and its worker replaced (`service.deadline`).
     Keep it under the client's and the load balancer's timeouts and under Gunicorn's 60 s."""
 
+    shadow_url: Optional[str] = None
+    """Base URL of a shadow candidate (its Service): a sample of live requests is copied to it after
+    they are answered and its answers compared with this pod's, row by row (`service.shadow`, figures
+    in /metrics as `service_shadow_*`). Unset: no copies."""
+
+    shadow_sample_rate: float = Field(1.0, ge=0, le=1)
+    """Share of answered requests copied to the shadow candidate."""
+
+    shadow_max_in_flight: int = Field(32, ge=1)
+    """Copies on their way at once per worker; past it a copy is dropped (counted), never queued."""
+
+    shadow_timeout_seconds: float = Field(2.0, gt=0)
+    """Longest a copy waits for the candidate's answer (a late answer counts as failed)."""
+
     drain_seconds: float = Field(DEFAULT_DRAIN_SECONDS, ge=0)
     """On SIGTERM keep serving this long with /readyz at 503 before closing the listener
     (0 when the pod's preStop hook already waits for the endpoints to update)."""

@@ -74,6 +74,26 @@ class SleepsModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"double": model_input["x"] * 2})
 
 
+class ScoresModel(mlflow.pyfunc.PythonModel):
+    """A class and a score per row (label 1 when x > 5, score x / 10); a later version that changes
+    every `every`-th row (x a multiple of it): its class flipped and its score moved by `shift`. Each
+    call sleeps `delay` seconds (a candidate slower than stable)."""
+
+    def __init__(self, every: int = 0, shift: float = 0.0, delay: float = 0.0) -> None:
+        self.every, self.shift, self.delay = every, shift, delay
+
+    def predict(self, context, model_input, params=None):
+        import time
+
+        time.sleep(self.delay)
+        x = model_input["x"]
+        label, score = (x > 5).astype("int64"), x / 10
+        if self.every:
+            changed = (x % self.every) == 0
+            label, score = label.where(~changed, 1 - label), score.where(~changed, score + self.shift)
+        return pd.DataFrame({"label": label, "score": score})
+
+
 def save(model: mlflow.pyfunc.PythonModel, path: Path) -> Path:
     output = model.predict(None, EXAMPLE.iloc[:1])  # one row: every toy model answers that
     mlflow.pyfunc.save_model(str(path), python_model=model, input_example=EXAMPLE,
