@@ -27,6 +27,7 @@ class NotComparable(ValueError):
 @dataclass
 class RowDiff:
     rows: int = 0
+    outputs: list[str] = field(default_factory=list)  # the outputs compared by name, in order
     changed: dict[str, int] = field(default_factory=dict)  # output (and ANY) -> rows where it changed
     differences: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # numeric output ->
     # (absolute, relative) difference of each row
@@ -64,7 +65,7 @@ def compare(stable: Any, candidate: Any, precision: Precision | None = None) -> 
     if len(want) != len(got):
         raise NotComparable(f"the candidate answered {len(got)} rows for {len(want)}")
     diff = RowDiff(rows=len(want))
-    named: list[str] = []
+    named = diff.outputs
     for old, new in zip(want, got):
         changed_row = False
         for output in [*old, *(key for key in new if key not in old)]:

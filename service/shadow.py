@@ -80,10 +80,8 @@ class Shadow:
         metrics = self.metrics
         self._count("compared")
         metrics.shadow_rows.inc(diff.rows)
-        metrics.child(metrics.shadow_rows_changed, ANY).inc(diff.changed.get(ANY, 0))
-        for output, rows in diff.changed.items():
-            if output != ANY:
-                metrics.child(metrics.shadow_rows_changed, output).inc(rows)
+        for output in (ANY, *diff.outputs):  # unchanged outputs too: the analysis tells their kind
+            metrics.child(metrics.shadow_rows_changed, output).inc(diff.changed.get(output, 0))
         for output, pairs in diff.differences.items():
             absolute = metrics.child(metrics.shadow_difference, output, "absolute")
             relative = metrics.child(metrics.shadow_difference, output, "relative")
