@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     they are answered and its answers compared with this pod's, row by row (`service.shadow`, figures
     in /metrics as `service_shadow_*`). Unset: no copies."""
 
+    shadow_config: Optional[str] = None
+    """A JSON file, `{"urls": [...], "sample_rate": 0.5}`, that turns the copies on and off while the
+    pod runs: `ci deploy --strategy shadow` writes it into a ConfigMap mounted there (manifests/base).
+    Read again within seconds of a change; while it names URLs they replace SERVICE_SHADOW_URL and its
+    sample rate; absent, empty or unreadable: no copies (unless SERVICE_SHADOW_URL is set)."""
+
     shadow_sample_rate: float = Field(1.0, ge=0, le=1)
     """Share of answered requests copied to the shadow candidate."""
 

@@ -1,6 +1,10 @@
 """Shadow traffic: stable pods copy a sample of their live requests to a candidate that takes no
 user traffic, and compare its answers with their own, row by row (`service.answer_diff`).
 
+Where copies go: `SERVICE_SHADOW_URL`, or the URLs (the candidate's pods, in turn) of the file
+`SERVICE_SHADOW_CONFIG`, which the deploy job writes while its shadow step runs (a ConfigMap volume:
+no restart of the stable pods); each worker looks at the file at most every CONFIG_POLL_S seconds.
+
 A copy is sent after the live answer is ready, from a task of its own: a live request never waits for
 it and never fails because of it. At most `shadow_max_in_flight` copies are on their way per worker;
 past that a copy is dropped (counted), so a slow or hung candidate costs the stable pods a bounded
@@ -11,8 +15,11 @@ request nor either answer is logged.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import random
+import time
 from typing import Any
 
 import orjson
@@ -22,34 +29,72 @@ from service.metrics import Metrics
 from service.settings import Settings
 
 logger = logging.getLogger("service")
+CONFIG_POLL_S = 2.0
 
 
 class Shadow:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
-        self.url = f"{settings.shadow_url.rstrip('/')}/invocations" if settings.shadow_url else None
-        self.sample_rate = settings.shadow_sample_rate
+        self.static = ([settings.shadow_url.rstrip("/")] if settings.shadow_url else [], settings.shadow_sample_rate)
+        self.urls, self.sample_rate = self.static
+        self.config = settings.shadow_config
         self.max_in_flight = settings.shadow_max_in_flight
         self.timeout = settings.shadow_timeout_seconds
         self.metrics = metrics
         self.in_flight: set[asyncio.Task] = set()
         self._client: Any = None  # httpx.AsyncClient, made in the worker on first use (after fork)
+        self._turn = 0
+        self._next_look = 0.0
+        self._seen: tuple[float, int] | None = None  # the config file's (mtime, size) when last read
 
     @property
     def enabled(self) -> bool:
-        return self.url is not None and self.sample_rate > 0
+        """Copies are possible at all (a URL, or a config file that may name some)."""
+        return bool(self.static[0]) or self.config is not None
 
     def offer(self, body: bytes, content_type: str | None, answer: bytes, request_id: str | None) -> None:
         """Copy this answered request to the candidate, if it is sampled and there is room."""
-        if self.url is None or random.random() >= self.sample_rate:  # noqa: S311 - sampling, not security
+        if self.config is not None:
+            self._look()
+        if not self.urls or random.random() >= self.sample_rate:  # noqa: S311 - sampling, not security
             return
         if len(self.in_flight) >= self.max_in_flight:
             self.metrics.child(self.metrics.shadow_requests, "dropped").inc()
             return
-        task = asyncio.get_running_loop().create_task(self._mirror(body, content_type, answer, request_id))
+        self._turn += 1
+        url = f"{self.urls[self._turn % len(self.urls)]}/invocations"
+        task = asyncio.get_running_loop().create_task(self._mirror(url, body, content_type, answer, request_id))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
 
-    async def _mirror(self, body: bytes, content_type: str | None, answer: bytes, request_id: str | None) -> None:
+    def _look(self) -> None:
+        """Read the config file again if it changed (at most every CONFIG_POLL_S)."""
+        now = time.monotonic()
+        if now < self._next_look:
+            return
+        self._next_look = now + CONFIG_POLL_S
+        try:
+            stat = os.stat(self.config)
+        except OSError:
+            self._seen, (self.urls, self.sample_rate) = None, self.static
+            return
+        if (stat.st_mtime, stat.st_size) == self._seen:
+            return
+        self._seen = (stat.st_mtime, stat.st_size)
+        try:
+            with open(self.config, encoding="utf-8") as file:
+                config = json.load(file)
+            urls = [str(url).rstrip("/") for url in config.get("urls") or []]
+            rate = float(config.get("sample_rate", 1.0))
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            logger.warning("shadow config unreadable: no copies", extra={"error_type": type(exc).__name__})
+            self.urls, self.sample_rate = [], 0.0
+            return
+        self.urls, self.sample_rate = (urls, min(max(rate, 0.0), 1.0)) if urls else self.static
+        logger.info("shadow copies %s", "on" if self.urls else "off",
+                    extra={"targets": len(self.urls), "sample_rate": self.sample_rate})
+
+    async def _mirror(self, url: str, body: bytes, content_type: str | None, answer: bytes,
+                      request_id: str | None) -> None:
         import httpx
 
         if self._client is None:
@@ -59,7 +104,7 @@ class Shadow:
         if request_id:  # the candidate logs the copy under the live request's id
             headers["x-request-id"] = request_id
         try:
-            response = await self._client.post(self.url, content=body, headers=headers)
+            response = await self._client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             self._count("failed")
             logger.debug("shadow copy failed", extra={"error_type": type(exc).__name__})
