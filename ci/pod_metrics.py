@@ -7,8 +7,9 @@ outside the cluster can do). Bodies are never logged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ci import canary_analysis
 from ci.canary_analysis import Scrape
@@ -35,9 +36,11 @@ def ready(pods: Iterable[dict]) -> list[dict]:
         c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions") or [])]
 
 
-def scrape(kube: Kube, pods: Iterable[dict], container: str) -> dict[str, Scrape]:
-    """Pod name -> its figures now; a pod that does not answer is left out (logged), so a pod
-    going away between listing and scraping does not fail the analysis."""
+def scrape(kube: Kube, pods: Iterable[dict], container: str,
+           parse: Callable[[str], Any] = canary_analysis.parse) -> dict[str, Scrape]:
+    """Pod name -> its figures now (`parse` of its /metrics: the canary's by default); a pod that does
+    not answer is left out (logged), so a pod going away between listing and scraping does not fail
+    the analysis."""
     found = {}
     for pod in pods:
         name = pod["metadata"]["name"]
@@ -50,7 +53,7 @@ def scrape(kube: Kube, pods: Iterable[dict], container: str) -> dict[str, Scrape
         if status != 200:
             log.warning("pod %s: /metrics answered %d", name, status)
             continue
-        found[name] = canary_analysis.parse(body.decode(errors="replace"))
+        found[name] = parse(body.decode(errors="replace"))
     return found
 
 

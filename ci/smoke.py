@@ -49,6 +49,20 @@ def request_body(smoke_input: Path | None, model_name: str, model_version: str) 
     return json.dumps(meta.serving_example).encode()
 
 
+def request_bodies(path: Path, variable: str) -> tuple[bytes, ...]:
+    """The request bodies of a JSON-lines file (one /invocations body a line) that `variable` names."""
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for number, line in enumerate(lines, 1):
+        try:
+            json.loads(line)
+        except ValueError:
+            raise ConfigError(f"{path} line {number} is not JSON: give one /invocations request body per line "
+                              f"({variable})") from None
+    if not lines:
+        raise ConfigError(f"{path} holds no request: give one /invocations request body per line ({variable})")
+    return tuple(line.encode() for line in lines)
+
+
 def smoke(kube: Kube, check: Smoke, expected_version: str) -> dict:
     """{"ok": bool, "version": last seen, "prediction_status": int, "error": why}."""
     deadline = time.monotonic() + check.timeout

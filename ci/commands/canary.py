@@ -2,7 +2,6 @@
 `python -m ci canary promote|abort` (the pipeline's manual jobs while a canary runs)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -13,11 +12,11 @@ from ci.canary_analysis import Thresholds
 from ci.canary_objects import parse_steps
 from ci.commands import options
 from ci.deploy import Limits, Target
-from ci.errors import CheckFailed, ConfigError
+from ci.errors import CheckFailed
 from ci.prometheus_metrics import PrometheusMetrics
-from ci.smoke import Smoke
+from ci.smoke import Smoke, request_bodies
 
-STRATEGIES = ("rolling", "canary")
+STRATEGIES = ("rolling", "canary", "shadow")
 DEFAULTS = Thresholds()
 
 
@@ -33,7 +32,9 @@ def canary_options(fn):
                      show_default=True, show_envvar=True,
                      help="rolling: replace the pods, watched, undone on failure. canary: a <deployment>-canary "
                           "Deployment behind the same Service, judged against stable step by step, then rolled "
-                          "out (see README, Canary deploys)."),
+                          "out (see README, Canary deploys). shadow: a <deployment>-shadow Deployment that takes no "
+                          "user traffic; the stable pods copy requests to it and compare its answers row by row; "
+                          "rolled out when they pass (README, Shadow deploys)."),
         option("--canary-steps", "CANARY_STEPS", "10,50,100", str,
                "Canary pods per step, in percent of stable's replica count (at least one pod)."),
         option("--canary-interval", "CANARY_INTERVAL", 60.0, positive,
@@ -74,7 +75,8 @@ def canary_options(fn):
 
 def plan(settings: dict, body: bytes | None, service: str) -> logic.Plan:
     """The Plan from the options (`settings`: the command's keyword arguments)."""
-    bodies = _bodies(settings["canary_input"]) if settings["canary_input"] else ((body,) if body else ())
+    bodies = request_bodies(settings["canary_input"], "CANARY_INPUT") if settings["canary_input"] else (
+        (body,) if body else ())
     return logic.Plan(
         steps=parse_steps(settings["canary_steps"]), interval=settings["canary_interval"], bodies=bodies,
         service=service, metrics=metrics_source(settings),
@@ -94,19 +96,6 @@ def metrics_source(settings: dict):
     return PrometheusMetrics(settings["prometheus_url"], token=settings["prometheus_token"],
                              pod_label=settings["prometheus_pod_label"],
                              namespace_label=settings["prometheus_namespace_label"], wait=settings["prometheus_wait"])
-
-
-def _bodies(path: Path) -> tuple[bytes, ...]:
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for number, line in enumerate(lines, 1):
-        try:
-            json.loads(line)
-        except ValueError:
-            raise ConfigError(f"{path} line {number} is not JSON: give one /invocations request body per line "
-                              "(CANARY_INPUT)") from None
-    if not lines:
-        raise ConfigError(f"{path} holds no request: give one /invocations request body per line (CANARY_INPUT)")
-    return tuple(line.encode() for line in lines)
 
 
 def run(client: kube.Kube, target: Target, limits: Limits, canary_plan: logic.Plan, check: Smoke | None,

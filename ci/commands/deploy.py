@@ -8,7 +8,7 @@ import click
 
 from ci import deploy as logic
 from ci import kube
-from ci.commands import canary, options
+from ci.commands import canary, options, shadow
 from ci.commands.failure_alert import alert_on_failure
 from ci.errors import CheckFailed
 from ci.smoke import Smoke, request_body
@@ -57,7 +57,9 @@ from ci.smoke import Smoke, request_body
 @options.service_port
 @options.output_dir
 @canary.canary_options
-@alert_on_failure(lambda params: "canary deploy failed" if params["strategy"] == "canary" else "deploy failed",
+@shadow.shadow_options
+@alert_on_failure(lambda params: f"{params['strategy']} deploy failed" if params["strategy"] != "rolling"
+                  else "deploy failed",
                   environment=lambda params: params["namespace"])
 def deploy_command(namespace: str, deployment: str, container: str | None, kubeconfig: str | None,
                    context: str | None, image: str, image_tag: str,
@@ -65,7 +67,7 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
                    prune: bool, lock_timeout: float, timeout: float, readiness_timeout: float,
                    max_restarts: int, smoke: bool, smoke_input: Path | None, smoke_timeout: float,
                    service: str | None, service_port: str, output_dir: str, strategy: str,
-                   **canary_settings) -> None:
+                   **settings) -> None:
     """Under the Deployment's Lease (one deploy at a time): apply the overlay with the image set
     (or, without an overlay, set the image), watch the rollout, smoke the Service; on a failure undo
     the template like `kubectl rollout undo` and exit 1; exit 1 too, without undoing, when someone
@@ -77,19 +79,31 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
     compared with stable's (error rate, p95/p99, prediction drift), topped up with its own requests
     when traffic is short. Every step passed: the rollout above; otherwise the canary is deleted, the
     stable Deployment never changed, exit 1 naming the failing check. Writes canary.json,
-    canary-junit.xml and canary.html."""
+    canary-junit.xml and canary.html.
+
+    With --strategy shadow: a <deployment>-shadow Deployment with the new image that no Service
+    selects; the stable pods copy their requests to it (its pod IPs, through the ConfigMap their
+    `shadow` volume mounts) and count what it answers differently, row by row; judged after
+    --shadow-duration with --shadow-min-rows rows (the step's own requests to the stable pods when
+    traffic is short): changed classes, numeric differences, failed copies. Passed: the rollout above;
+    otherwise the shadow is deleted and exit 1. Writes shadow.json, shadow-junit.xml and shadow.html."""
     target = logic.Target(namespace=namespace, deployment=deployment, container=container or deployment,
                           image=image, image_tag=image_tag, model_name=model_name, model_version=model_version,
                           pipeline_url=pipeline_url, overlay=logic.default_overlay(manifests), prune=prune)
-    own_input = strategy == "canary" and not canary_settings["canary_input"]
+    own_input = (strategy == "canary" and not settings["canary_input"]) or (
+        strategy == "shadow" and not settings["shadow_input"])
     body = request_body(smoke_input, model_name, model_version) if smoke or own_input else None
     check = Smoke(service or deployment, service_port, body, timeout=smoke_timeout) if smoke else None
-    canary_plan = canary.plan(canary_settings, body, service or deployment) if strategy == "canary" else None
+    canary_plan = canary.plan(settings, body, service or deployment) if strategy == "canary" else None
+    shadow_plan = shadow.plan(settings, body) if strategy == "shadow" else None
     client = kube.connect(namespace, kubeconfig=kubeconfig, context=context)
     limits = logic.Limits(timeout=timeout, readiness=readiness_timeout, max_restarts=max_restarts,
                           lock_timeout=lock_timeout)
     if canary_plan is not None:
         canary.run(client, target, limits, canary_plan, check, Path(output_dir))
+        return
+    if shadow_plan is not None:
+        shadow.run(client, target, limits, shadow_plan, check, Path(output_dir))
         return
     result, report = logic.deploy_and_report(client, target, limits, check, Path(output_dir))
     if not result.ok:
