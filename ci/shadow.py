@@ -27,7 +27,8 @@ from ci.shadow_analysis import ShadowAnalysis, ShadowScrape, ShadowThresholds, a
 from ci.smoke import Smoke
 
 log = logging.getLogger("ci.deploy")
-OWN_BATCH = 40  # own requests between two looks at the figures
+OWN_BATCH = 40  # own requests between two looks at the figures, once copies are counted
+PROBE_BATCH = 4  # own requests a look before that: the stable pods may not read their new targets yet
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ def _step(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan, stable: 
         if (step.rows >= plan.thresholds.min_rows and elapsed >= plan.duration) or elapsed >= plan.max_wait:
             break
         if step.rows < plan.thresholds.min_rows and plan.bodies and sum(own.values()) < plan.max_own_requests:
-            _send_own(kube, stable_selector, target.container, plan, own)
+            copying = sum(step.copies.values()) > 0
+            _send_own(kube, stable_selector, target.container, plan, own, OWN_BATCH if copying else PROBE_BATCH)
     return _judged(analyse(step, plan.thresholds), own)
 
 
@@ -129,12 +131,12 @@ def _scrape(kube: Kube, selector: str, container: str) -> dict[str, ShadowScrape
     return pod_metrics.scrape(kube, pod_metrics.ready(kube.pods(selector)), container, parse)
 
 
-def _send_own(kube: Kube, selector: str, container: str, plan: ShadowPlan, own: dict[str, int]) -> None:
-    """A batch of own requests to the stable pods (answered by stable: their copies are compared)."""
+def _send_own(kube: Kube, selector: str, container: str, plan: ShadowPlan, own: dict[str, int], count: int) -> None:
+    """`count` own requests to the stable pods (answered by stable: their copies are compared)."""
     pods = pod_metrics.ready(kube.pods(selector))
     start = sum(own.values())
     bodies = list(plan.bodies[start % len(plan.bodies):] + plan.bodies[:start % len(plan.bodies)])
-    for status, n in pod_metrics.send(kube, pods, container, bodies, OWN_BATCH, max(1, 2 * len(pods))).items():
+    for status, n in pod_metrics.send(kube, pods, container, bodies, count, max(1, 2 * len(pods))).items():
         own[str(status)] = own.get(str(status), 0) + n
 
 

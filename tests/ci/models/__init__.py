@@ -107,3 +107,15 @@ def register_image_env_fixtures(tracking_uri: str, prefix: str = "image-env") ->
                             requirements=[*REQUIREMENTS, "tzdata"], wrappers=wrappers,
                             signature=ModelSignature(inputs, stamped)),
     }
+
+
+def register_shadow_versions(tracking_uri: str, name: str = "shadow-model") -> dict[str, ModelRef]:
+    """"stable": version 1; "changed": version 2, which changes every 10th row (x a multiple of 10):
+    its class flipped, its score moved by 0.05 (tests/ci/models/shadow_models.py)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment("shadow-fixtures")
+    w = _wrappers("shadow_models")
+    wrappers = HERE / "shadow_models.py"
+    signature = infer_signature(EXAMPLE, w.Scores().predict(None, EXAMPLE))
+    return {key: _log(name, model, input_example=True, wrappers=wrappers, signature=signature)
+            for key, model in (("stable", w.Scores()), ("changed", w.Scores(every=10, shift=0.05)))}

@@ -1,0 +1,130 @@
+"""`python -m ci deploy --strategy shadow` on the real cluster with real service images: version 1
+serves (rolled out the usual way, from the shipped manifests); a version that changes every 10th row
+is shadowed (its pod gets copies of stable's requests, no user request) and rejected on its changed
+classes, the stable Deployment never written and answering outside traffic throughout, its own alert
+sent; with limits that allow those changes the same version passes and is rolled out."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from ci.build import build
+from ci.cli import main
+from ci.errors import EXIT_FAILED, EXIT_OK
+from ci.kube import Kube
+from devstack.cluster import Cluster
+from devstack.service_traffic import Traffic
+from tests.ci.chat_services import ChatService
+from tests.ci.models import register_shadow_versions
+from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
+
+pytestmark = [pytest.mark.cluster, pytest.mark.containers]
+
+REPO = Path(__file__).resolve().parents[2]
+OVERLAY = REPO / "manifests" / "overlays" / "staging"
+NAME = "pyfunc-model"
+BODY = b'{"dataframe_split": {"columns": ["x"], "data": [[1.0]]}}'
+ROWS = 200  # distinct one-row requests the shadow step sends itself: x = 0 .. 199, 20 of them changed
+
+
+@pytest.fixture(scope="module")
+def versions(mlflow_sqlite, oci_registry) -> dict[str, tuple[str, str]]:
+    """key -> (image reference, model version), built from the real service source."""
+    repository = f"{oci_registry.address}/serving/shadow-model"
+    return {key: (build(model, repository=repository, commit="5ad0e7f1", tracking_uri=mlflow_sqlite.url,
+                        env=oci_registry.env).reference, model.version)
+            for key, model in register_shadow_versions(mlflow_sqlite.url).items()}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("shadow-input")
+    smoke, rows = root / "smoke.json", root / "rows.jsonl"
+    smoke.write_bytes(BODY)
+    rows.write_text("".join(json.dumps({"dataframe_split": {"columns": ["x"], "data": [[float(x)]]}}) + "\n"
+                            for x in range(ROWS)))
+    return smoke, rows
+
+
+@pytest.fixture(autouse=True)
+def deploy_log(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="ci.deploy")
+
+
+def deploy(cluster: Cluster, namespace: str, image: str, version: str, out: Path, smoke: Path, *extra: str) -> int:
+    return main(["deploy", "--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace,
+                 "--manifests", str(OVERLAY), "--image", image, "--model-name", "shadow-model",
+                 "--model-version", version, "--smoke-input", str(smoke), "--output-dir", str(out),
+                 "--readiness-timeout", "60", "--timeout", "180", "--smoke-timeout", "30", *extra])
+
+
+@pytest.fixture(scope="module")
+def stable_namespace(k8s_cluster: Cluster, versions, inputs, tmp_path_factory: pytest.TempPathFactory):
+    name = new_namespace(k8s_cluster, "t-shadow")
+    try:
+        image, version = versions["stable"]
+        assert deploy(k8s_cluster, name, image, version, tmp_path_factory.mktemp("v1"), inputs[0]) == EXIT_OK
+        yield name
+    finally:
+        delete_namespace(k8s_cluster, name)
+
+
+def shadow(cluster: Cluster, namespace: str, versions, inputs, out: Path, *limits: str) -> int:
+    image, version = versions["changed"]
+    return deploy(cluster, namespace, image, version, out, inputs[0], "--strategy", "shadow",
+                  "--shadow-input", str(inputs[1]), "--shadow-duration", "2", "--shadow-min-rows", "150",
+                  "--shadow-max-wait", "150", *limits)
+
+
+def test_a_version_that_changes_rows_is_rejected_and_stable_serves_throughout(
+        k8s_cluster: Cluster, stable_namespace: str, versions, inputs, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = Kube(k8s_cluster.api_client(), stable_namespace)
+    before = kube.deployment(NAME)
+    with Traffic(Kube(k8s_cluster.api_client(), stable_namespace), NAME, BODY) as traffic, \
+            ChatService("wecombot", "wecom-key-shadow") as chat:
+        monkeypatch.setenv("ALERT_URLS", chat.alert_url())
+        started = time.time()
+        code = shadow(k8s_cluster, stable_namespace, versions, inputs, tmp_path)
+        ended = time.time()
+    assert code == EXIT_FAILED
+    result = json.loads((tmp_path / "shadow.json").read_text())
+    assert (result["verdict"], result["outcome"]) == ("fail", "rejected"), result
+    figures = result["figures"]
+    label, score = figures["outputs"]["label"], figures["outputs"]["score"]
+    assert label["kind"] == "class" and score["kind"] == "numeric"
+    # every 10th row of what was compared changed class, and its score moved by 0.05
+    assert figures["rows"] >= 150 and 0.07 <= label["changed_share"] <= 0.13, figures
+    assert score["changed"] == label["changed"] and 0.02 < score["absolute"]["p99"] <= 0.1, score
+    assert [c["name"] for c in result["checks"] if not c["passed"]] == ["changed[label]"]
+    [alert] = [request.json()["markdown"]["content"] for request in chat.requests]
+    assert f"shadow deploy failed: shadow-model version 2 ({stable_namespace})" in alert, alert
+    assert "changed[label]" in alert, alert
+    after = kube.deployment(NAME)
+    assert after["spec"]["template"] == before["spec"]["template"]  # stable never written
+    assert kube.deployment(f"{NAME}-shadow") is None
+    config = kube.get_object("v1", "ConfigMap", f"{NAME}-shadow")
+    assert json.loads(config["data"]["shadow.json"])["urls"] == []  # no more copies
+    during = traffic.between(started, ended)
+    assert during and all(answer.status == 200 for answer in during), [a.status for a in during][:20]
+    assert "<svg" in (tmp_path / "shadow.html").read_text()
+    print(f"shadow rejected in {result['seconds']}s: {figures['rows']} rows compared, {label['changed']} changed; "
+          f"{len(during)} outside requests all answered by stable")
+
+
+def test_the_same_version_within_wider_limits_passes_and_is_rolled_out(
+        k8s_cluster: Cluster, stable_namespace: str, versions, inputs, tmp_path: Path) -> None:
+    code = shadow(k8s_cluster, stable_namespace, versions, inputs, tmp_path,
+                  "--shadow-max-changed-share", "0.2", "--shadow-max-relative-difference", "1")
+    result = json.loads((tmp_path / "shadow.json").read_text())
+    assert code == EXIT_OK, result["checks"]
+    assert (result["verdict"], result["outcome"]) == ("pass", "promoted")
+    assert result["promotion"]["ok"]
+    kube = Kube(k8s_cluster.api_client(), stable_namespace)
+    annotations = kube.deployment(NAME)["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["pyfunc-deploy.io/model-version"] == versions["changed"][1]
+    assert kube.deployment(f"{NAME}-shadow") is None
