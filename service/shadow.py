@@ -20,11 +20,11 @@ import logging
 import os
 import random
 import time
-from typing import Any
 
 import orjson
 
 from service.answer_diff import ANY, NotComparable, compare
+from service.copy_client import CopyClient, CopyFailed
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -41,7 +41,7 @@ class Shadow:
         self.timeout = settings.shadow_timeout_seconds
         self.metrics = metrics
         self.in_flight: set[asyncio.Task] = set()
-        self._client: Any = None  # httpx.AsyncClient, made in the worker on first use (after fork)
+        self._client = CopyClient(settings.shadow_timeout_seconds, settings.shadow_max_in_flight)
         self._turn = 0
         self._next_look = 0.0
         self._seen: tuple[float, int] | None = None  # the config file's (mtime, size) when last read
@@ -95,26 +95,21 @@ class Shadow:
 
     async def _mirror(self, url: str, body: bytes, content_type: str | None, answer: bytes,
                       request_id: str | None) -> None:
-        import httpx
-
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, limits=httpx.Limits(
-                max_connections=self.max_in_flight, max_keepalive_connections=self.max_in_flight))
-        headers = {"content-type": content_type or "application/json"}
+        headers = {"Content-Type": content_type or "application/json"}
         if request_id:  # the candidate logs the copy under the live request's id
-            headers["x-request-id"] = request_id
+            headers["X-Request-ID"] = request_id
         try:
-            response = await self._client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            status, candidate = await self._client.post(url, body, headers)
+        except CopyFailed as exc:
             self._count("failed")
-            logger.debug("shadow copy failed", extra={"error_type": type(exc).__name__})
+            logger.debug("shadow copy failed", extra={"error_type": str(exc)})
             return
-        if response.status_code >= 500:
+        if status >= 500:
             self._count("failed")
-        elif response.status_code != 200:
+        elif status != 200:
             self._count("refused")
         else:
-            self._record(answer, response.content)
+            self._record(answer, candidate)
 
     def _record(self, answer: bytes, candidate: bytes) -> None:
         try:
@@ -141,5 +136,4 @@ class Shadow:
         """Let the copies on their way finish (bounded by their timeout), then close the client."""
         if self.in_flight:
             await asyncio.wait(list(self.in_flight), timeout=self.timeout)
-        if self._client is not None:
-            await self._client.aclose()
+        await self._client.close()

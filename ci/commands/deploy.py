@@ -79,7 +79,7 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
     compared with stable's (error rate, p95/p99, prediction drift), topped up with its own requests
     when traffic is short. Every step passed: the rollout above; otherwise the canary is deleted, the
     stable Deployment never changed, exit 1 naming the failing check. Writes canary.json,
-    canary-junit.xml and canary.html.
+    canary-junit.xml and canary.html. A first deploy (no Deployment yet) rolls out either way.
 
     With --strategy shadow: a <deployment>-shadow Deployment with the new image that no Service
     selects; the stable pods copy their requests to it (its pod IPs, through the ConfigMap their
@@ -99,10 +99,14 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
     client = kube.connect(namespace, kubeconfig=kubeconfig, context=context)
     limits = logic.Limits(timeout=timeout, readiness=readiness_timeout, max_restarts=max_restarts,
                           lock_timeout=lock_timeout)
-    if canary_plan is not None:
+    if strategy != "rolling" and client.deployment(deployment) is None:
+        # nothing live to compare with: DEPLOY_STRATEGY set once for a project works from its first deploy
+        click.echo(f"{namespace}/{deployment} does not exist yet: nothing to compare a {strategy} with, "
+                   "this first deploy rolls out", err=True)
+    elif canary_plan is not None:
         canary.run(client, target, limits, canary_plan, check, Path(output_dir))
         return
-    if shadow_plan is not None:
+    elif shadow_plan is not None:
         shadow.run(client, target, limits, shadow_plan, check, Path(output_dir))
         return
     result, report = logic.deploy_and_report(client, target, limits, check, Path(output_dir))

@@ -1,8 +1,9 @@
 """`python -m ci deploy --strategy shadow` on the real cluster with real service images: version 1
-serves (rolled out the usual way, from the shipped manifests); a version that changes every 10th row
-is shadowed (its pod gets copies of stable's requests, no user request) and rejected on its changed
-classes, the stable Deployment never written and answering outside traffic throughout, its own alert
-sent; with limits that allow those changes the same version passes and is rolled out."""
+serves (a first deploy: nothing to shadow, rolled out the usual way, from the shipped manifests); a
+version that changes every 10th row is shadowed (its pod gets copies of stable's requests, no user
+request) and rejected on its changed classes, the stable Deployment never written and answering
+outside traffic throughout, its own alert sent; with limits that allow those changes the same
+version passes and is rolled out."""
 from __future__ import annotations
 
 import json
@@ -67,7 +68,9 @@ def stable_namespace(k8s_cluster: Cluster, versions, inputs, tmp_path_factory: p
     name = new_namespace(k8s_cluster, "t-shadow")
     try:
         image, version = versions["stable"]
-        assert deploy(k8s_cluster, name, image, version, tmp_path_factory.mktemp("v1"), inputs[0]) == EXIT_OK
+        out = tmp_path_factory.mktemp("v1")  # a first deploy: nothing to shadow, it rolls out
+        assert deploy(k8s_cluster, name, image, version, out, inputs[0], "--strategy", "shadow") == EXIT_OK
+        assert json.loads((out / "deploy.json").read_text())["ok"] and not (out / "shadow.json").exists()
         yield name
     finally:
         delete_namespace(k8s_cluster, name)

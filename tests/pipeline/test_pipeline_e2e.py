@@ -41,7 +41,9 @@ def good_version(stack):
 
 @pytest.fixture(scope="module")
 def first_run(stack, project, good_version) -> PipelineRun:
-    return run_pipeline(project, {**stack.variables(MODEL), "MODEL_SELECTOR": good_version.version})
+    """DEPLOY_STRATEGY=canary, as a project sets it once: its first deploys have nothing to compare with."""
+    return run_pipeline(project, {**stack.variables(MODEL), "MODEL_SELECTOR": good_version.version,
+                                  "DEPLOY_STRATEGY": "canary"})
 
 
 def _tail(run: PipelineRun) -> str:
@@ -56,6 +58,7 @@ def test_push_pipeline_puts_the_new_version_live(stack, first_run, good_version)
         assert str(live["model_version"]) == good_version.version
         assert live["image_digest"].startswith("sha256:") and f"-v{good_version.version}-" in live["image_tag"]
     assert (first_run.reports("gate:latency") / "latency-junit.xml").is_file()
+    assert first_run.output.count("nothing to compare a canary with, this first deploy rolls out") == 2
 
 
 def test_manual_promote_moves_the_alias(stack, project, first_run, good_version):
