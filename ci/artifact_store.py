@@ -53,7 +53,7 @@ def store_errors(uri: str) -> Iterator[None]:
         yield
     except CiError:
         raise
-    except Exception as exc:  # noqa: BLE001 - classified below; anything else is re-raised unchanged
+    except Exception as exc:
         error = translate(uri, exc) if is_direct(uri) else translate_proxied(exc)
         if error is None:
             raise

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ci import job
 from ci.errors import CheckFailed
 
 log = logging.getLogger("ci.deploy")
@@ -29,10 +30,7 @@ POLL = 1.0
 def identity() -> str:
     """Who holds the lock: the GitLab job (URL, else id) and pipeline, else host and process; plus a
     random suffix, so two runs of one job never mistake each other's lock for their own."""
-    env = os.environ
-    job = env.get("CI_JOB_URL") or (f"job {env['CI_JOB_ID']}" if env.get("CI_JOB_ID") else "")
-    pipeline = env.get("CI_PIPELINE_URL", "")
-    who = " ".join(p for p in (job, f"pipeline {pipeline}" if pipeline and pipeline not in job else "") if p)
+    who = job.job_and_pipeline()
     return f"{who or f'{socket.gethostname()} pid {os.getpid()}'} #{uuid.uuid4().hex[:6]}"
 
 

@@ -1,5 +1,6 @@
 """The GitLab job this runs in: its commit, merge request, environment, links and user, and the GitLab
-API client built from its variables. The one place that reads GitLab's predefined variables.
+API client built from its variables. The one place that reads GitLab's predefined variables, but for
+the trace attributes `ci/tracing.py` names its spans after (OpenTelemetry's CI/CD conventions).
 
 Outside GitLab (a local run) every value is absent and the commit comes from the git checkout.
 """
@@ -33,6 +34,14 @@ def commit_sha(explicit: str | None = None) -> str:
         raise ConfigError("no commit to tag the image with: set CI_COMMIT_SHA (or --commit) or run inside "
                           "a git checkout")
     return sha.lower()
+
+
+def job_and_pipeline() -> str:
+    """This job (its URL, else its id) and pipeline URL, as a lock holder names itself; "" outside GitLab."""
+    env = os.environ
+    job = env.get("CI_JOB_URL") or (f"job {env['CI_JOB_ID']}" if env.get("CI_JOB_ID") else "")
+    pipeline = env.get("CI_PIPELINE_URL", "")
+    return " ".join(p for p in (job, f"pipeline {pipeline}" if pipeline and pipeline not in job else "") if p)
 
 
 def short_commit(explicit: str | None = None) -> str:

@@ -45,7 +45,7 @@ def ensure_tarball(minor: str = DEFAULT_MINOR) -> Path:
     if minor not in SUITES:
         raise InfraError(f"no stand-in base image for Python {minor}: only {', '.join(MINORS)} "
                          "(one Debian suite each; no suite ships 3.10 or 3.12)")
-    result = subprocess.run(["bash", str(SCRIPT), str(CACHE_DIR), minor],  # noqa: S603, S607
+    result = subprocess.run(["bash", str(SCRIPT), str(CACHE_DIR), minor],
                             capture_output=True, text=True, check=False)
     path = tarball(minor)
     if result.returncode != 0 or not path.is_file():

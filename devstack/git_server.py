@@ -48,10 +48,10 @@ class GitServer:
         root = self.root
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            def do_GET(self):
                 self._backend()
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 self._backend()
 
             def log_message(self, *args):

@@ -80,7 +80,7 @@ def run_pipeline(checkout_dir: Path, variables: dict[str, str], *args: str, sour
         argv += ["--variable", f"{name}={value}"]
     env = {**os.environ, "PATH": path, "GCL_IGNORE_PREDEFINED_VARS": ",".join(predefined)}
     lines = []
-    with subprocess.Popen([*argv, *args], cwd=checkout_dir, env=env, stdout=subprocess.PIPE,  # noqa: S603
+    with subprocess.Popen([*argv, *args], cwd=checkout_dir, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True) as process:
         for line in process.stdout:
             lines.append(line)

@@ -91,7 +91,7 @@ class ManagedProcess:
         full_env.update(env or {})
         self._log_file = open(log, "ab")  # noqa: SIM115 - closed in stop()
         try:
-            self.popen = subprocess.Popen(  # noqa: S603 - argv built by the harness
+            self.popen = subprocess.Popen(
                 self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, env=full_env,
                 cwd=cwd, start_new_session=True)
         except FileNotFoundError as exc:

@@ -74,7 +74,7 @@ class Prometheus:
         outer = self
 
         class Discovery(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 try:
                     body, status = json.dumps(outer.targets()).encode(), 200
                 except Exception as exc:  # noqa: BLE001 - Prometheus keeps the last targets and asks again

@@ -62,6 +62,6 @@ class ScoringUser(FastHttpUser):
 
     @task
     def invocations(self) -> None:
-        rows, body = random.choice(BODIES)  # noqa: S311 - load generation, not security
+        rows, body = random.choice(BODIES)
         self.client.post("/invocations", data=body, headers={"Content-Type": "application/json"},
                          name=f"/invocations [{rows} rows]" if rows else "/invocations")

@@ -91,7 +91,7 @@ def prove(predictor: Predictor, serving_example: str | None) -> tuple[bool, str]
                            max_rows=len(rows) * COPIES, max_wait_ms=0)
     try:
         before = [_answer(predictor.predict(row.data, None, row.validated)) for row in rows]
-        batched = [_answer(outcome) for outcome in batcher._predict(rows * COPIES)]  # noqa: SLF001 - its own path
+        batched = [_answer(outcome) for outcome in batcher._predict(rows * COPIES)]
         after = [_answer(predictor.predict(row.data, None, row.validated)) for row in rows]
     except ServiceError:
         return False, "the model failed on the example's rows (one by one or batched): see the log"

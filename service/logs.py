@@ -57,7 +57,7 @@ def logging_config(level: str) -> dict:
 def configure_logging(level: str) -> None:
     # The JSON lines carry none of the caller, thread or process fields: skip collecting them for
     # every record (the logging docs' "Optimization" flags), a third of an access line's cost.
-    logging._srcfile = None  # noqa: SLF001 - the documented way to skip findCaller()
+    logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging.config.dictConfig(logging_config(level))
     sys.stdout.reconfigure(line_buffering=True)

@@ -55,7 +55,7 @@ class Shadow:
         """Copy this answered request to the candidate, if it is sampled and there is room."""
         if self.config is not None:
             self._look()
-        if not self.urls or random.random() >= self.sample_rate:  # noqa: S311 - sampling, not security
+        if not self.urls or random.random() >= self.sample_rate:
             return
         if len(self.in_flight) >= self.max_in_flight:
             self.metrics.child(self.metrics.shadow_requests, "dropped").inc()

@@ -115,7 +115,7 @@ def stop_exporting() -> None:
 
 
 def _new_id(bits: int) -> str:
-    return f"{random.getrandbits(bits):0{bits // 4}x}"  # noqa: S311 - ids, not secrets (as the SDK does)
+    return f"{random.getrandbits(bits):0{bits // 4}x}"
 
 
 def begin(scope: dict[str, Any], request_id: str, route: str) -> RequestTrace:

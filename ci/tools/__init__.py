@@ -34,7 +34,7 @@ def run_tool(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeo
 def _run(argv: list[str], env: Mapping[str, str], timeout: float, input_text: str | None,
          cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(argv, env=dict(env), capture_output=True,  # noqa: S603
+        return subprocess.run(argv, env=dict(env), capture_output=True,
                                 text=True, timeout=timeout, input=input_text, check=False, cwd=cwd)
     except FileNotFoundError as exc:
         raise ToolError(f"`{argv[0]}` is not installed on this runner: install it or choose another "

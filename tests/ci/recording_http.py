@@ -63,7 +63,7 @@ class RecordingServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815 - http.server's names
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
 
             def log_message(self, *args) -> None:  # keep test output clean
                 pass

@@ -32,7 +32,7 @@ def server():
     seen: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             query = parse_qs(urlsplit(self.path).query)["query"][0]
             seen.append({"query": query, "authorization": self.headers.get("Authorization")})
             if query == "time()":

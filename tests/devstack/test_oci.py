@@ -114,7 +114,7 @@ def test_the_layer_cache_outlives_its_holder_and_is_shared_by_the_holders_of_one
         second.close()
     assert first.run("podman", "ps", "--quiet", "--filter", "name=left-running").stdout.strip(), \
         "the second holder's close removed the first holder's running container"
-    first._cache_lock.close()  # killed: no close(), the container still runs  # noqa: SLF001
+    first._cache_lock.close()  # killed: no close(), the container still runs
     third = holder("third")
     try:
         assert third.storage == cache

@@ -162,7 +162,7 @@ def test_flavor_predict_fn_is_what_predict_calls_after_enforcement(sklearn_dir):
 
 def test_refused_before_model_tells_mlflows_enforcement_from_the_models_own_failure(sklearn_dir, pyfunc_dir):
     def raised(call) -> BaseException:
-        with pytest.raises(Exception) as failure:  # noqa: PT011 - whatever each raises
+        with pytest.raises(Exception) as failure:
             call()
         return failure.value
 

@@ -1,6 +1,7 @@
-"""A model version and the next one, as the shadow tests deploy them: a class and a score per row;
-the next version changes every `every`-th row (its class flipped, its score moved by `shift`).
-Logged with this file as code, so the image unpickles it without the tests."""
+"""Versions of one model as the shadow and canary tests deploy them: a class and a score per row; a
+later version changes every `every`-th row (its class flipped, its score moved by `shift`), raises on
+rows whose x is a multiple of `raise_every`, or scales every score by `scale`. Logged with this file as
+code, so the image unpickles it without the tests."""
 from __future__ import annotations
 
 import mlflow.pyfunc
@@ -8,12 +9,14 @@ import pandas as pd
 
 
 class Scores(mlflow.pyfunc.PythonModel):
-    def __init__(self, every: int = 0, shift: float = 0.0) -> None:
-        self.every, self.shift = every, shift
+    def __init__(self, every: int = 0, shift: float = 0.0, raise_every: int = 0, scale: float = 1.0) -> None:
+        self.every, self.shift, self.raise_every, self.scale = every, shift, raise_every, scale
 
     def predict(self, context, model_input, params=None):
         x = model_input["x"]
-        label, score = (x > 5).astype("int64"), x / 10
+        if self.raise_every and ((x % self.raise_every) == 0).any():
+            raise ValueError("this version fails on some rows")
+        label, score = (x > 5).astype("int64"), x / 10 * self.scale
         if self.every:
             changed = (x % self.every) == 0
             label, score = label.where(~changed, 1 - label), score.where(~changed, score + self.shift)

@@ -30,7 +30,7 @@ def wrapped_by_mlflow(error: Exception) -> MlflowException:
         raise error
     except Exception:  # noqa: BLE001
         try:
-            raise MlflowException(f"Failed to list artifacts in {URI}: {error}")  # noqa: B904
+            raise MlflowException(f"Failed to list artifacts in {URI}: {error}")
         except MlflowException as wrapped:
             return wrapped
 

@@ -1,9 +1,11 @@
-"""`python -m ci deploy --strategy shadow` on the real cluster with real service images: version 1
-serves (a first deploy: nothing to shadow, rolled out the usual way, from the shipped manifests); a
-version that changes every 10th row is shadowed (its pod gets copies of stable's requests, no user
-request) and rejected on its changed classes, the stable Deployment never written and answering
-outside traffic throughout, its own alert sent; with limits that allow those changes the same
-version passes and is rolled out."""
+"""Shadow and canary deploys on the real cluster with real service images (built by `ci build` from
+tests/ci/models/shadow_models.py): version 1 serves (a first deploy: nothing to shadow, rolled out the
+usual way, from the shipped manifests). A version that changes every 10th row is shadowed (its pod gets
+copies of stable's requests, no user request) and rejected on its changed classes; a version that
+raises on some rows and one whose scores are doubled are each canaried and aborted at their first step
+on the real service's own /metrics (errors, prediction drift). Throughout, the stable Deployment is
+never written and answers every outside request; each failure sends its own alert. Last, the changed
+version within limits that allow its changes passes the shadow and is rolled out."""
 from __future__ import annotations
 
 import json
@@ -117,6 +119,38 @@ def test_a_version_that_changes_rows_is_rejected_and_stable_serves_throughout(
     assert "<svg" in (tmp_path / "shadow.html").read_text()
     print(f"shadow rejected in {result['seconds']}s: {figures['rows']} rows compared, {label['changed']} changed; "
           f"{len(during)} outside requests all answered by stable")
+
+
+@pytest.mark.parametrize(("bad", "failing"), [
+    pytest.param("raises", {"error_rate_absolute", "error_rate_relative"}, id="raises-on-some-rows"),
+    pytest.param("shifted", {"prediction_drift[score]"}, id="shifted-scores"),
+])
+def test_a_bad_canary_of_the_real_service_is_aborted_on_its_own_metrics(
+        k8s_cluster: Cluster, stable_namespace: str, versions, inputs, tmp_path: Path, bad: str,
+        failing: set[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = Kube(k8s_cluster.api_client(), stable_namespace)
+    before = kube.deployment(NAME)
+    image, version = versions[bad]
+    with Traffic(Kube(k8s_cluster.api_client(), stable_namespace), NAME, BODY) as traffic, \
+            ChatService("wecombot", "wecom-key-canary-real") as chat:
+        monkeypatch.setenv("ALERT_URLS", chat.alert_url())
+        started = time.time()
+        code = deploy(k8s_cluster, stable_namespace, image, version, tmp_path, inputs[0], "--strategy", "canary",
+                      "--canary-steps", "50", "--canary-interval", "2", "--canary-min-requests", "100",
+                      "--canary-input", str(inputs[1]))
+        ended = time.time()
+    assert code == EXIT_FAILED
+    result = json.loads((tmp_path / "canary.json").read_text())
+    assert (result["outcome"], result["decided_by"]) == ("aborted", "analysis"), result["message"]
+    assert result["failing"]["check"] in failing, result["failing"]
+    [alert] = [request.json()["markdown"]["content"] for request in chat.requests]
+    assert f"canary deploy failed: shadow-model version {version} ({stable_namespace})" in alert, alert
+    assert kube.deployment(NAME)["spec"]["template"] == before["spec"]["template"]
+    assert kube.deployment(f"{NAME}-canary") is None
+    during = traffic.between(started, ended)
+    assert during and all(answer.status == 200 for answer in during), [a.status for a in during][:20]
+    print(f"canary of {bad} aborted in {result['seconds']}s on {result['failing']['check']}: "
+          f"{result['failing']['detail']}")
 
 
 def test_the_same_version_within_wider_limits_passes_and_is_rolled_out(
