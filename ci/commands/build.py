@@ -17,8 +17,7 @@ from ci.project import SERVICE_DIR
 @click.command("build")
 @options.tracking_uri
 @options.model_name
-@click.option("--model-version", envvar="MODEL_VERSION", required=True, show_envvar=True,
-              help="The resolved version (from `ci resolve`'s dotenv).")
+@options.model_version("The resolved version (from `ci resolve`'s dotenv).")
 @click.option("--run-id", envvar="MODEL_RUN_ID", default="", show_envvar=True,
               help="The version's run id; part of the key that decides rebuild or retag.")
 @click.option("--image-repository", envvar=["IMAGE_REPOSITORY", "CI_REGISTRY_IMAGE"], required=True,

@@ -20,13 +20,11 @@ from ci.smoke import Smoke, request_body
 @click.option("--container", help="Container whose image is set [default: the Deployment's name].")
 @options.kubeconfig
 @options.kube_context
-@click.option("--image", envvar="IMAGE_REF", required=True, show_envvar=True,
-              help="Image to roll out, by digest (`ci build`'s image.env).")
+@options.image("Image to roll out, by digest (`ci build`'s image.env).")
 @click.option("--image-tag", envvar="IMAGE_TAG", default="", show_envvar=True,
               help="The image's human-readable tag, shown by the pods' /version (`ci build`'s image.env).")
 @options.model_name
-@click.option("--model-version", envvar="MODEL_VERSION", required=True, show_envvar=True,
-              help="The version the image serves; /version must name it after the rollout.")
+@options.model_version("The version the image serves; /version must name it after the rollout.")
 @click.option("--pipeline-url", envvar="CI_PIPELINE_URL", default="", show_envvar=True,
               help="Recorded in the annotations and the change cause.")
 @click.option("--manifests", envvar="KUBE_MANIFESTS", show_envvar=True,

@@ -63,10 +63,8 @@ def gate() -> None:
 @gate.command("load")
 @options.tracking_uri
 @options.model_name
-@click.option("--model-version", envvar="MODEL_VERSION", required=True, show_envvar=True,
-              help="The version the image must report and answer like.")
-@click.option("--image", envvar="IMAGE_REF", required=True, show_envvar=True,
-              help="The built image, by digest (`ci build`'s dotenv).")
+@options.model_version("The version the image must report and answer like.")
+@options.image("The built image, by digest (`ci build`'s dotenv).")
 @click.option("--ready-timeout", envvar="LOAD_GATE_READY_TIMEOUT", type=click.FloatRange(min=1),
               show_envvar=True, help="Seconds for /readyz to turn 200 [default: what the pod's startup probe "
               f"allows, else {load.DEFAULT_READY_TIMEOUT:g}].")

@@ -74,6 +74,17 @@ def namespace(required: bool, help_text: str):
     return click.option("--namespace", envvar="KUBE_NAMESPACE", required=required, show_envvar=True,
                         help=help_text)
 
+def model_version(help_text: str, required: bool = True):
+    """--model-version/MODEL_VERSION: the version a job works on (the resolve job's dotenv)."""
+    return click.option("--model-version", envvar="MODEL_VERSION", required=required, show_envvar=True,
+                        help=help_text)
+
+
+def image(help_text: str, required: bool = True):
+    """--image/IMAGE_REF: the built image, by digest (the build job's dotenv)."""
+    return click.option("--image", envvar="IMAGE_REF", required=required, show_envvar=True, help=help_text)
+
+
 capacity_manifests = click.option(
     "--capacity-manifests", envvar="CAPACITY_MANIFESTS", default=str(OVERLAYS_DIR / "production"),
     show_default=True, show_envvar=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -92,9 +103,8 @@ registry_user = click.option(
 candidate_url = click.option(
     "--url", envvar="CANDIDATE_URL", show_envvar=True,
     help="Base URL of a running candidate service; takes precedence over --image.")
-candidate_image = click.option(
-    "--image", envvar="IMAGE_REF", show_envvar=True,
-    help="The built image (`ci build`'s dotenv), run locally (--container-cli) for the duration of the gate.")
+candidate_image = image("The built image (`ci build`'s dotenv), run locally (--container-cli) for the duration of "
+                        "the gate.", required=False)
 
 
 def _stack(fn, decorators):
@@ -111,8 +121,7 @@ def candidate_model(fn):
                      help="Candidate model directory or models:/NAME/VERSION "
                           "[default: MODEL_NAME + MODEL_VERSION]."),
         click.option("--model-name", envvar="MODEL_NAME", show_envvar=True, help="Registered model name."),
-        click.option("--model-version", envvar="MODEL_VERSION", show_envvar=True,
-                     help="Candidate version (the resolve job's dotenv)."),
+        model_version("Candidate version (the resolve job's dotenv).", required=False),
     ])
 
 
