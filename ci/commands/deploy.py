@@ -1,5 +1,5 @@
-"""`python -m ci deploy`: options for `ci.deploy.deploy_and_report` (rollout, smoke, undo), or with
-`--strategy canary` for `ci.canary.run`."""
+"""`python -m ci deploy`: the options of every strategy (ci/strategies.py: rolling, canary, shadow),
+parsed here; the chosen strategy deploys."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +7,9 @@ from pathlib import Path
 import click
 
 from ci import deploy as logic
-from ci import kube
-from ci.commands import canary, options, shadow
+from ci import kube, strategies
+from ci.commands import options
 from ci.commands.failure_alert import alert_on_failure
-from ci.errors import CheckFailed
 from ci.smoke import Smoke, request_body
 
 
@@ -54,8 +53,8 @@ from ci.smoke import Smoke, request_body
 @options.service
 @options.service_port
 @options.output_dir
-@canary.canary_options
-@shadow.shadow_options
+@options.canary_options
+@options.shadow_options
 @alert_on_failure(lambda params: f"{params['strategy']} deploy failed" if params["strategy"] != "rolling"
                   else "deploy failed",
                   environment=lambda params: params["namespace"])
@@ -88,26 +87,12 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
     target = logic.Target(namespace=namespace, deployment=deployment, container=container or deployment,
                           image=image, image_tag=image_tag, model_name=model_name, model_version=model_version,
                           pipeline_url=pipeline_url, overlay=logic.default_overlay(manifests), prune=prune)
-    own_input = (strategy == "canary" and not settings["canary_input"]) or (
-        strategy == "shadow" and not settings["shadow_input"])
+    own_input = strategies.needs_own_requests(strategy, settings)
     body = request_body(smoke_input, model_name, model_version) if smoke or own_input else None
     check = Smoke(service or deployment, service_port, body, timeout=smoke_timeout) if smoke else None
-    canary_plan = canary.plan(settings, body, service or deployment) if strategy == "canary" else None
-    shadow_plan = shadow.plan(settings, body) if strategy == "shadow" else None
+    chosen = strategies.choose(strategy, settings, body, service or deployment)
     client = kube.connect(namespace, kubeconfig=kubeconfig, context=context)
     limits = logic.Limits(timeout=timeout, readiness=readiness_timeout, max_restarts=max_restarts,
                           lock_timeout=lock_timeout)
-    if strategy != "rolling" and client.deployment(deployment) is None:
-        # nothing live to compare with: DEPLOY_STRATEGY set once for a project works from its first deploy
-        click.echo(f"{namespace}/{deployment} does not exist yet: nothing to compare a {strategy} with, "
-                   "this first deploy rolls out", err=True)
-    elif canary_plan is not None:
-        canary.run(client, target, limits, canary_plan, check, Path(output_dir))
-        return
-    elif shadow_plan is not None:
-        shadow.run(client, target, limits, shadow_plan, check, Path(output_dir))
-        return
-    result, report = logic.deploy_and_report(client, target, limits, check, Path(output_dir))
-    if not result.ok:
-        raise CheckFailed(f"{result.message}\nreport: {report}")
-    click.echo(f"{namespace}/{deployment}: {result.message}; wrote {report}")
+    chosen = strategies.for_live(chosen, client, deployment)
+    click.echo(chosen.run(client, target, limits, check, Path(output_dir)))

@@ -8,7 +8,10 @@ from pathlib import Path
 import click
 
 from ci import load_measure as measure
+from ci import strategies
+from ci.canary_analysis import Thresholds
 from ci.project import OVERLAYS_DIR
+from ci.shadow_analysis import ShadowThresholds
 from ci.tools import podman
 
 tracking_uri = click.option(
@@ -122,6 +125,89 @@ def candidate_model(fn):
                           "[default: MODEL_NAME + MODEL_VERSION]."),
         click.option("--model-name", envvar="MODEL_NAME", show_envvar=True, help="Registered model name."),
         model_version("Candidate version (the resolve job's dotenv).", required=False),
+    ])
+
+
+CANARY_DEFAULTS = Thresholds()
+SHADOW_DEFAULTS = ShadowThresholds()
+
+
+def _setting(flag: str, env: str, default, kind, text: str):
+    return click.option(flag, envvar=env, default=default, type=kind, show_default=True, show_envvar=True, help=text)
+
+
+def canary_options(fn):
+    """--strategy and the canary's settings, each with its GitLab variable."""
+    positive = click.FloatRange(min=0)
+    return _stack(fn, [
+        click.option("--strategy", envvar="DEPLOY_STRATEGY", type=click.Choice(strategies.NAMES), default="rolling",
+                    show_default=True, show_envvar=True,
+                    help="rolling: replace the pods, watched, undone on failure. canary: a <deployment>-canary "
+                         "Deployment behind the same Service, judged against stable step by step, then rolled "
+                         "out (see README, Canary deploys). shadow: a <deployment>-shadow Deployment that takes no "
+                         "user traffic; the stable pods copy requests to it and compare its answers row by row; "
+                         "rolled out when they pass (README, Shadow deploys)."),
+        _setting("--canary-steps", "CANARY_STEPS", "10,50,100", str,
+                 "Canary pods per step, in percent of stable's replica count (at least one pod)."),
+        _setting("--canary-interval", "CANARY_INTERVAL", 60.0, positive,
+                 "Seconds of traffic per step before its analysis."),
+        _setting("--canary-min-requests", "CANARY_MIN_REQUESTS", CANARY_DEFAULTS.min_requests, click.IntRange(min=1),
+                 "Requests each side needs per step; the analysis sends its own up to this (else: inconclusive)."),
+        _setting("--canary-max-own-requests", "CANARY_MAX_OWN_REQUESTS", 1000, click.IntRange(min=0),
+                 "Most requests the analysis sends to each side per step."),
+        _setting("--canary-input", "CANARY_INPUT", None, click.Path(exists=True, dir_okay=False, path_type=Path),
+                 "JSON lines, one /invocations body each, for the analysis' own requests [default: the smoke's body]."),
+        _setting("--canary-max-error-rate", "CANARY_MAX_ERROR_RATE", CANARY_DEFAULTS.max_error_rate, positive,
+                 "Absolute limit of the canary's 5xx share."),
+        _setting("--canary-max-error-increase", "CANARY_MAX_ERROR_INCREASE", CANARY_DEFAULTS.max_error_increase,
+                 positive, "Most the canary's 5xx share may exceed stable's (beyond sampling noise)."),
+        _setting("--canary-max-p95-ms", "CANARY_MAX_P95_MS", CANARY_DEFAULTS.max_p95_seconds * 1000, positive,
+                 "Absolute limit of the canary's p95 latency."),
+        _setting("--canary-max-p99-ms", "CANARY_MAX_P99_MS", CANARY_DEFAULTS.max_p99_seconds * 1000, positive,
+                 "Absolute limit of the canary's p99 latency."),
+        _setting("--canary-max-latency-ratio", "CANARY_MAX_LATENCY_RATIO", CANARY_DEFAULTS.max_latency_ratio, positive,
+                 "Canary p95/p99 against stable's: at most this factor ..."),
+        _setting("--canary-latency-slack-ms", "CANARY_LATENCY_SLACK_MS", CANARY_DEFAULTS.latency_slack_seconds * 1000,
+                 positive, "... or stable's plus this, whichever is larger."),
+        _setting("--canary-max-psi", "CANARY_MAX_PSI", CANARY_DEFAULTS.max_psi, positive,
+                 "Prediction drift per numeric output (Population Stability Index) beyond sampling noise."),
+        _setting("--prometheus-url", "PROMETHEUS_URL", None, str,
+                 "Read the canary's figures from this Prometheus (it must scrape the pods) instead of each pod's "
+                 "/metrics through the API server [default: the pods]."),
+        _setting("--prometheus-token", "PROMETHEUS_TOKEN", None, str,
+                 "Bearer token for PROMETHEUS_URL (never printed); a user and password may be in the URL instead."),
+        _setting("--prometheus-pod-label", "PROMETHEUS_POD_LABEL", "pod", str,
+                 "The target label that names a series' pod in that Prometheus."),
+        _setting("--prometheus-namespace-label", "PROMETHEUS_NAMESPACE_LABEL", "namespace", str,
+                 "The target label that names a series' namespace in that Prometheus."),
+        _setting("--prometheus-wait", "PROMETHEUS_WAIT", 60.0, positive,
+                 "Seconds for Prometheus to scrape every pod after each read begins (at least its scrape interval)."),
+    ])
+
+
+def shadow_options(fn):
+    """The shadow step's settings, each with its GitLab variable."""
+    positive, share = click.FloatRange(min=0), click.FloatRange(min=0, max=1)
+    return _stack(fn, [
+        _setting("--shadow-duration", "SHADOW_DURATION", 60.0, positive,
+                 "Seconds the stable pods copy requests to the shadow, at least."),
+        _setting("--shadow-max-wait", "SHADOW_MAX_WAIT", 300.0, positive,
+                 "Most seconds to reach SHADOW_MIN_ROWS compared rows; past it the step is inconclusive."),
+        _setting("--shadow-sample-rate", "SHADOW_SAMPLE_RATE", 1.0, share,
+                 "Share of the stable pods' requests copied to the shadow."),
+        _setting("--shadow-min-rows", "SHADOW_MIN_ROWS", SHADOW_DEFAULTS.min_rows, click.IntRange(min=1),
+                 "Rows compared before a verdict; the step sends the stable pods its own requests up to this."),
+        _setting("--shadow-max-own-requests", "SHADOW_MAX_OWN_REQUESTS", 2000, click.IntRange(min=0),
+                 "Most requests the step sends the stable pods itself."),
+        _setting("--shadow-input", "SHADOW_INPUT", None, click.Path(exists=True, dir_okay=False, path_type=Path),
+                 "JSON lines, one /invocations body each, for the step's own requests [default: the smoke's body]."),
+        _setting("--shadow-max-changed-share", "SHADOW_MAX_CHANGED_SHARE", SHADOW_DEFAULTS.max_changed_share, share,
+                 "Share of rows whose class (a label, an integer, a string output) may change."),
+        _setting("--shadow-max-relative-difference", "SHADOW_MAX_RELATIVE_DIFFERENCE",
+                 SHADOW_DEFAULTS.max_relative_difference, positive,
+                 "p99 of a numeric output's relative difference, candidate against stable."),
+        _setting("--shadow-max-failed-share", "SHADOW_MAX_FAILED_SHARE", SHADOW_DEFAULTS.max_failed_share, share,
+                 "Share of copies the shadow may refuse, fail or answer with other rows."),
     ])
 
 
