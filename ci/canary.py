@@ -23,7 +23,7 @@ from ci import canary_analysis, deploy, deploy_lock, pod_metrics, rollout
 from ci import canary_objects as objects
 from ci.canary_analysis import Scrape, Thresholds
 from ci.deploy import Limits, Target
-from ci.errors import CheckFailed, ConfigError
+from ci.errors import CheckFailed
 from ci.kube import Kube
 from ci.reports import Check
 from ci.smoke import Smoke
@@ -80,19 +80,13 @@ def run(kube: Kube, target: Target, limits: Limits, plan: Plan, smoke_check: Smo
     """The whole canary under the stable Deployment's Lease."""
     with deploy_lock.locked(kube, target.deployment, limits.lock_timeout) as held:
         result = _run(kube, target, limits, plan, smoke_check)
-        result.lock = {"lease": held.name, "holder": held.holder, "waited_seconds": held.waited}
+        result.lock = held.record()
         return result
 
 
 def _run(kube: Kube, target: Target, limits: Limits, plan: Plan, smoke_check: Smoke | None) -> CanaryResult:
     started = time.monotonic()
-    stable = kube.deployment(target.deployment)
-    if stable is None:
-        raise ConfigError(f"deployment {target.deployment} does not exist in {target.namespace}: a canary is "
-                          "compared with a running stable version; deploy once with DEPLOY_STRATEGY=rolling")
-    busy = rollout.in_progress(stable)
-    if busy:
-        raise CheckFailed(f"deployment {target.deployment} in {target.namespace}: {busy}. Wait for it to finish")
+    stable = deploy.live_stable(kube, target, "canary")
     canary = objects.name(target.deployment)
     if remove(kube, canary, plan.service):
         log.info("removed %s left by an earlier canary", canary)

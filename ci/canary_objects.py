@@ -60,16 +60,22 @@ def manifest(stable: dict, target: Target, count: int) -> dict:
         spec["selector"]["matchExpressions"] = stable["spec"]["selector"]["matchExpressions"]
     template = spec["template"]
     template.setdefault("metadata", {})["labels"] = {**template["metadata"].get("labels", {}), TRACK_LABEL: CANARY}
+    return derived(stable, name(target.deployment), {TRACK_LABEL: CANARY}, spec, target)
+
+
+def derived(stable: dict, new_name: str, labels: dict[str, str], spec: dict, target: Target) -> dict:
+    """A Deployment `new_name` beside the live `stable` one: its metadata without what the API server
+    owns, the overlay's ownership labels (a promotion's apply must not report it as stale, or prune it)
+    and the rollout's annotations, plus `labels`; `spec`; the model's fields of `target`."""
     metadata = {k: v for k, v in stable["metadata"].items() if k not in SERVER_METADATA}
-    metadata["name"] = name(target.deployment)
-    # without the overlay's ownership labels: a promotion's apply must not report it as stale (or prune it)
+    metadata["name"] = new_name
     metadata["labels"] = {**{k: v for k, v in (metadata.get("labels") or {}).items()
-                             if k not in (MANAGED_BY, FOR_DEPLOYMENT)}, TRACK_LABEL: CANARY}
+                             if k not in (MANAGED_BY, FOR_DEPLOYMENT)}, **labels}
     metadata["annotations"] = {k: v for k, v in (metadata.get("annotations") or {}).items()
                                if not k.startswith(("deployment.kubernetes.io/", "kubectl.kubernetes.io/"))}
-    canary = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
-    set_fields(canary, target)
-    return canary
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
+    set_fields(deployment, target)
+    return deployment
 
 
 def stable_pods_selector(stable: dict) -> str:

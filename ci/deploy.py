@@ -82,8 +82,7 @@ def deploy(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | None
     """Under the Deployment's Lease: apply the overlay (or set the image), watch, smoke, undo."""
     with deploy_lock.locked(kube, target.deployment, limits.lock_timeout) as held:
         result = roll_out(kube, target, limits, smoke_check)
-        result.lock = {"lease": held.name, "holder": held.holder, "waited_seconds": held.waited,
-                       "waited_for": held.waited_for or None}
+        result.lock = held.record()
         return result
 
 
@@ -156,6 +155,18 @@ def roll_out(kube: Kube, target: Target, limits: Limits, smoke_check: Smoke | No
 
 
 OUTAGE_BACKOFF_MAX = 10.0  # seconds between polls of an API server that does not answer
+
+
+def live_stable(kube: Kube, target: Target, beside: str) -> dict:
+    """The live Deployment a canary or a shadow (`beside`) runs beside: it must exist and not be rolling out."""
+    stable = kube.deployment(target.deployment)
+    if stable is None:
+        raise ConfigError(f"deployment {target.deployment} does not exist in {target.namespace}: a {beside} is "
+                          "compared with a running stable version; deploy once with DEPLOY_STRATEGY=rolling")
+    busy = rollout.in_progress(stable)
+    if busy:
+        raise CheckFailed(f"deployment {target.deployment} in {target.namespace}: {busy}. Wait for it to finish")
+    return stable
 
 
 def wait(kube: Kube, name: str, generation: int, limits: Limits, started: float,

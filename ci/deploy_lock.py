@@ -64,6 +64,11 @@ class Held:
     waited: float = 0.0
     waited_for: str = ""  # the holder this deploy waited for ("" when it did not wait)
 
+    def record(self) -> dict:
+        """What a deploy's report says about the Lease it held."""
+        return {"lease": self.name, "holder": self.holder, "waited_seconds": self.waited,
+                "waited_for": self.waited_for or None}
+
 
 def _spec(holder: str, now: datetime, lease: dict | None) -> dict:
     spec = (lease or {}).get("spec") or {}

@@ -20,7 +20,6 @@ from ci import deploy, deploy_lock, pod_metrics, rollout
 from ci import shadow_objects as objects
 from ci.canary_objects import stable_pods_selector
 from ci.deploy import Limits, Target
-from ci.errors import CheckFailed, ConfigError
 from ci.kube import Kube
 from ci.reports import Check
 from ci.shadow_analysis import ShadowAnalysis, ShadowScrape, ShadowThresholds, analyse, delta, figures, parse, total
@@ -60,19 +59,13 @@ def run(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan, smoke_chec
     """The whole shadow step, then the rollout if it passed, under the stable Deployment's Lease."""
     with deploy_lock.locked(kube, target.deployment, limits.lock_timeout) as held:
         result = _run(kube, target, limits, plan, smoke_check)
-        result.lock = {"lease": held.name, "holder": held.holder, "waited_seconds": held.waited}
+        result.lock = held.record()
         return result
 
 
 def _run(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan, smoke_check: Smoke | None) -> ShadowResult:
     started = time.monotonic()
-    stable = kube.deployment(target.deployment)
-    if stable is None:
-        raise ConfigError(f"deployment {target.deployment} does not exist in {target.namespace}: a shadow is "
-                          "compared with a running stable version; deploy once with DEPLOY_STRATEGY=rolling")
-    busy = rollout.in_progress(stable)
-    if busy:
-        raise CheckFailed(f"deployment {target.deployment} in {target.namespace}: {busy}. Wait for it to finish")
+    stable = deploy.live_stable(kube, target, "shadow")
     config_name = objects.config_map_name(stable)
     shadow = objects.name(target.deployment)
     remove(kube, shadow, config_name)

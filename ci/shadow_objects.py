@@ -13,9 +13,8 @@ from __future__ import annotations
 import copy
 import json
 
-from ci.canary_objects import SERVER_METADATA, TRACK_LABEL
-from ci.deploy_apply import FOR_DEPLOYMENT, MANAGED_BY
-from ci.deploy_fields import Target, set_fields
+from ci.canary_objects import TRACK_LABEL, derived
+from ci.deploy_fields import Target
 from ci.errors import ConfigError
 
 SUFFIX = "-shadow"
@@ -47,15 +46,7 @@ def manifest(stable: dict, target: Target, count: int = 1) -> dict:
     pod["volumes"] = [volume for volume in pod.get("volumes") or [] if volume.get("name") != VOLUME]
     for container in pod.get("containers") or []:
         container["volumeMounts"] = [m for m in container.get("volumeMounts") or [] if m.get("name") != VOLUME]
-    metadata = {k: v for k, v in stable["metadata"].items() if k not in SERVER_METADATA}
-    metadata["name"] = name(target.deployment)
-    metadata["labels"] = {**{k: v for k, v in (metadata.get("labels") or {}).items()
-                             if k not in (MANAGED_BY, FOR_DEPLOYMENT)}, **labels}
-    metadata["annotations"] = {k: v for k, v in (metadata.get("annotations") or {}).items()
-                               if not k.startswith(("deployment.kubernetes.io/", "kubectl.kubernetes.io/"))}
-    shadow = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
-    set_fields(shadow, target)
-    return shadow
+    return derived(stable, name(target.deployment), labels, spec, target)
 
 
 def config_map_name(stable: dict) -> str:
