@@ -16,8 +16,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ci.canary_analysis import quantile
 from ci.reports import Check
+from ci.sample_stats import quantile
 
 REQUESTS = "service_shadow_requests_total"
 ROWS = "service_shadow_rows_total"
