@@ -29,7 +29,7 @@ from pathlib import Path
 from devstack.cluster_files import PAUSE_IMAGE, kubeconfig_text, write_containerd_config, write_pki
 from devstack.cluster_host import clean_host, lock_free_slot, make_cgroup_root, unmount_under
 from devstack.image_archive import write_image_archive
-from devstack.procs import CACHE_DIR, InfraError, ManagedProcess, free_port, run, wait_until
+from devstack.procs import CACHE_DIR, InfraError, ManagedProcess, free_ports, run, wait_until
 
 K8S_VERSION = "v1.20.2"
 BIN_DIR = CACHE_DIR / "kubernetes" / K8S_VERSION
@@ -143,7 +143,8 @@ class Cluster:
         s = self.state_dir
         self.etcd_dir = Path(tempfile.mkdtemp(prefix="pyfunc-etcd-", dir="/dev/shm"))
         self.containerd_socket = s / "containerd" / "containerd.sock"
-        ports = {n: free_port() for n in ("etcd", "etcd-peer", "apiserver", "kubelet", "healthz")}
+        names = ("etcd", "etcd-peer", "apiserver", "kubelet", "healthz")
+        ports = dict(zip(names, free_ports(len(names)), strict=True))
         self.api_url = f"https://127.0.0.1:{ports['apiserver']}"
         self.token = secrets.token_hex(16)
 

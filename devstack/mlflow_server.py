@@ -59,8 +59,8 @@ class MlflowServer:
         return self
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> MlflowServer:
-        wait_until(lambda: self.process.alive() and http_ok(f"{self.url}/health"), timeout,
-                   f"mlflow server on {self.url}", log=self.process.log)
+        wait_until(lambda: http_ok(f"{self.url}/health"), timeout, f"mlflow server on {self.url}",
+                   process=self.process)
         return self
 
     def stop(self) -> None:

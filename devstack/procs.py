@@ -36,22 +36,38 @@ def free_port(preferred: int = 0) -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports on 127.0.0.1 for one server's listeners. Each socket stays bound until
+    all are chosen: one after the other, `free_port()` may hand the same just-closed port out twice."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2,
-               log: Path | None = None) -> None:
-    """Poll `check` until it is true; raise InfraError naming `what` (and the log tail) on timeout."""
+               log: Path | None = None, process: ManagedProcess | None = None) -> None:
+    """Poll `check` until it is true; raise InfraError naming `what` (and the log tail) on timeout, or at
+    once when `process`, the server being waited for, has exited."""
     deadline = time.monotonic() + timeout
+    outcome = f"not ready after {timeout:.0f}s"
     while time.monotonic() < deadline:
+        if process is not None and not process.alive():
+            outcome = "exited before it was ready"
+            break
         try:
             if check():
                 return
         except Exception:  # noqa: BLE001, S110 - any failure of the probe means "not yet"
             pass
         time.sleep(interval)
+    log = log or (process.log if process is not None else None)
     tail = ""
     if log is not None and log.exists():
         tail = "\n--- last log lines (" + str(log) + ") ---\n" + "\n".join(
             log.read_text(errors="replace").splitlines()[-30:])
-    raise InfraError(f"{what} not ready after {timeout:.0f}s{tail}")
+    raise InfraError(f"{what} {outcome}{tail}")
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

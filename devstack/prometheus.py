@@ -107,8 +107,7 @@ class Prometheus:
                 "--storage.tsdb.retention.time=2h"]
         self.process = ManagedProcess(argv, self.workdir / "prometheus.log", cwd=self.workdir)
         try:
-            wait_until(lambda: self.process.alive() and self._ready(), START_TIMEOUT, f"Prometheus on {self.url}",
-                       log=self.process.log)
+            wait_until(self._ready, START_TIMEOUT, f"Prometheus on {self.url}", process=self.process)
         except BaseException:
             self.stop()
             raise
