@@ -43,8 +43,9 @@ BASE_IMAGE_CHANGES = base_images.changes(base_images.DEFAULT_MINOR)
 # wiped when it outgrows this, or when the stand-in bases change.
 LAYER_CACHE = CACHE_DIR / "builder-storage"
 LAYER_CACHE_BYTES = 25 * 10**9
-# service/Dockerfile labels every step from its model's own (after the pip layer): those images are one
-# model version's, never built again by a later run (its models are trained anew), and up to 1.1 GB each.
+# service/Dockerfile labels every image after its model's name step (just above it: the pip layer): those
+# are one model version's, never built again by a later run (its models are trained anew: a new run id),
+# and up to 1.1 GB each.
 MODEL_LABEL = "io.pyfunc-deploy.model.name"
 # Where the layer cache keeps the builds' cache mounts (pip's wheels: service/Dockerfile).
 BUILD_CACHE_MOUNTS = "build-cache-mounts"

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from devstack.model_servers import REPO
+from devstack.oci import MODEL_LABEL
 from devstack.procs import free_port, http_ok, wait_until
 
 pytestmark = pytest.mark.containers
@@ -47,6 +48,25 @@ def test_image_labels_user_and_command(oci_registry, image):
     assert labels["org.opencontainers.image.source"] == "https://example.invalid/pyfunc-deploy"
     assert config["OCIv1"]["config"]["User"] == "10001:10001"
     assert config["OCIv1"]["config"]["Cmd"] == ["python", "-m", "service"]
+
+
+def test_the_images_a_model_version_adds_carry_its_label_and_the_pip_layer_does_not(oci_registry, image):
+    """A builder's layer cache (a runner's, the test runs' own: devstack/oci.py) drops an earlier model
+    version's images by this label and keeps the pip layer under them. An image of a model version left
+    unlabeled (each is unique: the run id) stays in the cache for good: 1,600 of them once made every
+    listing of the cache take minutes."""
+    def inspect(image_id: str) -> tuple[list[str], str | None]:
+        found = json.loads(oci_registry.run("podman", "image", "inspect", image_id).stdout)[0]
+        return [step.get("created_by", "") for step in found["History"]], (found["Labels"] or {}).get(MODEL_LABEL)
+
+    steps, _ = inspect(image)
+    names_step = next(i for i, created_by in enumerate(steps) if 'echo "model name: ' in created_by)
+    layers = oci_registry.run("podman", "history", "--quiet", image).stdout.split()
+    found = [inspect(image_id) for image_id in layers if image_id != "<missing>"]
+    ours = [label for steps, label in found if len(steps) > names_step + 1]
+    under = [label for steps, label in found if len(steps) <= names_step + 1]
+    assert len(ours) >= 5 and set(ours) == {"credit-risk"}, ours  # run id, revision, source, model, proof...
+    assert len(under) >= 3 and set(under) == {None}, under  # the model name's, pip's, apt's: kept for the next
 
 
 def test_image_serves_with_a_read_only_root(oci_registry, image, otlp_receiver):
