@@ -22,6 +22,8 @@ SHADOW = "shadow"
 SHADOW_OF = "pyfunc-deploy.io/shadow-of"
 VOLUME = "shadow"  # the stable pod template's volume holding the copy targets
 CONFIG_KEY = "shadow.json"
+# The service settings that make a pod copy requests (service/settings.py): a shadow copies nothing.
+COPY_SETTINGS = ("SERVICE_SHADOW_CONFIG", "SERVICE_SHADOW_URL")
 
 
 def name(deployment: str) -> str:
@@ -46,6 +48,7 @@ def manifest(stable: dict, target: Target, count: int = 1) -> dict:
     pod["volumes"] = [volume for volume in pod.get("volumes") or [] if volume.get("name") != VOLUME]
     for container in pod.get("containers") or []:
         container["volumeMounts"] = [m for m in container.get("volumeMounts") or [] if m.get("name") != VOLUME]
+        container["env"] = [e for e in container.get("env") or [] if e.get("name") not in COPY_SETTINGS]
     return derived(stable, name(target.deployment), labels, spec, target)
 
 
