@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 from benchmarks.undo import namespace_with_v1, target
-from ci import canary, deploy
-from ci.canary_analysis import Thresholds
-from ci.smoke import Smoke
+from ci.deploy import rolling as deploy
+from ci.deploy.smoke import Smoke
+from ci.progressive import canary
+from ci.progressive.canary_analysis import Thresholds
 from devstack.cluster import Cluster
 from devstack.fake_model_images import load_fake_images
 from devstack.service_traffic import Traffic
@@ -65,7 +66,7 @@ def run_rolling(cluster: Cluster, images: dict[str, str], image: str, version: s
 
 
 def namespace_with_traffic(cluster: Cluster, namespace: str):
-    from ci.kube import Kube
+    from ci.clients.kube import Kube
 
     return Kube(cluster.api_client(), namespace)  # its own client: the traffic thread shares none
 

@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 
 from benchmarks.image import bench_stack
-from ci.build import build
 from ci.cli import main as ci
-from ci.model_ref import ModelRef
+from ci.image.build import build
+from ci.registry.model_ref import ModelRef
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ci.build import build
-from ci.model_ref import ModelRef
+from ci.image.build import build
+from ci.registry.model_ref import ModelRef
 from ci.tools import podman, tail
 from devstack.mlflow_server import MlflowServer
 from devstack.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage

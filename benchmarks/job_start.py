@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ci import pipeline_image
+from ci.image import job_image as pipeline_image
 from ci.project import REPO_ROOT
 from devstack import pipeline_image as cached_image
 from devstack.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage

@@ -4,7 +4,7 @@
 
 One `mlflow.pytorch` model (devstack/zoo/torch_model.py, trained with torch's CPU build in the zoo's
 py311-torch-cpu environment), two versions (seeds 7 and 8), as `benchmarks.zoo_build` builds a family:
-- `cpu`: our image (`ci.build.build`) of the model as logged, requirement `torch==2.13.0+cpu`, with
+- `cpu`: our image (`ci.image.build.build`) of the model as logged, requirement `torch==2.13.0+cpu`, with
   `PIP_EXTRA_INDEX_URL` naming a PyTorch CPU index (devstack/package_index.py: a local PEP 503 index
   holding the CPU wheel that lies on this machine), which reaches pip as a build secret, as in a job;
 - `cuda`: our image of the same model logged with `torch==2.13.0`, PyPI's name for it (what a team gets
@@ -52,7 +52,7 @@ import psutil
 from benchmarks.image import MLFLOW_PORT, ready_container
 from benchmarks.serving import WRK_SCRIPT, pss_mb, wrk
 from benchmarks.zoo_build import ROWS, Side, ours, theirs
-from ci.model_ref import ModelRef, moving_tags
+from ci.registry.model_ref import ModelRef, moving_tags
 from devstack.mlflow_server import MlflowServer
 from devstack.model_zoo import ModelRef as ZooRef
 from devstack.model_zoo import train

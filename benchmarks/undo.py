@@ -20,8 +20,9 @@ import time
 import uuid
 from pathlib import Path
 
-from ci import deploy, rollout
-from ci.kube import Kube
+from ci.clients.kube import Kube
+from ci.deploy import rolling as deploy
+from ci.deploy import rollout
 from devstack.cluster import Cluster
 from devstack.fake_model_images import load_fake_images
 

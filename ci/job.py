@@ -12,8 +12,8 @@ import os
 import re
 import subprocess
 
+from ci.clients.gitlab_api import GitLabApi
 from ci.errors import CiError, ConfigError
-from ci.gitlab_api import GitLabApi
 
 log = logging.getLogger("ci.job")
 

@@ -1,5 +1,5 @@
 """The pipeline image in a local registry for the tests, the box and the benchmarks: built by
-`ci.pipeline_image.publish` once per inputs hash and kept as an OCI archive under the cache, since a
+`ci.image.job_image.publish` once per inputs hash and kept as an OCI archive under the cache, since a
 cold build (apt + ~85 wheels) takes minutes and every session starts with an empty registry.
 
 The base is the short name `python:3.11-slim`, which the builder's registries.conf maps to the local
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ci import pipeline_image
+from ci.image import job_image as pipeline_image
 from devstack.oci import ContainerTools
 from devstack.procs import CACHE_DIR, file_lock
 

@@ -8,8 +8,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from ci.clients.kube import Kube
 from ci.errors import CheckFailed
-from ci.kube import Kube
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ LOADTEST_BATCH_SIZES and that many rows at random from the example, with float v
 up to +-10 %, so the server sees varied rows and sizes, not one cached body. Bodies are prepared
 once per process: Locust shares the CPU with the server and should spend it on sending.
 
-Environment (set by `ci.loadtest`):
+Environment (set by `ci.loadtest.live`):
   LOADTEST_PAYLOAD_FILE  JSON file with the serving input example ({"dataframe_split": ...}) [required]
   LOADTEST_BATCH_SIZES   comma-separated rows per request                                  [1,4,16]
   LOADTEST_USER_RPS      requests per second per user; 0 = as fast as the server answers      [0]

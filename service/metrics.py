@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-# Predicted values per numeric output, for the canary analysis (ci/canary_analysis.py compares the
+# Predicted values per numeric output, for the canary analysis (ci/progressive/canary_analysis.py compares the
 # canary's distribution with stable's). Fixed buckets keep the cardinality bounded: fine over
 # [0, 1] (scores, probabilities), decades beyond it (regression outputs, either sign).
 PREDICTION_BUCKETS = (-1000.0, -100.0, -10.0, -1.0, *(i / 20 for i in range(21)), 2.0, 5.0, 10.0, 100.0, 1000.0)

@@ -2,7 +2,7 @@
 
 A failed gate, a failed or undone deploy, an aborted canary ("canary deploy failed", with the
 failing check and its figures), a failed promote and a missed scheduled load test send one
-(`ci.commands.failure_alert` and `ci.loadtest`).
+(`ci.commands.failure_alert` and `ci.loadtest.live`).
 
 Why own senders and not apprise (2.2.0 read, plugin by plugin): apprise's URL forms are kept as the
 configuration syntax (`ci.alerts.channels`), but its senders get these services wrong where it matters:

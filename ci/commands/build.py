@@ -1,17 +1,17 @@
-"""`python -m ci build`: options for `ci.build.build_and_report`."""
+"""`python -m ci build`: options for `ci.image.build.build_and_report`."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from ci import build as logic
 from ci import job
 from ci.commands import options
-from ci.credentials import Credentials
-from ci.image_requirements import DEFAULT_BASE_IMAGE_PATTERN
-from ci.model_ref import ModelRef
+from ci.image import build as logic
+from ci.image.credentials import Credentials
+from ci.image.requirements import DEFAULT_BASE_IMAGE_PATTERN
 from ci.project import SERVICE_DIR
+from ci.registry.model_ref import ModelRef
 
 
 @click.command("build")

@@ -1,12 +1,12 @@
 """`python -m ci canary promote|abort`: the pipeline's manual jobs while a canary runs (`ci deploy
---strategy canary`, ci/strategies.py, acts on the decision within seconds)."""
+--strategy canary`, ci/progressive/strategies.py, acts on the decision within seconds)."""
 from __future__ import annotations
 
 import click
 
-from ci import canary as logic
-from ci import kube
+from ci.clients import kube
 from ci.commands import options
+from ci.progressive import canary as logic
 
 
 @click.group("canary")

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import click
 
-from ci import capacity, capacity_sim, pod_shape
-from ci.capacity_report import capacity_report
+from ci.capacity import plan as capacity
+from ci.capacity import pod_shape
+from ci.capacity import sim as capacity_sim
+from ci.capacity.report import capacity_report
 from ci.commands import options
 
 

@@ -1,4 +1,4 @@
-"""`python -m ci deploy`: the options of every strategy (ci/strategies.py: rolling, canary, shadow),
+"""`python -m ci deploy`: the options of every strategy (ci/progressive/strategies.py: rolling, canary, shadow),
 parsed here; the chosen strategy deploys."""
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from ci import deploy as logic
-from ci import kube, strategies
+from ci.clients import kube
 from ci.commands import options
 from ci.commands.failure_alert import alert_on_failure
-from ci.smoke import Smoke, request_body
+from ci.deploy import rolling as logic
+from ci.deploy.smoke import Smoke, request_body
+from ci.progressive import strategies
 
 
 @click.command("deploy")

@@ -3,7 +3,7 @@
 One decorator for every command that has a model version to name (the gates, deploy, promote), so the
 alert is built in one place from the command's own options: the command names what failed, the error's
 lines are the figures (a gate's failed checks with their values, a deploy's rollout and undo). Usage errors
-from click (a missing option) send nothing. The scheduled load test alerts by itself (`ci.loadtest`).
+from click (a missing option) send nothing. The scheduled load test alerts by itself (`ci.loadtest.live`).
 """
 from __future__ import annotations
 

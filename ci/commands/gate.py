@@ -6,18 +6,20 @@ from pathlib import Path
 
 import click
 
-from ci import model_meta, pod_shape, reports
+from ci import reports
+from ci.capacity import pod_shape
+from ci.clients.mlflow_api import MlflowApi
 from ci.commands import options
 from ci.commands.failure_alert import alert_on_failure
-from ci.credentials import Credentials
 from ci.errors import CheckFailed, ConfigError
 from ci.gates import capacity_search, latency, load, signature
 from ci.gates.candidate import candidate
 from ci.gates.record import record
 from ci.gates.result import GateResult
-from ci.load_measure import load_settings, parse_duration
-from ci.mlflow_api import MlflowApi
-from ci.model_ref import ModelRef
+from ci.image.credentials import Credentials
+from ci.loadtest.measure import load_settings, parse_duration
+from ci.registry import model_meta
+from ci.registry.model_ref import ModelRef
 
 
 def _finish(result: GateResult, output_dir: str, api: MlflowApi | None, model: ModelRef | None) -> None:

@@ -1,4 +1,4 @@
-"""`python -m ci loadtest`: options for `ci.loadtest.run_loadtest`, the scheduled load test of the live
+"""`python -m ci loadtest`: options for `ci.loadtest.live.run_loadtest`, the scheduled load test of the live
 environment."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 
 from ci import reports
+from ci.clients.mlflow_api import MlflowApi
 from ci.commands import options
 from ci.errors import CheckFailed, ConfigError
-from ci.load_measure import load_settings
-from ci.loadtest import LiveService, run_loadtest
-from ci.mlflow_api import MlflowApi
+from ci.loadtest.live import LiveService, run_loadtest
+from ci.loadtest.measure import load_settings
 
 
 @click.command("loadtest", epilog=options.THRESHOLDS_HELP)

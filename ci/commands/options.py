@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from ci import load_measure as measure
-from ci import strategies
-from ci.canary_analysis import Thresholds
+from ci.loadtest import measure
+from ci.progressive import strategies
+from ci.progressive.canary_analysis import Thresholds
+from ci.progressive.shadow_analysis import ShadowThresholds
 from ci.project import OVERLAYS_DIR
-from ci.shadow_analysis import ShadowThresholds
 from ci.tools import podman
 
 tracking_uri = click.option(

@@ -1,4 +1,4 @@
-"""`python -m ci pipeline-image`: options for `ci.pipeline_image.publish` (this project's own job)."""
+"""`python -m ci pipeline-image`: options for `ci.image.job_image.publish` (this project's own job)."""
 from __future__ import annotations
 
 import os
@@ -6,9 +6,9 @@ import os
 import click
 
 from ci import job
-from ci import pipeline_image as logic
 from ci.commands import options
-from ci.credentials import Credentials, registry_authfile
+from ci.image import job_image as logic
+from ci.image.credentials import Credentials, registry_authfile
 
 
 @click.command("pipeline-image")

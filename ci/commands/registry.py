@@ -1,5 +1,5 @@
 """`python -m ci resolve | promote | rollback | preflight`: options for `ci.registry` and
-`ci.preflight`, one line printed each."""
+`ci.image.preflight`, one line printed each."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 
 from ci import job
-from ci import preflight as preflight_logic
+from ci.clients.mlflow_api import MlflowApi
 from ci.commands import options
 from ci.commands.failure_alert import alert_on_failure
 from ci.errors import CheckFailed
-from ci.mlflow_api import MlflowApi
+from ci.image import preflight as preflight_logic
 from ci.outputs import write_json
 from ci.registry import promotion, resolution
 

@@ -4,7 +4,7 @@ The offered rate grows geometrically (start, x factor, ...) until a step breaks 
 error rate, or the throughput stops following the offered rate; then a few bisections between the
 last good and the first broken step sharpen the edge (when even the first step breaks, the rate
 goes down by the factor until one holds). Each step is one fixed-rate Locust run
-(`ci.load_measure`); the container's CPU is sampled meanwhile and averaged over the measured
+(`ci.loadtest.measure`); the container's CPU is sampled meanwhile and averaged over the measured
 window. The highest good step below every broken one is the sustainable rate per pod.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ci.capacity import Point
-from ci.load_measure import Load, Thresholds, measure
+from ci.capacity.plan import Point
+from ci.loadtest.measure import Load, Thresholds, measure
 
 FOLLOWS = 0.9  # achieved / offered below this: the pod no longer keeps up
 MIN_USERS = 4

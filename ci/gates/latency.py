@@ -1,5 +1,5 @@
 """Latency gate: the candidate under a fixed Locust load must meet the p95, p99, error-rate and
-throughput thresholds (`ci.load_measure`, shared with the scheduled load test). Optionally it also
+throughput thresholds (`ci.loadtest.measure`, shared with the scheduled load test). Optionally it also
 finds the candidate's capacity: a step load on one container with the pod's CPU and memory limits
 (`ci.gates.capacity_search`), reported beside the verdict, never part of it."""
 from __future__ import annotations
@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from ci.capacity import Point
+from ci.capacity.plan import Point
+from ci.capacity.pod_shape import PodShape
 from ci.gates import capacity_search
 from ci.gates.candidate import running
 from ci.gates.result import GateResult
-from ci.load_measure import Load, Thresholds, measure, report_details
-from ci.model_meta import ModelMeta
-from ci.pod_shape import PodShape
+from ci.loadtest.measure import Load, Thresholds, measure, report_details
+from ci.registry.model_meta import ModelMeta
 from ci.tools import podman
 
 GATE = "latency"

@@ -10,7 +10,7 @@ from call to call are reported as non-deterministic and left out of the comparis
 does not load, `load_failures` names the cause and the fix.
 
 The container gets the pod's CPU and memory limits and as long to turn ready as the pod's startup
-probe allows (ci/pod_shape.py): a model too large for the pod is OOM-killed or too slow here, before
+probe allows (ci/capacity/pod_shape.py): a model too large for the pod is OOM-killed or too slow here, before
 any rollout, and the report gives its load time and working set against those limits.
 """
 from __future__ import annotations
@@ -25,14 +25,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci.credentials import NO_CREDENTIALS, Credentials, registry_authfile
+from ci.capacity.pod_shape import PodShape
 from ci.errors import CheckFailed, ToolError
 from ci.gates.answers import answer_precision, max_difference, summarise, unstable_paths
 from ci.gates.candidate import LOG_TAIL_LINES, NO_TRACKING_SERVER, POLL_S, answering, check_bound, on_free_port
 from ci.gates.load_failures import classify, runtime_versions
 from ci.gates.result import GateResult
-from ci.model_ref import ModelRef
-from ci.pod_shape import PodShape
+from ci.image.credentials import NO_CREDENTIALS, Credentials, registry_authfile
+from ci.registry.model_ref import ModelRef
 from ci.reports import Check
 from ci.tools import podman, tail
 

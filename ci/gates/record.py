@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ci import job, reports
+from ci.clients.mlflow_api import MlflowApi
 from ci.gates.result import GateResult
-from ci.mlflow_api import MlflowApi
-from ci.model_ref import ModelRef
 from ci.registry.gate_tags import record_gate_result
+from ci.registry.model_ref import ModelRef
 
 
 def record(result: GateResult, output_dir: Path, *, api: MlflowApi | None, model: ModelRef | None) -> list[str]:

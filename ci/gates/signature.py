@@ -15,11 +15,11 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ci.clients.mlflow_api import MlflowApi, NotFound
 from ci.errors import CheckFailed
 from ci.gates.answers import answer_precision, max_difference, unstable_paths
 from ci.gates.result import GateResult
-from ci.mlflow_api import MlflowApi, NotFound
-from ci.model_meta import ModelMeta, from_registry, safe_reason
+from ci.registry.model_meta import ModelMeta, from_registry, safe_reason
 from ci.reports import Check
 from ci.tracing import step, trace_headers
 

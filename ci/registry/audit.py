@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ci import job
-from ci.mlflow_api import MlflowApi
+from ci.clients.mlflow_api import MlflowApi
 from ci.registry.selector import Selector
 from ci.registry.versions import client, registered_model
 

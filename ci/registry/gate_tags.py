@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
+from ci.clients.mlflow_api import MlflowApi
 from ci.errors import ConfigError
-from ci.mlflow_api import MlflowApi
 from ci.registry.versions import client
 
 GATE_TAG_PREFIX = "pyfunc_deploy.gate."

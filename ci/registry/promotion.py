@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ci.clients.mlflow_api import MlflowApi
 from ci.errors import CheckFailed
-from ci.mlflow_api import MlflowApi
 from ci.registry import audit
 from ci.registry.audit import AuditEntry
 from ci.registry.gate_tags import gate_results

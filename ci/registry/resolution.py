@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ci.clients.mlflow_api import MlflowApi
 from ci.errors import CheckFailed
-from ci.mlflow_api import MlflowApi
-from ci.model_ref import ModelRef, image_tag
 from ci.outputs import write_dotenv, write_json
+from ci.registry.model_ref import ModelRef, image_tag
 from ci.registry.selector import DEFAULT_SELECTOR, FALLBACK_STAGE, Selector, parse_selector
 from ci.registry.versions import (
     REGISTRATION_TIMEOUT_S,

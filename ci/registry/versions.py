@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+from ci.clients.mlflow_api import MlflowApi, NotFound
 from ci.errors import CheckFailed
-from ci.mlflow_api import MlflowApi, NotFound
 
 log = logging.getLogger("ci.registry")
 

@@ -58,6 +58,6 @@ def push(image: str, *, authfile: Path | None = None, env: Mapping[str, str] | N
 
 def build_and_push(context: Path, *, dockerfile: Path, image: str, build_args: Mapping[str, str] | None = None,
                    authfile: Path | None = None, env: Mapping[str, str] | None = None) -> str:
-    """The builder seam `ci.build` calls: build `image`, push it, return the registry's digest."""
+    """The builder seam `ci.image.build` calls: build `image`, push it, return the registry's digest."""
     build(context, dockerfile=dockerfile, tags=[image], build_args=build_args, authfile=authfile, env=env)
     return push(image, authfile=authfile, env=env)

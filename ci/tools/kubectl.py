@@ -1,7 +1,7 @@
 """kubectl: to render a kustomize overlay (`kubectl kustomize`) and to give Locust a plain-HTTP way to
 a Service (`kubectl proxy`).
 
-Why only that: every API call `ci deploy` makes goes through `ci.kube` (the Python client), so an
+Why only that: every API call `ci deploy` makes goes through `ci.clients.kube` (the Python client), so an
 ordinary deploy needs no kubectl at all. The load test is different: Locust needs a base URL it can
 join paths to, and `kubectl proxy` serves the API server on 127.0.0.1 with the kubeconfig's TLS and
 credentials (tokens, exec plugins, the GitLab agent) kept inside kubectl - none reach Locust or a report.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ci.model_ref import ModelRef
+from ci.registry.model_ref import ModelRef
 from tests.ci.registry_helpers import IMAGE_MATCHING_REQUIREMENTS, LoggedModel, log_tiny_model
 
 _LOGGED: dict[str, LoggedModel] = {}

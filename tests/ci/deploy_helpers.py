@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from ci.kube import Kube
+from ci.clients.kube import Kube
 from devstack.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]

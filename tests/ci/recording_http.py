@@ -2,7 +2,7 @@
 
 Why: the GitLab API and alert webhooks cannot run here. Tests point python-gitlab and the webhook
 sender at this server, then assert on the method, path, query and JSON body that arrived.
-`gitlab_routes()` answers enough of GitLab's REST API v4 for the calls `ci.gitlab_api` makes.
+`gitlab_routes()` answers enough of GitLab's REST API v4 for the calls `ci.clients.gitlab_api` makes.
 """
 from __future__ import annotations
 

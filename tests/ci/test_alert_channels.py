@@ -239,9 +239,9 @@ def test_an_alert_that_fails_leaves_the_exit_code_alone(tmp_path, monkeypatch, c
 def test_a_failed_deploy_alerts_with_its_namespace(tmp_path, monkeypatch, capsys):
     """The deploy command's failure exit (the rollout itself is tested in test_deploy.py): an undone
     rollout raises from the command, the alert names it, the exit code stays 1."""
-    from ci import deploy as deploy_logic
-    from ci import kube
-    from ci.deploy import DeployResult
+    from ci.clients import kube
+    from ci.deploy import rolling as deploy_logic
+    from ci.deploy.rolling import DeployResult
 
     monkeypatch.setattr(kube, "connect", lambda *args, **kwargs: None)
     failed = DeployResult(ok=False, message="rollout of pyfunc-model failed: container crashed 3 times; undone to "

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from ci.build import build, source_tag, write_outputs
-from ci.credentials import Credentials
+from ci.image.build import build, source_tag, write_outputs
+from ci.image.credentials import Credentials
 from ci.outputs import read_dotenv
 from ci.tools import skopeo
 from devstack.procs import free_port

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ci.build import build
-from ci.credentials import Credentials, registry_authfile
+from ci.image.build import build
+from ci.image.credentials import Credentials, registry_authfile
 from ci.outputs import read_dotenv
 from ci.tools import skopeo
 

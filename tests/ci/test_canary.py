@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from ci.cli import main
+from ci.clients.kube import Kube
 from ci.errors import EXIT_FAILED, EXIT_OK
-from ci.kube import Kube
 from devstack.cluster import Cluster
 from devstack.fake_model_images import load_fake_images
 from devstack.procs import free_port, wait_until

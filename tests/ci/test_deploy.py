@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ci import rollout
 from ci.cli import main
+from ci.clients.kube import Kube
+from ci.deploy import rollout
 from ci.errors import EXIT_FAILED, EXIT_OK
-from ci.kube import Kube
 from devstack.cluster import Cluster
 from devstack.fake_model_images import fake_image, load_fake_images
 from devstack.procs import free_port, wait_until

@@ -7,10 +7,10 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ci.build import build
 from ci.cli import main
 from ci.errors import EXIT_USAGE
-from ci.model_ref import ModelRef
+from ci.image.build import build
+from ci.registry.model_ref import ModelRef
 
 pytestmark = pytest.mark.containers
 # Shares 2 cores with whatever else runs: the capacity test checks the mechanism, not this machine's speed.

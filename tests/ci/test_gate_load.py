@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from ci.build import build
+from ci.capacity.pod_shape import PodShape
 from ci.errors import CheckFailed
 from ci.gates import candidate
 from ci.gates.load import run_load_gate
-from ci.model_ref import ModelRef
-from ci.pod_shape import PodShape
+from ci.image.build import build
 from ci.registry.gate_tags import gate_tag
+from ci.registry.model_ref import ModelRef
 from tests.ci.models import register_load_fixtures
 from tests.ci.recording_http import RecordingServer
 

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
+from ci.clients.gitlab_api import GitLabApi
 from ci.errors import CheckFailed, ConfigError
-from ci.gitlab_api import GitLabApi
 from tests.ci.recording_http import RecordingServer, gitlab_routes
 
 TOKEN = "glpat-secret-token-value"

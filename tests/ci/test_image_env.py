@@ -16,8 +16,8 @@ import sys
 
 import pytest
 
-from ci.build import build
 from ci.gates.load import expected_answer, run_load_gate
+from ci.image.build import build
 from devstack.oci import ContainerTools
 from tests.ci.models import register_image_env_fixtures
 from tests.ci.recording_http import RecordingServer

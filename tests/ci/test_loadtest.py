@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ci.cli import main
-from ci.load_measure import parse_duration
+from ci.loadtest.measure import parse_duration
 from tests.ci import gate_models
 from tests.ci.recording_http import RecordingServer, gitlab_routes
 from tests.ci.served import serving

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ci.build import build
 from ci.cli import main
+from ci.clients.kube import Kube
 from ci.errors import EXIT_FAILED, EXIT_OK
-from ci.kube import Kube
+from ci.image.build import build
 from devstack.cluster import Cluster
 from devstack.service_traffic import Traffic
 from tests.ci.chat_services import ChatService

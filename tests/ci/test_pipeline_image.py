@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ci import pipeline_image as logic
+from ci.image import job_image as logic
 from tests.devstack.oci_fixtures import OciStack
 
 pytestmark = pytest.mark.containers

@@ -13,7 +13,7 @@ import mlflow.pyfunc
 import pytest
 import yaml
 
-from ci.preflight import compare, model_environment, read_pins
+from ci.image.preflight import compare, model_environment, read_pins
 from devstack.package_index import PackageIndex, local_wheel
 from tests.ci.registry_helpers import REPO, ci_env, run_ci
 

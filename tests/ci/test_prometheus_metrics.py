@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ci import canary_analysis
 from ci.errors import CheckFailed
-from ci.prometheus_metrics import PrometheusMetrics
+from ci.progressive import canary_analysis
+from ci.progressive.prometheus_metrics import PrometheusMetrics
 
 POD = {"metadata": {"name": "m-canary-1"}}
 SERIES = [  # the same pod scraped by two jobs: counted once

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from ci.clients.mlflow_api import MlflowApi
 from ci.errors import CheckFailed, ConfigError
-from ci.mlflow_api import MlflowApi
 from ci.registry.audit import AuditEntry, audit_log, production_history
 from ci.registry.gate_tags import REQUIRED_GATES, gate_results, record_gate_result
 from ci.registry.promotion import promote, rollback

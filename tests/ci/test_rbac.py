@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci import kube
 from ci.cli import main
-from ci.deploy_apply import FOR_DEPLOYMENT, MANAGED_BY, PRUNABLE
+from ci.clients import kube
+from ci.deploy.apply import FOR_DEPLOYMENT, MANAGED_BY, PRUNABLE
 from ci.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError
 from ci.project import OVERLAYS_DIR
 from ci.tools import kubectl

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from ci.clients.mlflow_api import MlflowApi, NotFound
 from ci.errors import CheckFailed
-from ci.mlflow_api import MlflowApi, NotFound
 from devstack.mlflow_server import MlflowServer
 from devstack.procs import free_port
 from tests.ci.registry_helpers import REPO, ci_env, run_ci, set_version_status

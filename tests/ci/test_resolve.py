@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from ci.clients.mlflow_api import MlflowApi
 from ci.errors import CheckFailed
-from ci.mlflow_api import MlflowApi
 from ci.outputs import read_dotenv
 from ci.registry.resolution import resolve
 from tests.ci.registry_helpers import COMMIT_SHA, ci_env, run_ci, set_version_status

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from ci.clients.kube import Kube
 from ci.errors import EXIT_OK
 from ci.gates.answers import max_difference, unstable_paths
 from ci.gates.load import expected_answer
-from ci.kube import Kube
 from ci.tools import podman
 from devstack.model_zoo import ZOO
 from devstack.package_index import PackageIndex, local_wheel

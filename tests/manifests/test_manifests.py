@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ci import api_versions, kube
+from ci.clients import api_versions, kube
 from ci.tools import kubectl
 from devstack.cluster import Cluster
 from service.settings import DEFAULT_GRACEFUL_TIMEOUT_SECONDS, DEFAULT_PORT
@@ -88,7 +88,7 @@ def test_overlay_is_accepted_by_the_api_server(k8s_cluster: Cluster, k8s_namespa
                                                caplog: pytest.LogCaptureFixture) -> None:
     """The v1.20 test cluster does not serve policy/v1 yet: ci deploy applies the PDB as v1beta1."""
     client = kube.connect(k8s_namespace, kubeconfig=str(k8s_cluster.kubeconfig))
-    with caplog.at_level("INFO", logger="ci.kube"):
+    with caplog.at_level("INFO", logger="ci.clients.kube"):
         applied = client.apply(kubectl.kustomize(OVERLAYS / environment), dry_run=True)
     assert sorted(applied) == ["Deployment/pyfunc-model", "HorizontalPodAutoscaler/pyfunc-model",
                                "PodDisruptionBudget/pyfunc-model", "Service/pyfunc-model",

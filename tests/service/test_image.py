@@ -24,8 +24,8 @@ BUILD_ARGS = {"MODEL_NAME": "credit-risk", "MODEL_VERSION": "42", "MODEL_RUN_ID"
 def image(oci_registry, model_dirs, tmp_path_factory) -> str:
     """Context laid out like the repository root: service/, build/model/ and build/image/ (what the image
     installs for this model, as `ci build` writes it)."""
-    from ci.build import prepare_context
-    from ci.image_requirements import image_spec, read_model_files
+    from ci.image.build import prepare_context
+    from ci.image.requirements import image_spec, read_model_files
 
     context = tmp_path_factory.mktemp("image-context")
     shutil.copytree(model_dirs["pyfunc"], context / "build" / "model")

@@ -1,7 +1,7 @@
 """The fast tier: pure logic of `ci/` and `service/`, in-process only, table-driven, whole tier in
 seconds (`python -m pytest tests/unit -q`).
 
-Files mirror the modules: tests/unit/ci/test_rollout.py tests ci/rollout.py, and so on.
+Files mirror the modules: tests/unit/ci/deploy/test_rollout.py tests ci/deploy/rollout.py, and so on.
 
 The root conftest registers the infrastructure fixture plugins (MLflow servers, OCI registry,
 cluster); they start nothing unless a test asks for one of their fixtures. Here that is refused at

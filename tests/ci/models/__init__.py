@@ -1,7 +1,7 @@
 """Register the load-failure fixture models (tests/ci/models/load_failures.py) in an MLflow server.
 
 Each broken model is logged with a signature but no input example: MLflow would otherwise load it
-in this process while logging. Returns `ci.build.ModelRef`s, keyed by failure class.
+in this process while logging. Returns `ci.image.build.ModelRef`s, keyed by failure class.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 from mlflow.models import infer_signature
 
-from ci.model_ref import ModelRef
+from ci.registry.model_ref import ModelRef
 
 HERE = Path(__file__).resolve().parent
 WRAPPERS = HERE / "load_failures.py"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ci.capacity import Point
+from ci.capacity.plan import Point
 from ci.gates.capacity_search import CpuMeter, Steps, best, next_rate, report, sustainable, users_for
-from ci.load_measure import Thresholds
+from ci.loadtest.measure import Thresholds
 
 T = Thresholds(p95_ms=100, p99_ms=250, max_error_rate=0.001)
 

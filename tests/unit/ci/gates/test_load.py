@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+from ci.capacity.pod_shape import PodShape
 from ci.errors import CheckFailed
 from ci.gates.answers import answer_precision, max_difference, summarise, unstable_paths
 from ci.gates.load import LoadGateResult, memory_check, ready_timeout_for
 from ci.gates.load_failures import classify
-from ci.pod_shape import PodShape
 from service.precision import FLOAT32, FLOAT64
 
 TRACEBACK = "Traceback (most recent call last):\n  File \"/opt/service/loading.py\", line 3\n"

@@ -9,7 +9,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
 from ci.gates.signature import Live, check_example, compare, signature_gate
-from ci.model_meta import ModelMeta
+from ci.registry.model_meta import ModelMeta
 from ci.reports import Check
 
 A, B = ColSpec("double", "a"), ColSpec("long", "b")

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from ci.clients.mlflow_api import NotFound
 from ci.errors import CheckFailed
-from ci.mlflow_api import NotFound
 from ci.registry.audit import AuditEntry, audit_log, production_history
 from ci.registry.promotion import promote, rollback
 

@@ -1,0 +1,1 @@
+"""Traffic sent on purpose: one Locust measurement, and the scheduled load test of the live environment."""
