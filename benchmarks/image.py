@@ -25,7 +25,8 @@ from ci.image.build import build
 from ci.registry.model_ref import ModelRef
 from ci.tools import podman, tail
 from devstack.mlflow_server import MlflowServer
-from devstack.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
+from devstack.oci import BASE_IMAGE_REPO, ContainerTools, seed_storage
+from devstack.oci_registry import OciRegistry
 from devstack.procs import InfraError, free_port, http_ok
 
 MLFLOW_BASE = "library/python:3.11.7-slim"  # what generate-dockerfile writes for this Python

@@ -22,7 +22,8 @@ from pathlib import Path
 from ci.image import job_image as pipeline_image
 from ci.project import REPO_ROOT
 from devstack import pipeline_image as cached_image
-from devstack.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
+from devstack.oci import BASE_IMAGE_REPO, ContainerTools, seed_storage
+from devstack.oci_registry import OciRegistry
 
 BEFORE = ("pip download --quiet --dest /wheels -r /src/requirements.txt"
           " && du -sb /wheels | cut -f1 > /src/.download-bytes"

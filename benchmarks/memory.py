@@ -14,7 +14,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from benchmarks.serving import BODY, WRK_SCRIPT, pss_mb, wrk
+from benchmarks.serving import BODY
+from benchmarks.wrk_load import WRK_SCRIPT, pss_mb, wrk
 from devstack.model_servers import start_service
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.serving import BODY, WRK_SCRIPT, cpu_seconds, floor, train_model_apart, wrk
+from benchmarks.serving import BODY, floor, train_model_apart
+from benchmarks.wrk_load import WRK_SCRIPT, cpu_seconds, wrk
 from devstack.model_servers import start_service
 
 CONFIGS = {"copies off": {}, "copies on, every request": {"shadow_sample_rate": 1.0},

@@ -50,13 +50,14 @@ from unittest import mock
 import psutil
 
 from benchmarks.image import MLFLOW_PORT, ready_container
-from benchmarks.serving import WRK_SCRIPT, pss_mb, wrk
+from benchmarks.wrk_load import WRK_SCRIPT, pss_mb, wrk
 from benchmarks.zoo_build import ROWS, Side, ours, theirs
 from ci.registry.model_ref import ModelRef, moving_tags
 from devstack.mlflow_server import MlflowServer
 from devstack.model_zoo import ModelRef as ZooRef
 from devstack.model_zoo import train
-from devstack.oci import ContainerTools, OciRegistry, seed_storage
+from devstack.oci import ContainerTools, seed_storage
+from devstack.oci_registry import OciRegistry
 from devstack.package_index import PackageIndex, local_wheel
 from devstack.procs import InfraError, free_port
 

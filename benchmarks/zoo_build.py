@@ -45,7 +45,8 @@ from devstack import base_images
 from devstack.mlflow_server import MlflowServer
 from devstack.model_zoo import ModelRef as ZooRef
 from devstack.model_zoo import train
-from devstack.oci import ContainerTools, OciRegistry, seed_storage
+from devstack.oci import ContainerTools, seed_storage
+from devstack.oci_registry import OciRegistry
 from devstack.procs import InfraError, free_port
 
 FAMILIES = {"sklearn": "sklearn", "xgboost": "xgboost", "lightgbm": "lightgbm", "tensor/pyfunc": "tensor",

@@ -3,6 +3,7 @@ service`, Gunicorn) and `mlflow models serve` on the same model, on 127.0.0.1 an
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -56,3 +57,12 @@ def start_mlflow_serve(model_dir: Path, log: Path, workers: int | None = None) -
     # it execs `uvicorn` from PATH: the venv's bin must come first
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     return ServerProcess(argv, log, {"MLFLOW_DISABLE_TELEMETRY": "true", "PATH": path}, "/ping", port)
+
+
+def extract_service(ref: str, work: Path) -> Path:
+    """The `service/` package of git revision `ref`, in a directory to start it from."""
+    target = work / f"service-{ref.replace('/', '-')}"
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "service"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target

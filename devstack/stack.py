@@ -17,7 +17,8 @@ from pathlib import Path
 from devstack import pipeline_image
 from devstack.cluster import Cluster
 from devstack.mlflow_server import MlflowServer
-from devstack.oci import ContainerTools, OciRegistry, seed_storage
+from devstack.oci import ContainerTools, seed_storage
+from devstack.oci_registry import OciRegistry
 from devstack.procs import InfraError, wait_until
 
 MODEL_NAME = "credit-risk"

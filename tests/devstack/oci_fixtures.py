@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.oci import BASE_IMAGE_REPO, ContainerTools, OciRegistry, seed_storage
+from devstack.oci import BASE_IMAGE_REPO, ContainerTools, seed_storage
+from devstack.oci_registry import OciRegistry
 from devstack.procs import InfraError, ManagedProcess, wait_until
 
 DOCKER_CLI_MISSING = (
