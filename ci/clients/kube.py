@@ -12,6 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable
+from types import SimpleNamespace
 from typing import Any
 
 from ci.clients import api_versions
@@ -234,13 +235,8 @@ def _raw(method: Callable[..., Any]) -> Callable[..., Any]:
     """Dynamic-client methods take no `_preload_content`; adapt them to `Kube.call`."""
     def call(*args, _preload_content=False, _request_timeout=None, **kwargs):
         result = method(*args, _request_timeout=_request_timeout, **kwargs)
-        return _Answer(json.dumps(result.to_dict()).encode())
+        return SimpleNamespace(data=json.dumps(result.to_dict()).encode())  # what Kube.call reads
     return call
-
-
-class _Answer:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
 
 
 def _dynamic(kube: Kube, factory):
