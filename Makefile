@@ -4,7 +4,7 @@ VENV := $(shell bash devstack/bootstrap.sh venv-path)
 PY := $(VENV)/bin/python
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test test-fast test-zoo lint pipeline
+.PHONY: demo test test-fast test-zoo lint pipeline docs
 
 demo:  ## train the example model into a local MLflow registry and serve it on 127.0.0.1
 	bash devstack/bootstrap.sh demo
@@ -29,6 +29,10 @@ test-fast:  ## pure logic, no servers, seconds (tests/unit)
 pipeline:  ## the real .gitlab-ci.yml, run by gitlab-ci-local on a local MLflow, registry and cluster (Ctrl-C stops it)
 	bash devstack/bootstrap.sh test
 	$(PY) -m devstack.pipeline_box $(PIPELINE_ARGS)
+
+docs:  ## serve the documentation site (docs/, mkdocs.yml) on 127.0.0.1:8000, rebuilt on every change
+	bash devstack/bootstrap.sh venv
+	$(PY) -m mkdocs serve -a 127.0.0.1:8000
 
 lint:
 	$(PY) -m ruff check .

@@ -1,6 +1,6 @@
-"""Benchmark (not a test): the README's capacity figures in one command. The credit-risk example is
-built into its image, `ci gate latency --capacity` steps the load on one container limited like the
-production pod, and `ci capacity` plans the guide's two targets from that measurement.
+"""Benchmark (not a test): the capacity figures of docs/capacity.md in one command. The credit-risk
+example is built into its image, `ci gate latency --capacity` steps the load on one container limited
+like the production pod, and `ci capacity` plans the page's two targets from that measurement.
 
     $VENV/bin/python -m benchmarks.capacity [--target-rps 200 11500] [--peak-factor 1.5] [--out DIR]
 

@@ -1,8 +1,8 @@
 """The CI/CD components under templates/, read the way GitLab reads them: the `spec:` header, the
 inputs a project gives (or their defaults) and the job body with `$[[ inputs.x ]]` filled in.
 
-Why here: the static tests (rules, style, the README's input tables) read the pipeline the
-component makes without a GitLab; gitlab-ci-local checks the same files for real (options, regex,
+Why here: the static tests (rules, style, the input tables of docs/component.md) read the pipeline
+the component makes without a GitLab; gitlab-ci-local checks the same files for real (options, regex,
 types) in tests/pipeline/.
 """
 from __future__ import annotations

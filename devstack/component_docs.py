@@ -1,9 +1,9 @@
-"""`python -m devstack.component_docs [--check]`: the README's section of each CI/CD component
+"""`python -m devstack.component_docs [--check]`: the docs page's section of each CI/CD component
 (templates/), written from its `spec:` so the inputs table cannot drift from what GitLab enforces.
 
 The generated text sits between `<!-- components start -->` and `<!-- components end -->` in
-README.md; everything else in the README is left alone. `--check` changes nothing and exits 1
-when the README differs (tests/pipeline/test_component.py runs the same comparison).
+docs/component.md; everything else on the page is left alone. `--check` changes nothing and exits 1
+when the page differs (tests/pipeline/test_component.py runs the same comparison).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from devstack.component import Component, components, refresh
 from devstack.component_parts import PARTS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "component.md"
 START, END = "<!-- components start -->", "<!-- components end -->"
 
 
@@ -38,7 +38,7 @@ def section(component: Component) -> str:
     required = [name for name, item in component.inputs.items() if "default" not in item]
     example = "\n".join(f"      {name}: <{component.inputs[name].get('type', 'string')}>" for name in required)
     lines = [
-        f"### Component `{component.name}`", "",
+        f"## Component `{component.name}`", "",
         spec.get("description", ""), "",
         "```yaml",
         "include:",
@@ -64,19 +64,19 @@ def generated() -> str:
     return f"{START}\n{note}\n\n{body}\n\n{END}"
 
 
-def render_readme(text: str) -> str:
-    """`text` with the generated block replaced; a README without the markers is an error."""
+def render_page(text: str) -> str:
+    """`text` with the generated block replaced; a page without the markers is an error."""
     if START not in text or END not in text:
-        raise ValueError(f"README.md has no {START} ... {END} block to write the components into")
+        raise ValueError(f"docs/component.md has no {START} ... {END} block to write the components into")
     before, rest = text.split(START, 1)
     return before + generated() + rest.split(END, 1)[1]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.component_docs", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 when README.md is not up to date")
+    parser.add_argument("--check", action="store_true", help="exit 1 when docs/component.md is not up to date")
     args = parser.parse_args()
-    return refresh(README, render_readme(README.read_text()), args.check, "python -m devstack.component_docs")
+    return refresh(PAGE, render_page(PAGE.read_text()), args.check, "python -m devstack.component_docs")
 
 
 if __name__ == "__main__":

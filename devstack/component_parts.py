@@ -32,7 +32,7 @@ HEADER = """\
 # The whole pyfunc-deploy pipeline as one GitLab CI/CD component: preflight, resolve, build, the
 # three gates, deploy to staging and production, the manual promote and rollback, the scheduled
 # load test. The including project declares `stages:` (the stage inputs name them) and its
-# `workflow:`; secrets and the MLflow server stay CI/CD variables (see the README).
+# `workflow:`; secrets and the MLflow server stay CI/CD variables (see docs/settings.md).
 # Generated from the parts templates/{{{parts}}}/template.yml: do not edit;
 # edit a part, then run `python -m devstack.component_parts`.
 """

@@ -80,7 +80,7 @@ class Plan:
         return asdict(self)
 
     def rows(self) -> list[tuple[str, str, str]]:
-        """(what, value, why) for the printed table and the README."""
+        """(what, value, why) for the printed table and docs/capacity.md."""
         return [
             ("sustainable rate per pod", f"{self.sustainable_rps:g} req/s",
              f"measured, at {self.cpu_at_sustainable:.2f} CPU cores"),
@@ -192,7 +192,7 @@ def plan(measured: Measured, target_rps: float, *, peak_factor: float = DEFAULT_
 
 
 def table(plan_: Plan) -> str:
-    """The plan as a Markdown table (printed by the command, pasted into the README)."""
+    """The plan as a Markdown table (printed by the command, pasted into docs/capacity.md)."""
     lines = [f"Capacity plan for {plan_.target_rps:g} req/s (peak {plan_.peak_rps:g} req/s)", "",
              "| | value | why |", "| --- | --- | --- |"]
     lines += [f"| {what} | {value} | {why} |" for what, value, why in plan_.rows()]

@@ -264,7 +264,7 @@ def _missing_permission(reason: str, what: str) -> str | None:
     else:
         return None
     return (f"grant it: add verb \"{verb}\" on resource \"{resource}\" in apiGroups [\"{group}\"] to {bound} "
-            "(manifests/rbac; README: The deploy account), or point KUBECONFIG/KUBE_CONTEXT at the deploy account")
+            "(manifests/rbac; docs/deploy-account.md), or point KUBECONFIG/KUBE_CONTEXT at the deploy account")
 
 
 _FORBIDDEN = re.compile(r'User "([^"]*)" cannot (\S+) resource "([^"]+)" in API group "([^"]*)"'

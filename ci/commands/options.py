@@ -144,9 +144,9 @@ def canary_options(fn):
                     show_default=True, show_envvar=True,
                     help="rolling: replace the pods, watched, undone on failure. canary: a <deployment>-canary "
                          "Deployment behind the same Service, judged against stable step by step, then rolled "
-                         "out (see README, Canary deploys). shadow: a <deployment>-shadow Deployment that takes no "
-                         "user traffic; the stable pods copy requests to it and compare its answers row by row; "
-                         "rolled out when they pass (README, Shadow deploys)."),
+                         "out (see docs/deploy.md#canary-deploys). shadow: a <deployment>-shadow Deployment that "
+                         "takes no user traffic; the stable pods copy requests to it and compare its answers row by "
+                         "row; rolled out when they pass (docs/deploy.md#shadow-deploys)."),
         _setting("--canary-steps", "CANARY_STEPS", "10,50,100", str,
                  "Canary pods per step, in percent of stable's replica count (at least one pod)."),
         _setting("--canary-interval", "CANARY_INTERVAL", 60.0, positive,

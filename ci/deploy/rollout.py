@@ -35,7 +35,7 @@ def pull_hint(reason: str, message: str) -> str:
         return ""
     if any(word in text for word in REFUSED):
         return ("the registry refused the pull: the pods need a pull secret that can read this image "
-                "(imagePullSecrets on the pod template or its ServiceAccount; README, Pull secrets). ")
+                "(imagePullSecrets on the pod template or its ServiceAccount; docs/deploy-account.md#pull-secrets). ")
     if "not found" in text or "manifest unknown" in text:
         return "the registry has no such image or tag: check it was pushed, to this registry. "
     return ""

@@ -1,6 +1,7 @@
 """The CI/CD component as GitLab reads it: valid against GitLab's CI schema, every input typed and
-documented, no global keywords, the README's tables generated from the spec, and bad inputs refused
-with GitLab's own messages (gitlab-ci-local implements GitLab's `options`/`regex`/required checks)."""
+documented, no global keywords, the tables of docs/component.md generated from the spec, and bad
+inputs refused with GitLab's own messages (gitlab-ci-local implements GitLab's `options`/`regex`/required
+checks)."""
 from __future__ import annotations
 
 import re
@@ -80,14 +81,14 @@ def test_no_global_keywords_and_stages_come_from_inputs(name):
             assert "pip install" not in line and "apt-get" not in line, f"{job_name}: {line}"
 
 
-def test_readme_tables_equal_the_specs():
-    current = component_docs.README.read_text()
-    assert component_docs.render_readme(current) == current, "run `python -m devstack.component_docs`"
+def test_docs_tables_equal_the_specs():
+    current = component_docs.PAGE.read_text()
+    assert component_docs.render_page(current) == current, "run `python -m devstack.component_docs`"
 
 
-def test_readme_check_fails_on_a_drifted_table():
-    drifted = component_docs.render_readme(component_docs.README.read_text()).replace("| `model_name` |", "| `x` |")
-    assert component_docs.render_readme(drifted) != drifted
+def test_docs_check_fails_on_a_drifted_table():
+    drifted = component_docs.render_page(component_docs.PAGE.read_text()).replace("| `model_name` |", "| `x` |")
+    assert component_docs.render_page(drifted) != drifted
 
 
 def test_the_released_image_is_the_project_version():

@@ -65,8 +65,8 @@ GENERIC = "check the kubeconfig/context (KUBE_CONTEXT) and the deploy account's 
 @pytest.mark.parametrize(("what", "reason", "expected"), [
     pytest.param("POST invocations on pod web-1", RBAC_REFUSAL,
                  'grant it: add verb "create" on resource "pods/proxy" in apiGroups [""] to the Role bound to '
-                 "system:serviceaccount:prod:pyfunc-deploy in namespace prod (manifests/rbac; README: The deploy "
-                 "account), or point KUBECONFIG/KUBE_CONTEXT at the deploy account", id="namespaced"),
+                 "system:serviceaccount:prod:pyfunc-deploy in namespace prod (manifests/rbac; "
+                 "docs/deploy-account.md), or point KUBECONFIG/KUBE_CONTEXT at the deploy account", id="namespaced"),
     pytest.param("update lease web", LEASE_REFUSAL,
                  'add verb "update" on resource "leases" in apiGroups ["coordination.k8s.io"] to the Role bound to '
                  "gitlab:ci_job:42 in namespace prod", id="named-group"),
