@@ -1,11 +1,13 @@
 """Outside traffic for deploy tests and benchmarks: a thread that sends predictions to a Service
 through the API server's service proxy (the cluster has no kube-proxy) and records every answer:
-when, its status and which model version served it (the fake images name it in `served_by`)."""
+when, its status and which model version served it (the fake images name it in `served_by`; for a real
+model, `served_by` is a function of the answer's body that tells the versions apart)."""
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ci.clients.kube import Kube
@@ -25,6 +27,7 @@ class Traffic:
     service: str
     body: bytes
     pause: float = 0.05
+    served_by: Callable[[bytes], str | None] = field(default=lambda body: _served_by(body))
     answers: list[Answer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -45,7 +48,7 @@ class Traffic:
                                                timeout=10)
             except CheckFailed:
                 status, body = 0, b""
-            self.answers.append(Answer(time.time(), status, _served_by(body) if status == 200 else None))
+            self.answers.append(Answer(time.time(), status, self.served_by(body) if status == 200 else None))
             self._stop.wait(self.pause)
 
     def between(self, start: float, end: float) -> list[Answer]:
