@@ -22,12 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from ci.build import build
 from ci.cli import main as ci_main
-from ci.kube import Kube
+from ci.clients.kube import Kube
+from ci.image.build import build
 from devstack.cluster import Cluster
 from devstack.mlflow_server import MlflowServer
-from devstack.oci import ContainerTools, OciRegistry, seed_storage
+from devstack.oci import ContainerTools, seed_storage
+from devstack.oci_registry import OciRegistry
 from devstack.service_traffic import Traffic
 from tests.ci.models import register_shadow_versions
 from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
