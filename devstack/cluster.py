@@ -204,7 +204,10 @@ class Cluster:
             # pods see a changed ConfigMap volume within seconds (the shadow step's copy targets); the
             # default 1 min sync is what production pays
             "--sync-frequency=5s",
-            "--eviction-hard=memory.available<100Mi,nodefs.available<1%,imagefs.available<1%",
+            # No disk-pressure eviction: reclaiming, the kubelet deletes every image no running pod uses,
+            # the pause image too, and every later pod fails to start (seen on a machine whose shared
+            # disk filled up mid-run). The test cluster lives as long as a run; disk is the machine's.
+            "--eviction-hard=memory.available<100Mi",
             "--image-gc-high-threshold=100", "--image-gc-low-threshold=99"])
         wait_until(self._node_ready, self.startup_timeout, "node Ready", interval=0.5,
                    log=self.processes["kubelet"].log)

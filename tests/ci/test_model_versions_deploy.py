@@ -2,10 +2,11 @@
 tests/ci/models/shadow_models.py): version 1 serves (a first deploy: nothing to shadow, rolled out the
 usual way, from the shipped manifests). A version that changes every 10th row is shadowed (its pod gets
 copies of stable's requests, no user request) and rejected on its changed classes; a version that
-raises on some rows and one whose scores are doubled are each canaried and aborted at their first step
-on the real service's own /metrics (errors, prediction drift). Throughout, the stable Deployment is
-never written and answers every outside request; each failure sends its own alert. Last, the changed
-version within limits that allow its changes passes the shadow and is rolled out."""
+raises on some rows, one whose scores are doubled and one that predicts 0.15 s slower are each canaried
+and aborted at their first step on the real service's own /metrics (errors, prediction drift, latency).
+Throughout, the stable Deployment is never written and answers every outside request; each failure
+sends its own alert. Last, the changed version within limits that allow its changes passes the shadow
+and is rolled out."""
 from __future__ import annotations
 
 import json
@@ -34,7 +35,9 @@ BODY = b'{"dataframe_split": {"columns": ["x"], "data": [[1.0]]}}'
 # outside traffic: 10 rows a request, x = 1 .. 10, so a tenth of its rows change in the "changed" version
 # (x = 10) whichever share of the compared rows it makes; x = 7 fails in the "raises" one
 TRAFFIC = json.dumps({"dataframe_split": {"columns": ["x"], "data": [[float(x)] for x in range(1, 11)]}}).encode()
-ROWS = 200  # distinct one-row requests the shadow step sends itself: x = 0 .. 199, 20 of them changed
+# distinct one-row requests the shadow step sends itself: x = 1 .. 200, 20 of them changed (not x = 0: its
+# score is 0, so any change of it is an unbounded relative difference and the p99 turns on whether it was copied)
+ROWS = 200
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     smoke, rows = root / "smoke.json", root / "rows.jsonl"
     smoke.write_bytes(BODY)
     rows.write_text("".join(json.dumps({"dataframe_split": {"columns": ["x"], "data": [[float(x)]]}}) + "\n"
-                            for x in range(ROWS)))
+                            for x in range(1, ROWS + 1)))
     return smoke, rows
 
 
@@ -128,6 +131,7 @@ def test_a_version_that_changes_rows_is_rejected_and_stable_serves_throughout(
 @pytest.mark.parametrize(("bad", "failing"), [
     pytest.param("raises", {"error_rate_absolute", "error_rate_relative"}, id="raises-on-some-rows"),
     pytest.param("shifted", {"prediction_drift[score]"}, id="shifted-scores"),
+    pytest.param("slow", {"p95_relative", "p99_relative", "p95_absolute", "p99_absolute"}, id="slow-predict"),
 ])
 def test_a_bad_canary_of_the_real_service_is_aborted_on_its_own_metrics(
         k8s_cluster: Cluster, stable_namespace: str, versions, inputs, tmp_path: Path, bad: str,

@@ -13,7 +13,10 @@ from devstack.model_zoo import ZOO, ModelRef
 
 pytestmark = pytest.mark.zoo
 
-# Run by each env's own Python: load every model given, predict its input example, print JSON.
+# Run by each env's own Python: load every model given (argv: a download directory, then the model
+# URIs), predict its input example, print JSON. Downloaded into the test's own directory: without a
+# dst_path MLflow downloads into a new /tmp directory that nothing removes (1.1 GB a run for the large
+# model, until a full disk made the test cluster's kubelet delete its pause image).
 LOAD_AND_PREDICT = """
 import json, sys, time
 import mlflow.artifacts, mlflow.pyfunc
@@ -27,8 +30,8 @@ def jsonable(value):
     return value.tolist() if hasattr(value, "tolist") else value
 
 out = {}
-for uri in sys.argv[1:]:
-    path = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+for index, uri in enumerate(sys.argv[2:]):
+    path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=f"{sys.argv[1]}/{index}")
     example = Model.load(path).load_input_example(path)
     model = mlflow.pyfunc.load_model(path)
     first = jsonable(model.predict(example))
@@ -94,13 +97,13 @@ def test_flavours_and_shapes_are_what_the_zoo_promises(model_zoo, mlflow_sqlite,
     assert [o["name"] for o in json.loads(legacy["signature"]["outputs"])] == ["predictions"]
 
 
-def test_each_model_predicts_again_in_its_own_environment(model_zoo, mlflow_sqlite):
+def test_each_model_predicts_again_in_its_own_environment(model_zoo, mlflow_sqlite, tmp_path):
     by_env: dict = {}
     for ref in model_zoo.values():
         by_env.setdefault(ref.env.path, (ref.env, []))[1].append(ref)
     answers = {}
-    for env, refs in by_env.values():
-        result = env.run("-c", LOAD_AND_PREDICT, *(ref.model_uri for ref in refs),
+    for number, (env, refs) in enumerate(by_env.values()):
+        result = env.run("-c", LOAD_AND_PREDICT, str(tmp_path / f"env-{number}"), *(ref.model_uri for ref in refs),
                          env={"MLFLOW_TRACKING_URI": mlflow_sqlite.url, "MLFLOW_DISABLE_TELEMETRY": "true",
                               "PATH": "/usr/bin:/bin"})
         line = next(line for line in result.stdout.splitlines() if line.startswith("PREDICTIONS "))

@@ -170,15 +170,19 @@ def test_two_parts_combined_hand_the_image_on_through_dotenv(stack, tmp_path_fac
     the deploy job finds the build job through its optional needs and deploys the image its image.env
     names (the deploy part's image_ref input is left empty, so nothing else could give it). After
     push_run the build only retags; production is left out: the same job template as staging, and
-    its 3-replica surge rollout costs minutes on the shared 2-core cluster."""
+    its 3-replica surge rollout costs minutes on the shared 2-core cluster. The project deploys with
+    DEPLOY_STRATEGY=canary, so staging, live since push_run, gets a canary of the image (one 50% step,
+    judged on both sides' /metrics) before it is promoted."""
     assert push_run.returncode == 0, _tail(push_run)
     project = _project(tmp_path_factory.mktemp("fraud-parts"), git_server, ("build-gates", "deploy"), inputs)
     _fetch_one_at_a_time(project, variables)
-    run = run_pipeline(project, {**variables, "MODEL_SELECTOR": version.version}, PREFIX + "deploy:staging",
-                       "--needs")
+    canary = {"DEPLOY_STRATEGY": "canary", "CANARY_STEPS": "50", "CANARY_INTERVAL": "2", "CANARY_MIN_REQUESTS": "20"}
+    run = run_pipeline(project, {**variables, **canary, "MODEL_SELECTOR": version.version},
+                       PREFIX + "deploy:staging", "--needs")
     assert run.returncode == 0 and set(run.passed) == PUSH_JOBS - {PREFIX + "deploy:production"}, _tail(run)
     built = json.loads((run.reports(PREFIX + "build") / "image.json").read_text())
-    deployed = json.loads((run.reports(PREFIX + "deploy:staging") / "deploy.json").read_text())
+    deployed = json.loads((run.reports(PREFIX + "deploy:staging") / "canary.json").read_text())
     assert deployed["image"] == built["reference"]
+    assert deployed["outcome"] == "promoted" and deployed["steps"][0]["percent"] == 50, deployed
     live = stack.live_version("staging")
     assert live["model_name"] == MODEL and str(live["model_version"]) == version.version

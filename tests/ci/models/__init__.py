@@ -112,7 +112,7 @@ def register_image_env_fixtures(tracking_uri: str, prefix: str = "image-env") ->
 def register_shadow_versions(tracking_uri: str, name: str = "shadow-model") -> dict[str, ModelRef]:
     """"stable": version 1; "changed": version 2, which changes every 10th row (x a multiple of 10):
     its class flipped, its score moved by 0.05; "raises": fails on rows whose x is a multiple of 7;
-    "shifted": every score doubled (tests/ci/models/shadow_models.py)."""
+    "shifted": every score doubled; "slow": the same answers, 0.15 s later (tests/ci/models/shadow_models.py)."""
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment("shadow-fixtures")
     w = _wrappers("shadow_models")
@@ -120,4 +120,5 @@ def register_shadow_versions(tracking_uri: str, name: str = "shadow-model") -> d
     signature = infer_signature(EXAMPLE, w.Scores().predict(None, EXAMPLE))
     return {key: _log(name, model, input_example=True, wrappers=wrappers, signature=signature)
             for key, model in (("stable", w.Scores()), ("changed", w.Scores(every=10, shift=0.05)),
-                               ("raises", w.Scores(raise_every=7)), ("shifted", w.Scores(scale=2.0)))}
+                               ("raises", w.Scores(raise_every=7)), ("shifted", w.Scores(scale=2.0)),
+                               ("slow", w.Scores(delay=0.15)))}
