@@ -14,6 +14,13 @@ from ci.clients.kube import Kube
 from ci.errors import CheckFailed
 
 
+def _served_by(body: bytes) -> str | None:
+    try:
+        return str(json.loads(body).get("served_by"))
+    except (ValueError, AttributeError):
+        return None
+
+
 @dataclass(frozen=True)
 class Answer:
     at: float  # epoch seconds when it came back
@@ -27,7 +34,7 @@ class Traffic:
     service: str
     body: bytes
     pause: float = 0.05
-    served_by: Callable[[bytes], str | None] = field(default=lambda body: _served_by(body))
+    served_by: Callable[[bytes], str | None] = _served_by
     answers: list[Answer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -53,10 +60,3 @@ class Traffic:
 
     def between(self, start: float, end: float) -> list[Answer]:
         return [a for a in self.answers if start <= a.at <= end]
-
-
-def _served_by(body: bytes) -> str | None:
-    try:
-        return str(json.loads(body).get("served_by"))
-    except (ValueError, AttributeError):
-        return None
