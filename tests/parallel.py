@@ -20,11 +20,11 @@ import pytest
 # Modules sharing an expensive session fixture, longest groups first; every other module is a group
 # of its own, handed out after these in collection order. Times: the table tests/module_times.py prints.
 GROUPS: dict[str, tuple[str, ...]] = {
-    # model_zoo: every zoo model trained in its own environment and registered, then built
+    # the zoo's classic half, trained in its own environments and registered, then built and deployed
     "zoo": ("tests/ci/test_zoo_e2e.py", "tests/devstack/test_model_zoo.py", "tests/devstack/test_model_envs.py",
             "tests/devstack/test_base_images.py"),
-    # the zoo's PyTorch, torch-capture and 1.1 GB models: their own images and cluster, beside the rest
-    "zoo-neural": ("tests/ci/test_zoo_e2e_neural.py",),
+    # the zoo's PyTorch, torch-capture and 1.1 GB models: trained, built and deployed beside the rest
+    "zoo-neural": ("tests/ci/test_zoo_e2e_neural.py", "tests/devstack/test_model_zoo_neural.py"),
     # make_stack and pipeline_image: the pipeline image, gitlab-ci-local runs of the real .gitlab-ci.yml
     "pipeline": ("tests/pipeline/test_pipeline_e2e.py", "tests/pipeline/test_component_e2e.py",
                  "tests/pipeline/test_component.py", "tests/pipeline/test_gitlab_ci_rules.py",

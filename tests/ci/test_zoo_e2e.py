@@ -18,6 +18,7 @@ from tests.ci.zoo_pipeline import (  # noqa: F401 - fixtures and the per-model t
     zoo_overlays,
     zoo_rollouts,
 )
+from tests.devstack.zoo_fixtures import CLASSIC
 
 pytestmark = MARKS
-KEYS = ["sklearn", "xgboost", "lightgbm", "catboost", "onnx", "tensor", "params", "legacy-wrapper"]
+KEYS = CLASSIC

@@ -22,6 +22,7 @@ from tests.ci.zoo_pipeline import (  # noqa: F401 - fixtures and the per-model t
     zoo_overlays,
     zoo_rollouts,
 )
+from tests.devstack.zoo_fixtures import NEURAL
 
 pytestmark = MARKS
-KEYS = ["torch", "torch-env-sklearn", "large"]
+KEYS = NEURAL

@@ -3,9 +3,9 @@
 - `zoo`: the session's zoo on `mlflow_sqlite`; `zoo.get(keys)` trains and registers the models not yet
   registered in this session (all of them when `keys` is None) and returns {key: ModelRef}, so a
   module that needs three models does not wait for eleven.
-- `model_zoo`: `zoo.get()`, every model (`.name`, `.version`, `.model_uri`, `.python_minor`,
-  `.python_version`, `.mlflow_version`, `.env`: the model environment it was trained in, whose
-  `.python` can load it again). Keys: devstack.model_zoo.ZOO.
+  A ModelRef has `.name`, `.version`, `.model_uri`, `.python_minor`, `.python_version`,
+  `.mlflow_version`, `.env` (the model environment it was trained in, whose `.python` loads it again).
+- `CLASSIC`, `NEURAL`: the zoo's two halves (keys of devstack.model_zoo.ZOO).
 Environments are created once and cached across runs; a missing interpreter or an unreachable index
 raises InfraError: a test that needs the zoo fails, it never skips.
 """
@@ -17,6 +17,11 @@ from collections.abc import Iterable
 import pytest
 
 from devstack.model_zoo import ZOO, ModelRef, train_all
+
+# The zoo's two halves, each trained, registered, built and deployed in a worker of its own
+# (tests/parallel.py): the classic flavors, and what a deep-learning team brings.
+CLASSIC = ["sklearn", "xgboost", "lightgbm", "catboost", "onnx", "tensor", "params", "legacy-wrapper"]
+NEURAL = ["torch", "torch-env-sklearn", "large"]
 
 
 class Zoo:
@@ -37,8 +42,3 @@ class Zoo:
 @pytest.fixture(scope="session")
 def zoo(mlflow_sqlite) -> Zoo:
     return Zoo(mlflow_sqlite.url)
-
-
-@pytest.fixture(scope="session")
-def model_zoo(zoo) -> dict[str, ModelRef]:
-    return zoo.get()
