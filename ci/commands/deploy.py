@@ -1,5 +1,5 @@
-"""`python -m ci deploy`: the options of every strategy (ci/progressive/strategies.py: rolling, canary, shadow),
-parsed here; the chosen strategy deploys."""
+"""`python -m ci deploy`: the options of every strategy (ci/progressive/strategies.py: rolling, canary, shadow,
+shadow-canary), parsed here; the chosen strategy deploys."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -84,7 +84,10 @@ def deploy_command(namespace: str, deployment: str, container: str | None, kubec
     `shadow` volume mounts) and count what it answers differently, row by row; judged after
     --shadow-duration with --shadow-min-rows rows (the step's own requests to the stable pods when
     traffic is short): changed classes, numeric differences, failed copies. Passed: the rollout above;
-    otherwise the shadow is deleted and exit 1. Writes shadow.json, shadow-junit.xml and shadow.html."""
+    otherwise the shadow is deleted and exit 1. Writes shadow.json, shadow-junit.xml and shadow.html.
+
+    With --strategy shadow-canary: the shadow step, then, only if it passed, the canary (no user gets
+    an answer from a version whose answers already differ); its figures are in the canary's reports."""
     target = logic.Target(namespace=namespace, deployment=deployment, container=container or deployment,
                           image=image, image_tag=image_tag, model_name=model_name, model_version=model_version,
                           pipeline_url=pipeline_url, overlay=logic.default_overlay(manifests), prune=prune)

@@ -146,7 +146,8 @@ def canary_options(fn):
                          "Deployment behind the same Service, judged against stable step by step, then rolled "
                          "out (see docs/deploy.md#canary-deploys). shadow: a <deployment>-shadow Deployment that "
                          "takes no user traffic; the stable pods copy requests to it and compare its answers row by "
-                         "row; rolled out when they pass (docs/deploy.md#shadow-deploys)."),
+                         "row; rolled out when they pass (docs/deploy.md#shadow-deploys). shadow-canary: that shadow "
+                         "step, then (if it passes) the canary, one report (canary.json)."),
         _setting("--canary-steps", "CANARY_STEPS", "10,50,100", str,
                  "Canary pods per step, in percent of stable's replica count (at least one pod)."),
         _setting("--canary-interval", "CANARY_INTERVAL", 60.0, positive,
@@ -172,7 +173,8 @@ def canary_options(fn):
         _setting("--canary-max-psi", "CANARY_MAX_PSI", CANARY_DEFAULTS.max_psi, positive,
                  "Prediction drift per numeric output (Population Stability Index) beyond sampling noise."),
         _setting("--prometheus-url", "PROMETHEUS_URL", None, str,
-                 "Read the canary's figures from this Prometheus (it must scrape the pods) instead of each pod's "
+                 "Read the canary's and the shadow's figures from this Prometheus (it must scrape the pods) instead "
+                 "of each pod's "
                  "/metrics through the API server [default: the pods]."),
         _setting("--prometheus-token", "PROMETHEUS_TOKEN", None, str,
                  "Bearer token for PROMETHEUS_URL (never printed); a user and password may be in the URL instead."),

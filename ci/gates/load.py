@@ -28,7 +28,15 @@ from pathlib import Path
 from ci.capacity.pod_shape import PodShape
 from ci.errors import CheckFailed, ToolError
 from ci.gates.answers import answer_precision, max_difference, summarise, unstable_paths
-from ci.gates.candidate import LOG_TAIL_LINES, NO_TRACKING_SERVER, POLL_S, answering, check_bound, on_free_port
+from ci.gates.candidate import (
+    LOG_TAIL_LINES,
+    NO_TRACKING_SERVER,
+    POLL_S,
+    ExitWatch,
+    answering,
+    check_bound,
+    on_free_port,
+)
 from ci.gates.load_failures import classify, runtime_versions
 from ci.gates.result import GateResult
 from ci.image.credentials import NO_CREDENTIALS, Credentials, registry_authfile
@@ -174,11 +182,12 @@ def _mb(n: int) -> str:
 
 def _wait_ready(image: str, name: str, base: str, started: float, timeout: float, cli: str,
                 env: Mapping[str, str] | None, memory_limit: int | None) -> float:
+    exited = ExitWatch(name, cli, env)
     while time.monotonic() - started < timeout:
         if answering(base, name) == 200:
             return time.monotonic() - started
-        state = podman.state(name, cli=cli, env=env)
-        if not state.running:
+        state = exited()
+        if state is not None:
             logs = podman.logs(name, cli=cli, env=env)
             check_bound(logs, base)
             versions = lambda: runtime_versions(image, env, cli)  # noqa: E731

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -29,6 +28,7 @@ from ci.errors import CheckFailed
 from ci.progressive import canary_analysis, pod_metrics
 from ci.progressive import canary_objects as objects
 from ci.progressive.canary_analysis import Scrape, Thresholds
+from ci.progressive.pod_metrics import MetricsSource
 from ci.reports import Check
 
 log = logging.getLogger("ci.deploy")
@@ -44,9 +44,9 @@ class Plan:
     service: str | None = None  # the Service in front of both: the canary is removed once out of it
     max_own_requests: int = 1000  # per side and step; beyond it the step is inconclusive
     per_pod_concurrency: int = 2  # own requests in flight per pod: each pod of either side as loaded
-    # Where the figures come from: (kube, pods, container) -> pod name -> cumulative figures. The pods'
-    # own /metrics through the API server, or a Prometheus (ci.progressive.prometheus_metrics).
-    metrics: Callable[[Kube, Iterable[dict], str], dict[str, Scrape]] = pod_metrics.scrape
+    # Where the figures come from: (kube, pods, container, figures) -> pod name -> cumulative figures. The
+    # pods' own /metrics through the API server, or a Prometheus (ci.progressive.prometheus_metrics).
+    metrics: MetricsSource = pod_metrics.scrape
 
 
 @dataclass
@@ -77,17 +77,19 @@ class CanaryResult:
     removed_at: float | None = None  # epoch seconds the canary was deleted
     seconds: float = 0.0
     lock: dict = field(default_factory=dict)
+    shadow: dict | None = None  # the shadow step before the first step (DEPLOY_STRATEGY=shadow-canary)
 
 
 def run(kube: Kube, target: Target, limits: Limits, plan: Plan, smoke_check: Smoke | None) -> CanaryResult:
     """The whole canary under the stable Deployment's Lease."""
     with deploy_lock.locked(kube, target.deployment, limits.lock_timeout) as held:
-        result = _run(kube, target, limits, plan, smoke_check)
+        result = run_held(kube, target, limits, plan, smoke_check)
         result.lock = held.record()
         return result
 
 
-def _run(kube: Kube, target: Target, limits: Limits, plan: Plan, smoke_check: Smoke | None) -> CanaryResult:
+def run_held(kube: Kube, target: Target, limits: Limits, plan: Plan, smoke_check: Smoke | None) -> CanaryResult:
+    """The canary's steps, then the rollout if they pass, under the Lease the caller holds."""
     started = time.monotonic()
     stable = deploy.live_stable(kube, target, "canary")
     canary = objects.name(target.deployment)
@@ -230,7 +232,8 @@ def _top_up(kube: Kube, target: Target, plan: Plan, sides: dict[str, str], count
 
 def _read(kube: Kube, target: Target, plan: Plan, sides: dict[str, str]) -> dict[str, dict[str, Scrape]]:
     """Side -> pod -> figures now, of the pods that take traffic."""
-    return {side: plan.metrics(kube, pod_metrics.ready(kube.pods(selector)), target.container)
+    return {side: plan.metrics(kube, pod_metrics.ready(kube.pods(selector)), target.container,
+                               canary_analysis.FIGURES)
             for side, selector in sides.items()}
 
 

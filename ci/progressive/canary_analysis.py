@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from ci.progressive.metrics_text import Figures
 from ci.progressive.sample_stats import bins, psi, psi_noise, quantile, rate_noise
 from ci.reports import Check
 
@@ -70,7 +71,7 @@ def parse(text: str) -> Scrape:
 
 
 def add(scrape: Scrape, name: str, labels: dict[str, str], value: float) -> None:
-    """One sample into `scrape` when it is one of the figures (a pod's /metrics, or a Prometheus series)."""
+    """One sample into `scrape` when it is one of the figures."""
     if name == REQUESTS and labels.get("route") == ROUTE:
         status = labels.get("status", "")
         scrape.requests[status] = scrape.requests.get(status, 0.0) + value
@@ -78,6 +79,10 @@ def add(scrape: Scrape, name: str, labels: dict[str, str], value: float) -> None
         scrape.latency[float(labels["le"])] = value
     elif name == PREDICTIONS:
         scrape.predictions.setdefault(labels.get("output", ""), {})[float(labels["le"])] = value
+
+
+# The series the canary reads, for a source that must ask for them (a Prometheus).
+FIGURES = Figures((REQUESTS, LATENCY, PREDICTIONS), parse)
 
 
 def _minus(after: dict, before: dict) -> dict:

@@ -1,5 +1,7 @@
 """The canary's reports as job artifacts: canary.json (everything), canary-junit.xml (one test case
-per check and step: GitLab shows the failing one) and canary.html (the per-step figures, one page)."""
+per check and step: GitLab shows the failing one) and canary.html (the per-step figures, one page).
+A shadow step before the first step (DEPLOY_STRATEGY=shadow-canary) is part of all three: its figures
+in canary.json's `shadow`, its checks first, its section (with the differences' pictures) on top."""
 from __future__ import annotations
 
 import html
@@ -7,16 +9,25 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ci import reports
+from ci.progressive import shadow_report
 from ci.progressive.canary import CanaryResult, Step
+from ci.progressive.shadow_analysis import ShadowAnalysis
 from ci.reports import Check
 
 NAME = "canary"
 
 
 def step_checks(result: CanaryResult) -> list[Check]:
-    """Every step's checks, named with their step."""
-    return [Check(f"step {step.percent}%: {check.name}", check.passed, check.detail)
-            for step in result.steps for check in step.checks]
+    """The shadow step's checks (when it came first), then every step's, named with their step."""
+    shadow = [Check(f"shadow: {check.name}", check.passed, check.detail) for check in _shadow(result).checks]
+    return shadow + [Check(f"step {step.percent}%: {check.name}", check.passed, check.detail)
+                     for step in result.steps for check in step.checks]
+
+
+def _shadow(result: CanaryResult) -> ShadowAnalysis:
+    found = result.shadow or {}
+    return ShadowAnalysis(found.get("verdict", ""), [Check(**check) for check in found.get("checks", [])],
+                          found.get("figures", {}))
 
 
 def write(output_dir: Path, result: CanaryResult, **details) -> list[Path]:
@@ -57,7 +68,13 @@ def html_page(result: CanaryResult, details: dict) -> str:
     title = f"canary {html.escape(result.outcome)}"
     about = " ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in details.items())
     return ("<!doctype html><html><head><meta charset=utf-8><title>" + title + "</title><style>"
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-            "padding:.2em .6em;text-align:left}.fail{color:#b00}.pass{color:#070}</style></head><body>"
-            f"<h1>{title}</h1><p>{about}</p><p>{html.escape(result.message)}</p>"
+            f"{shadow_report.STYLE}</style></head><body>"
+            f"<h1>{title}</h1><p>{about}</p><p>{html.escape(result.message)}</p>" + _shadow_section(result)
             + "".join(_step_rows(step) for step in result.steps) + "</body></html>\n")
+
+
+def _shadow_section(result: CanaryResult) -> str:
+    if result.shadow is None:
+        return ""
+    return (f"<h2>shadow step: {html.escape(result.shadow['verdict'])} ({result.shadow['seconds']:.1f}s)</h2>"
+            + shadow_report.section(_shadow(result)))

@@ -13,13 +13,14 @@ from typing import Any
 
 from ci.clients.kube import Kube
 from ci.errors import CheckFailed
-from ci.progressive import canary_analysis
-from ci.progressive.canary_analysis import Scrape
+from ci.progressive.metrics_text import Figures
 
 log = logging.getLogger("ci.deploy")
 DEFAULT_PORT = 8080
 SCRAPE_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 30.0
+# Where an analysis reads its figures: (kube, pods, container, figures) -> pod name -> cumulative figures.
+MetricsSource = Callable[[Kube, Iterable[dict], str, Figures], dict[str, Any]]
 
 
 def port(pod: dict, container: str) -> int:
@@ -36,11 +37,9 @@ def ready(pods: Iterable[dict]) -> list[dict]:
         c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions") or [])]
 
 
-def scrape(kube: Kube, pods: Iterable[dict], container: str,
-           parse: Callable[[str], Any] = canary_analysis.parse) -> dict[str, Scrape]:
-    """Pod name -> its figures now (`parse` of its /metrics: the canary's by default); a pod that does
-    not answer is left out (logged), so a pod going away between listing and scraping does not fail
-    the analysis."""
+def scrape(kube: Kube, pods: Iterable[dict], container: str, figures: Figures) -> dict[str, Any]:
+    """Pod name -> its `figures` now (parsed from its /metrics); a pod that does not answer is left out
+    (logged), so a pod going away between listing and scraping does not fail the analysis."""
     found = {}
     for pod in pods:
         name = pod["metadata"]["name"]
@@ -53,7 +52,7 @@ def scrape(kube: Kube, pods: Iterable[dict], container: str,
         if status != 200:
             log.warning("pod %s: /metrics answered %d", name, status)
             continue
-        found[name] = parse(body.decode(errors="replace"))
+        found[name] = figures.parse(body.decode(errors="replace"))
     return found
 
 

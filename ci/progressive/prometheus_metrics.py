@@ -1,10 +1,11 @@
-"""The canary's figures from a Prometheus that scrapes the pods (PROMETHEUS_URL), instead of each pod's
-own /metrics through the API server.
+"""The canary's and the shadow's figures from a Prometheus that scrapes the pods (PROMETHEUS_URL), instead
+of each pod's own /metrics through the API server.
 
 Why offer it: a cluster where the job's account may not proxy to pods, or where Prometheus already
 scrapes them. The figures are the same series the pods expose (service/metrics.py), read per pod
-with the HTTP API's instant queries, so the analysis is unchanged: counters per pod, deltas between
-two reads. Prometheus only knows a pod's counters as of its last scrape, so every read first waits
+with the HTTP API's instant queries and handed to the analysis' own parser as the metrics text the pod
+would have answered (ci.progressive.metrics_text), so the analysis is unchanged: counters per pod,
+deltas between two reads. Prometheus only knows a pod's counters as of its last scrape, so every read first waits
 until each pod was scraped after the read began (`timestamp(up)` against Prometheus' own clock):
 without that, a read right after the analysis' own requests would miss them, and a pod's first read
 could come from before the step.
@@ -19,18 +20,17 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from ci.clients.kube import Kube
 from ci.errors import CheckFailed, ConfigError
-from ci.progressive import canary_analysis
-from ci.progressive.canary_analysis import Scrape
+from ci.progressive.metrics_text import Figures, render
 from ci.redact import redact
 
 log = logging.getLogger("ci.deploy")
-FIGURES = (canary_analysis.REQUESTS, canary_analysis.LATENCY, canary_analysis.PREDICTIONS)
 # Labels that differ between two jobs scraping the same pod: not part of a series' identity here.
 TARGET_LABELS = ("job", "instance", "__name__")
 QUERY_TIMEOUT = 30.0
@@ -39,7 +39,7 @@ POLL = 1.0
 
 @dataclass
 class PrometheusMetrics:
-    """Reads one side's pods from Prometheus: called like `pod_metrics.scrape(kube, pods, container)`."""
+    """Reads pods' figures from Prometheus: called like `pod_metrics.scrape(kube, pods, container, figures)`."""
 
     url: str
     token: str | None = field(default=None, repr=False)
@@ -62,7 +62,7 @@ class PrometheusMetrics:
     def describe(self) -> str:
         return f"Prometheus at {redact(self.url)}"
 
-    def __call__(self, kube: Kube, pods: Iterable[dict], container: str) -> dict[str, Scrape]:
+    def __call__(self, kube: Kube, pods: Iterable[dict], container: str, figures: Figures) -> dict[str, Any]:
         """Pod name -> its figures as scraped after this call began; a pod Prometheus did not scrape in
         time is left out (logged), as a pod that does not answer its own /metrics is."""
         names = [pod["metadata"]["name"] for pod in pods]
@@ -79,7 +79,7 @@ class PrometheusMetrics:
                 "PROMETHEUS_POD_LABEL), or unset PROMETHEUS_URL to read the pods' own /metrics")
         for name in sorted(set(names) - fresh):
             log.warning("pod %s: not scraped by Prometheus within %gs; left out of this read", name, self.wait)
-        series = self._query(f'{{__name__=~"{"|".join(FIGURES)}",{matchers}}}')
+        series = self._query(f'{{__name__=~"{"|".join(figures.series)}",{matchers}}}')
         found: dict[str, dict[tuple, tuple[str, dict, float]]] = {name: {} for name in fresh}
         for item in series:
             labels = item["metric"]
@@ -90,12 +90,9 @@ class PrometheusMetrics:
             value = float(item["value"][1])
             kept = found[pod].get(key)
             found[pod][key] = (labels["__name__"], labels, max(value, kept[2]) if kept else value)
-        scrapes = {}
-        for pod, samples in found.items():
-            scrape = scrapes[pod] = Scrape()
-            for name, labels, value in samples.values():
-                canary_analysis.add(scrape, name, labels, value)
-        return scrapes
+        return {pod: figures.parse(render((name, {k: v for k, v in labels.items() if k not in TARGET_LABELS}, value)
+                                          for name, labels, value in samples.values()))
+                for pod, samples in found.items()}
 
     def _matchers(self, namespace: str, names: list[str]) -> str:
         pods = "|".join(_escape(name).replace(".", "\\\\.") for name in names)

@@ -25,14 +25,15 @@ from ci.deploy.smoke import Smoke
 from ci.progressive import pod_metrics
 from ci.progressive import shadow_objects as objects
 from ci.progressive.canary_objects import stable_pods_selector
+from ci.progressive.pod_metrics import MetricsSource
 from ci.progressive.shadow_analysis import (
+    FIGURES,
     ShadowAnalysis,
     ShadowScrape,
     ShadowThresholds,
     analyse,
     delta,
     figures,
-    parse,
     total,
 )
 from ci.reports import Check
@@ -50,6 +51,7 @@ class ShadowPlan:
     thresholds: ShadowThresholds = ShadowThresholds()
     bodies: tuple[bytes, ...] = ()  # own requests (JSON bodies for /invocations) when traffic is short
     max_own_requests: int = 2000
+    metrics: MetricsSource = pod_metrics.scrape  # the stable pods' own /metrics, or a Prometheus
 
 
 @dataclass
@@ -75,7 +77,9 @@ def run(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan, smoke_chec
         return result
 
 
-def _run(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan, smoke_check: Smoke | None) -> ShadowResult:
+def compare(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan) -> ShadowResult:
+    """The shadow step alone, under the Lease the caller holds (a canary may follow it): the verdict,
+    the shadow removed whatever happened, the stable Deployment untouched."""
     started = time.monotonic()
     stable = deploy.live_stable(kube, target, "shadow")
     config_name = objects.config_map_name(stable)
@@ -85,6 +89,13 @@ def _run(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan, smoke_che
         result = _step(kube, target, limits, plan, stable, config_name)
     finally:
         remove(kube, shadow, config_name)
+    result.seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+def _run(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan, smoke_check: Smoke | None) -> ShadowResult:
+    started = time.monotonic()
+    result = compare(kube, target, limits, plan)
     if result.verdict == "pass":
         log.info("shadow passed: rolling %s out to %s", target.image, target.deployment)
         promotion = deploy.roll_out(kube, target, limits, smoke_check)
@@ -111,7 +122,7 @@ def _step(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan, stable: 
     if not urls:
         return _failed("the shadow's pods are ready but have no pod IP to copy requests to", "shadow_rollout")
     stable_selector = stable_pods_selector(stable)
-    before = _scrape(kube, stable_selector, target.container)
+    before = _scrape(kube, stable_selector, target.container, plan.metrics)
     kube.apply_object(objects.config_map(config_name, urls, plan.sample_rate))
     log.info("shadow: stable pods copy %.0f%% of their requests to %s", plan.sample_rate * 100, ", ".join(urls))
     own: dict[str, int] = {}
@@ -121,7 +132,7 @@ def _step(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan, stable: 
         evidence = watch.evidence(kube.pods(objects.pods_selector(target.deployment)), time.monotonic())
         if evidence is not None:
             return _failed(f"the shadow's pods failed while compared: {evidence}", "shadow_pods", own)
-        now = _scrape(kube, stable_selector, target.container)
+        now = _scrape(kube, stable_selector, target.container, plan.metrics)
         step = total(delta(before.get(pod), scrape) for pod, scrape in now.items())
         elapsed = time.monotonic() - began
         if (step.rows >= plan.thresholds.min_rows and elapsed >= plan.duration) or elapsed >= plan.max_wait:
@@ -132,8 +143,8 @@ def _step(kube: Kube, target: Target, limits: Limits, plan: ShadowPlan, stable: 
     return _judged(analyse(step, plan.thresholds), own)
 
 
-def _scrape(kube: Kube, selector: str, container: str) -> dict[str, ShadowScrape]:
-    return pod_metrics.scrape(kube, pod_metrics.ready(kube.pods(selector)), container, parse)
+def _scrape(kube: Kube, selector: str, container: str, metrics: MetricsSource) -> dict[str, ShadowScrape]:
+    return metrics(kube, pod_metrics.ready(kube.pods(selector)), container, FIGURES)
 
 
 def _send_own(kube: Kube, selector: str, container: str, plan: ShadowPlan, own: dict[str, int], count: int) -> None:

@@ -1,5 +1,6 @@
 """The shadow analysis: on the same requests, what the candidate answers differently from stable,
-read from the stable pods' own /metrics (service/shadow.py counts it there, row by row).
+counted by the stable pods, row by row (service/shadow.py), read from their own /metrics or from a
+Prometheus that scrapes them (the source the canary reads: ci.progressive.strategies.metrics_source).
 
 Figures are deltas between two scrapes of each stable pod, summed over the pods (as the canary's,
 ci/progressive/canary_analysis.py). Outputs are of two kinds, told apart by the figures themselves: a numeric
@@ -16,6 +17,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ci.progressive.metrics_text import Figures
 from ci.progressive.sample_stats import quantile
 from ci.reports import Check
 
@@ -45,7 +47,7 @@ class ShadowScrape:
 
 
 def parse(text: str) -> ShadowScrape:
-    """The shadow figures in one /metrics answer (prometheus_client's own text parser)."""
+    """The shadow figures in one pod's metrics text (prometheus_client's own text parser)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     scrape = ShadowScrape()
@@ -62,6 +64,10 @@ def parse(text: str) -> ShadowScrape:
                 kind = scrape.differences.setdefault(labels["kind"], {})
                 kind.setdefault(labels["output"], {})[float(labels["le"])] = value
     return scrape
+
+
+# The series the shadow analysis reads, for a source that must ask for them (a Prometheus).
+FIGURES = Figures((REQUESTS, ROWS, CHANGED, DIFFERENCE), parse)
 
 
 def _from(values: dict[tuple, float]) -> ShadowScrape:

@@ -13,6 +13,8 @@ from ci.progressive.shadow_analysis import ShadowAnalysis
 
 NAME = "shadow"
 BAR_W, BAR_H = 18, 80
+STYLE = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+         "padding:.2em .6em;text-align:left;vertical-align:top}.fail{color:#b00}.pass{color:#070}")
 
 
 def write(output_dir: Path, analysis: ShadowAnalysis, seconds: float, **details) -> list[Path]:
@@ -63,18 +65,21 @@ def _output_rows(output: str, entry: dict) -> str:
             f"({entry['changed_share']:.2%})</td><td>{quantiles}</td><td>{picture}</td></tr>")
 
 
-def html_page(analysis: ShadowAnalysis, details: dict) -> str:
+def section(analysis: ShadowAnalysis) -> str:
+    """The shadow's figures and checks as HTML (its own page, or a part of canary.html after it)."""
     found = analysis.figures
-    title = f"shadow {html.escape(analysis.verdict)}"
-    about = " ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in details.items())
     checks = "".join(f"<li class={'pass' if c.passed else 'fail'}>{'PASS' if c.passed else 'FAIL'} "
                      f"{html.escape(c.name)}: {html.escape(c.detail)}</li>" for c in analysis.checks)
     outputs = "".join(_output_rows(output, entry) for output, entry in found.get("outputs", {}).items())
     copies = ", ".join(f"{html.escape(k)} {v}" for k, v in found.get("copies", {}).items())
-    return ("<!doctype html><html><head><meta charset=utf-8><title>" + title + "</title><style>"
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-            "padding:.2em .6em;text-align:left;vertical-align:top}.fail{color:#b00}.pass{color:#070}</style></head>"
-            f"<body><h1>{title}</h1><p>{about}</p><p>copies: {copies}; rows compared {found.get('rows', 0)}, "
-            f"changed {found.get('rows_changed', 0)} ({found.get('rows_changed_share', 0):.2%})</p><ul>{checks}</ul>"
+    return (f"<p>copies: {copies}; rows compared {found.get('rows', 0)}, changed {found.get('rows_changed', 0)} "
+            f"({found.get('rows_changed_share', 0):.2%})</p><ul>{checks}</ul>"
             "<table><tr><th>output</th><th>kind</th><th>rows changed</th><th>differences</th>"
-            f"<th>absolute differences</th></tr>{outputs}</table></body></html>\n")
+            f"<th>absolute differences</th></tr>{outputs}</table>")
+
+
+def html_page(analysis: ShadowAnalysis, details: dict) -> str:
+    title = f"shadow {html.escape(analysis.verdict)}"
+    about = " ".join(f"{html.escape(k)}: {html.escape(str(v))}" for k, v in details.items())
+    return ("<!doctype html><html><head><meta charset=utf-8><title>" + title + "</title><style>"
+            f"{STYLE}</style></head><body><h1>{title}</h1><p>{about}</p>{section(analysis)}</body></html>\n")

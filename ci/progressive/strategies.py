@@ -5,6 +5,8 @@ end with its reports written and the deployment recorded; a failure raises Check
 - canary: a `<deployment>-canary` judged against stable step by step, then the rolling update (`ci.progressive.canary`).
 - shadow: a `<deployment>-shadow` fed copies of stable's requests and compared row by row, then the
   rolling update (`ci.progressive.shadow`).
+- shadow-canary: the shadow step first (no user sees the candidate); only if it passes, the canary
+  (some users do), then the rolling update; one Lease for all, one report (canary.json with the shadow's).
 
 A canary or a shadow needs a live version to compare with: a first deploy (no Deployment yet) rolls
 out, so DEPLOY_STRATEGY can be set once per project.
@@ -12,12 +14,13 @@ out, so DEPLOY_STRATEGY can be set once per project.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ci import job
 from ci.clients.kube import Kube
+from ci.deploy import lock as deploy_lock
 from ci.deploy import rolling as deploy
 from ci.deploy.rolling import Limits, Target
 from ci.deploy.smoke import Smoke, request_bodies
@@ -29,7 +32,7 @@ from ci.progressive.prometheus_metrics import PrometheusMetrics
 from ci.progressive.shadow_analysis import ShadowAnalysis, ShadowThresholds
 
 log = logging.getLogger("ci.deploy")
-NAMES = ("rolling", "canary", "shadow")
+NAMES = ("rolling", "canary", "shadow", "shadow-canary")
 
 
 class Strategy(Protocol):
@@ -57,11 +60,8 @@ class Canary:
 
     def run(self, client: Kube, target: Target, limits: Limits, check: Smoke | None, output_dir: Path) -> str:
         result = canary.run(client, target, limits, self.plan, check)
-        source = self.plan.metrics
         paths = canary_report.write(output_dir, result, image=target.image, namespace=target.namespace,
-                                    deployment=target.deployment,
-                                    figures_from=source.describe() if isinstance(source, PrometheusMetrics)
-                                    else "each pod's /metrics through the API server")
+                                    deployment=target.deployment, figures_from=figures_from(self.plan.metrics))
         return _recorded(target, result.ok, result.message, paths[0])
 
 
@@ -75,7 +75,39 @@ class Shadow:
         paths = shadow_report.write(output_dir, ShadowAnalysis(result.verdict, result.checks, result.figures),
                                     result.seconds, image=target.image, namespace=target.namespace,
                                     deployment=target.deployment, outcome=result.outcome,
-                                    own_requests=result.own_requests, promotion=result.promotion)
+                                    own_requests=result.own_requests, promotion=result.promotion,
+                                    figures_from=figures_from(self.plan.metrics))
+        return _recorded(target, result.ok, result.message, paths[0])
+
+
+def figures_from(source: pod_metrics.MetricsSource) -> str:
+    """Where an analysis read its figures, as its report says."""
+    if isinstance(source, PrometheusMetrics):
+        return source.describe()
+    return "each pod's /metrics through the API server"
+
+
+@dataclass(frozen=True)
+class ShadowThenCanary:
+    shadow_plan: shadow.ShadowPlan
+    plan: canary.Plan
+    name: str = "shadow-canary"
+
+    def run(self, client: Kube, target: Target, limits: Limits, check: Smoke | None, output_dir: Path) -> str:
+        with deploy_lock.locked(client, target.deployment, limits.lock_timeout) as held:
+            compared = shadow.compare(client, target, limits, self.shadow_plan)
+            if compared.verdict == "pass":
+                log.info("shadow passed: the canary of %s starts", target.image)
+                result = canary.run_held(client, target, limits, self.plan, check)
+            else:
+                result = canary.CanaryResult(
+                    ok=False, outcome="rejected-by-shadow", decided_by="shadow", failing=compared.failing,
+                    message=f"{compared.message}; no canary started, {target.deployment} unchanged")
+                log.info("%s", result.message)
+            result.lock = held.record()
+        result.shadow = {key: value for key, value in asdict(compared).items() if key not in ("promotion", "lock")}
+        paths = canary_report.write(output_dir, result, image=target.image, namespace=target.namespace,
+                                    deployment=target.deployment, figures_from=figures_from(self.plan.metrics))
         return _recorded(target, result.ok, result.message, paths[0])
 
 
@@ -88,7 +120,7 @@ def _recorded(target: Target, ok: bool, message: str, report: Path) -> str:
 
 def needs_own_requests(name: str, settings: dict[str, Any]) -> bool:
     """Whether the strategy sends requests of its own and no input file names them (the smoke's body then)."""
-    return name in ("canary", "shadow") and not settings[f"{name}_input"]
+    return any(part in ("canary", "shadow") and not settings[f"{part}_input"] for part in name.split("-"))
 
 
 def choose(name: str, settings: dict[str, Any], body: bytes | None, service: str) -> Strategy:
@@ -97,6 +129,8 @@ def choose(name: str, settings: dict[str, Any], body: bytes | None, service: str
         return Canary(canary_plan(settings, body, service))
     if name == "shadow":
         return Shadow(shadow_plan(settings, body))
+    if name == "shadow-canary":
+        return ShadowThenCanary(shadow_plan(settings, body), canary_plan(settings, body, service))
     return Rolling()
 
 
@@ -130,7 +164,7 @@ def shadow_plan(settings: dict[str, Any], body: bytes | None) -> shadow.ShadowPl
     return shadow.ShadowPlan(
         duration=settings["shadow_duration"], max_wait=settings["shadow_max_wait"],
         sample_rate=settings["shadow_sample_rate"], bodies=_bodies(settings, "shadow_input", "SHADOW_INPUT", body),
-        max_own_requests=settings["shadow_max_own_requests"],
+        max_own_requests=settings["shadow_max_own_requests"], metrics=metrics_source(settings),
         thresholds=ShadowThresholds(min_rows=settings["shadow_min_rows"],
                                     max_failed_share=settings["shadow_max_failed_share"],
                                     max_changed_share=settings["shadow_max_changed_share"],
@@ -138,7 +172,8 @@ def shadow_plan(settings: dict[str, Any], body: bytes | None) -> shadow.ShadowPl
 
 
 def metrics_source(settings: dict[str, Any]):
-    """Where the canary's analysis reads its figures: each pod's /metrics, or a Prometheus that scrapes them."""
+    """Where the canary's and the shadow's analyses read their figures: each pod's /metrics, or a
+    Prometheus that scrapes them."""
     if not settings["prometheus_url"]:
         return pod_metrics.scrape
     return PrometheusMetrics(settings["prometheus_url"], token=settings["prometheus_token"],

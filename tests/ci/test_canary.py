@@ -169,14 +169,6 @@ def test_a_running_canary_is_aborted_by_hand(k8s_cluster: Cluster, v1_namespace:
                  v1_namespace]) == EXIT_FAILED  # nothing left to abort: said so
 
 
-@pytest.fixture(scope="module")
-def prometheus(k8s_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    """A real Prometheus scraping every pod of the cluster once a second, behind a password."""
-    with Prometheus(tmp_path_factory.mktemp("prometheus"), k8s_cluster.api_url, k8s_cluster.token,
-                    k8s_cluster.ca_file) as server:
-        yield server
-
-
 def test_with_prometheus_url_a_shifted_canary_is_judged_from_prometheus_and_aborted(
         k8s_cluster: Cluster, v1_namespace: str, images: dict[str, str], body_file: Path, tmp_path: Path,
         prometheus: Prometheus, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:

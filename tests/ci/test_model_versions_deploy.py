@@ -21,6 +21,7 @@ from ci.clients.kube import Kube
 from ci.errors import EXIT_FAILED, EXIT_OK
 from ci.image.build import build
 from devstack.cluster import Cluster
+from devstack.prometheus import Prometheus
 from devstack.service_traffic import Traffic
 from tests.ci.chat_services import ChatService
 from tests.ci.models import register_shadow_versions
@@ -84,9 +85,10 @@ def stable_namespace(k8s_cluster: Cluster, versions, inputs, tmp_path_factory: p
         delete_namespace(k8s_cluster, name)
 
 
-def shadow(cluster: Cluster, namespace: str, versions, inputs, out: Path, *limits: str) -> int:
+def shadow(cluster: Cluster, namespace: str, versions, inputs, out: Path, *limits: str,
+           strategy: str = "shadow") -> int:
     image, version = versions["changed"]
-    return deploy(cluster, namespace, image, version, out, inputs[0], "--strategy", "shadow",
+    return deploy(cluster, namespace, image, version, out, inputs[0], "--strategy", strategy,
                   "--shadow-input", str(inputs[1]), "--shadow-duration", "2", "--shadow-min-rows", "150",
                   "--shadow-max-wait", "150", *limits)
 
@@ -118,7 +120,7 @@ def test_a_version_that_changes_rows_is_rejected_and_stable_serves_throughout(
     assert "changed[label]" in alert, alert
     after = kube.deployment(NAME)
     assert after["spec"]["template"] == before["spec"]["template"]  # stable never written
-    assert kube.deployment(f"{NAME}-shadow") is None
+    assert kube.deployment(f"{NAME}-shadow") is None and kube.deployment(f"{NAME}-canary") is None
     config = kube.get_object("v1", "ConfigMap", f"{NAME}-shadow")
     assert json.loads(config["data"]["shadow.json"])["urls"] == []  # no more copies
     during = traffic.between(started, ended)
@@ -165,15 +167,25 @@ def test_a_bad_canary_of_the_real_service_is_aborted_on_its_own_metrics(
           f"{result['failing']['detail']}")
 
 
-def test_the_same_version_within_wider_limits_passes_and_is_rolled_out(
-        k8s_cluster: Cluster, stable_namespace: str, versions, inputs, tmp_path: Path) -> None:
+def test_the_same_version_within_wider_limits_passes_the_shadow_then_the_canary_and_is_rolled_out(
+        k8s_cluster: Cluster, stable_namespace: str, versions, inputs, tmp_path: Path, prometheus: Prometheus) -> None:
+    """DEPLOY_STRATEGY=shadow-canary, both judged from what a real Prometheus scraped (PROMETHEUS_URL):
+    the shadow step passes within the wider limits, then the canary's step, then the rollout."""
     code = shadow(k8s_cluster, stable_namespace, versions, inputs, tmp_path,
-                  "--shadow-max-changed-share", "0.2", "--shadow-max-relative-difference", "1")
-    result = json.loads((tmp_path / "shadow.json").read_text())
-    assert code == EXIT_OK, result["checks"]
-    assert (result["verdict"], result["outcome"]) == ("pass", "promoted")
-    assert result["promotion"]["ok"]
+                  "--shadow-max-changed-share", "0.2", "--shadow-max-relative-difference", "1",
+                  "--canary-steps", "50", "--canary-interval", "2", "--canary-min-requests", "20",
+                  "--canary-max-psi", "100", "--canary-input", str(inputs[1]),
+                  "--prometheus-url", prometheus.authed_url, "--prometheus-wait", "20", strategy="shadow-canary")
+    result = json.loads((tmp_path / "canary.json").read_text())
+    assert code == EXIT_OK, result["message"]
+    assert result["outcome"] == "promoted" and result["promotion"]["ok"], result["message"]
+    assert result["figures_from"] == f"Prometheus at {prometheus.url.replace('://', '://***@', 1)}"
+    compared = result["shadow"]
+    assert compared["verdict"] == "pass" and compared["figures"]["rows"] >= 150, compared["figures"]
+    assert compared["figures"]["rows_changed"] > 0, compared["figures"]  # within the limits, not equal
+    assert [step["verdict"] for step in result["steps"]] == ["pass"], result["steps"]
+    assert not (tmp_path / "shadow.json").exists()  # one report: the canary's
     kube = Kube(k8s_cluster.api_client(), stable_namespace)
     annotations = kube.deployment(NAME)["spec"]["template"]["metadata"]["annotations"]
     assert annotations["pyfunc-deploy.io/model-version"] == versions["changed"][1]
-    assert kube.deployment(f"{NAME}-shadow") is None
+    assert kube.deployment(f"{NAME}-shadow") is None and kube.deployment(f"{NAME}-canary") is None

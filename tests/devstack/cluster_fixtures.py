@@ -2,7 +2,8 @@
 
 `k8s_cluster` starts once per session (~25 s) and raises with the components' log tails when it
 cannot start: a test that needs Kubernetes fails, it never skips. `k8s_namespace` gives each test
-a fresh namespace whose default service account can already run pods.
+a fresh namespace whose default service account can already run pods. `prometheus` (per module): a
+real Prometheus scraping every pod of that cluster once a second, behind a password.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from devstack.cluster import Cluster
 from devstack.procs import wait_until
+from devstack.prometheus import Prometheus
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +24,13 @@ def k8s_cluster() -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def prometheus(k8s_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    with Prometheus(tmp_path_factory.mktemp("prometheus"), k8s_cluster.api_url, k8s_cluster.token,
+                    k8s_cluster.ca_file) as server:
+        yield server
 
 
 def new_namespace(cluster: Cluster, prefix: str = "t") -> str:

@@ -65,7 +65,7 @@ def test_the_images_a_model_version_adds_carry_its_label_and_the_pip_layer_does_
     found = [inspect(image_id) for image_id in layers if image_id != "<missing>"]
     ours = [label for steps, label in found if len(steps) > names_step + 1]
     under = [label for steps, label in found if len(steps) <= names_step + 1]
-    assert len(ours) >= 5 and set(ours) == {"credit-risk"}, ours  # run id, revision, source, model, proof...
+    assert len(ours) >= 4 and set(ours) == {"credit-risk"}, ours  # version and run id, model, service, proof
     assert len(under) >= 3 and set(under) == {None}, under  # the model name's, pip's, apt's: kept for the next
 
 
