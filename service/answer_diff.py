@@ -5,8 +5,11 @@ Both are the JSON `predictions` the service writes. A row is read as named outpu
 /metrics names them: a list of numbers is output "0", a row that is a list gives "0", "1", ...; a
 record or a dict of columns gives its keys (`probabilities[1]` inside one). An output whose values
 are fractional is numeric: compared at the answer's precision (`service.precision`, float32 or
-float64), with its absolute and relative difference. Any other (a class, a label, an integer, a
-string) is changed or not. Standard library only.
+float64), with its absolute and relative difference. The relative difference is taken against the
+larger of the two values (|a - b| / max(|a|, |b|), as math.isclose's rel_tol; at most 2): against
+stable's alone, a numeric output that is legitimately 0 (a probability, a rate) had an unbounded
+relative difference on any change, and one such row decided the p99. Any other (a class, a label, an
+integer, a string) is changed or not. Standard library only.
 """
 from __future__ import annotations
 
@@ -84,7 +87,8 @@ def compare(stable: Any, candidate: Any, precision: Precision | None = None) -> 
                 diff.changed[output] = diff.changed.get(output, 0) + 1
             if numeric and math.isfinite(a) and math.isfinite(b):
                 absolute = abs(a - b)
-                relative = absolute / abs(b) if b else (0.0 if absolute == 0 else math.inf)
+                larger = max(abs(a), abs(b))
+                relative = absolute / larger if larger else 0.0
                 diff.differences.setdefault(output, []).append((absolute, relative))
         if changed_row:
             diff.changed[ANY] = diff.changed.get(ANY, 0) + 1

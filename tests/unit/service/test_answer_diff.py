@@ -27,7 +27,9 @@ def test_a_changed_class_and_a_moved_score_are_counted_per_output_and_per_row():
     diff = compare(stable, candidate)
     assert diff.rows == 3
     assert diff.changed == {"label": 1, "score": 2, ANY: 2}
-    assert diff.differences["score"] == [(0.0, 0.0), pytest.approx((0.05, 0.05 / 0.75)), pytest.approx((0.1, 0.2))]
+    # relative to the larger of the two, as math.isclose's rel_tol
+    assert diff.differences["score"] == [(0.0, 0.0), pytest.approx((0.05, 0.05 / 0.75)),
+                                         pytest.approx((0.1, 0.1 / 0.6))]
 
 
 def test_float32_answers_that_differ_in_the_last_digits_are_unchanged():
@@ -58,10 +60,12 @@ def test_another_row_count_is_not_comparable():
         compare([1, 2, 3], [1, 2])
 
 
-def test_zero_and_infinite_values_have_finite_or_infinite_relative_differences():
-    diff = compare([0.0, 0.5, 1.5], [0.5, 0.5, math.inf])
-    assert diff.differences["0"] == [(0.5, math.inf), (0.0, 0.0)]  # infinities are changed, not measured
-    assert diff.changed == {"0": 2, ANY: 2}
+def test_relative_differences_are_against_the_larger_value_so_a_stable_zero_is_measured():
+    diff = compare([0.0, 0.5, 1.5, 0.0, -0.25], [0.5, 0.5, math.inf, 0.0, 0.25])
+    # 0 -> 0.5 is a whole change (1.0), not an unbounded one; a sign flip is 2; infinities are changed,
+    # not measured
+    assert diff.differences["0"] == [(0.5, 1.0), (0.0, 0.0), (0.0, 0.0), (0.5, 2.0)]
+    assert diff.changed == {"0": 3, ANY: 3}
 
 
 def test_outputs_past_the_cap_count_only_in_any():
