@@ -101,8 +101,14 @@ def test_nothing_is_written_to_home_or_the_runtime_dir(served):
 
 def test_sigterm_under_load_drains_without_failed_requests(model_dirs, tmp_path):
     server = start_service(model_dirs["sklearn"], tmp_path / "service.log", workers=2, drain_seconds=3)
+    # /readyz answered 200 by one worker; the other may still be warming up (503 from it is not the drain)
+    deadline = time.monotonic() + 60
+    while server.process.log.read_text().count("warm-up done; ready") < 2:
+        assert time.monotonic() < deadline, "the second worker never finished its warm-up"
+        time.sleep(0.1)
     results: list[object] = []
     stop = threading.Event()
+    sigterm_sent = threading.Event()
     seen_503 = threading.Event()
 
     def load() -> None:
@@ -117,7 +123,7 @@ def test_sigterm_under_load_drains_without_failed_requests(model_dirs, tmp_path)
     def probe() -> None:  # the kubelet's readiness probe; the endpoints controller stops traffic
         while not stop.is_set():
             try:
-                if requests.get(f"{server.url}/readyz", timeout=5).status_code == 503:
+                if requests.get(f"{server.url}/readyz", timeout=5).status_code == 503 and sigterm_sent.is_set():
                     seen_503.set()
                     time.sleep(0.5)
                     stop.set()
@@ -132,6 +138,7 @@ def test_sigterm_under_load_drains_without_failed_requests(model_dirs, tmp_path)
         time.sleep(2)
         terminated = time.monotonic()
         server.process.popen.send_signal(signal.SIGTERM)
+        sigterm_sent.set()
         assert seen_503.wait(15), "readiness never turned 503 after SIGTERM"
     finally:
         stop.set()
