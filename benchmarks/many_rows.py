@@ -1,10 +1,11 @@
-"""Many rows per request (not a test): this service against `mlflow models serve` on 100- and 1,000-row
-requests, JSON `dataframe_split` and CSV, at concurrency 1 and 16.
+"""Many rows per request (not a test): this service against `mlflow models serve` and MLServer on 100-
+and 1,000-row requests, JSON `dataframe_split` and CSV, at concurrency 1 and 16.
 
     $VENV/bin/python -m benchmarks.many_rows [--duration 5] [--rows 100 1000] [--model DIR]
 
 The same model as `benchmarks.serving` (the plain sklearn credit-risk example, trained into a
-throw-away store), 2 workers each, all up at once and loaded in turn with `wrk` for `--duration`
+throw-away store), 2 workers each (MLServer 1.7.1 with its MLflow runtime: 2 inference workers,
+the same bodies on its MLflow-compatible /invocations), all up at once and loaded in turn with `wrk` for `--duration`
 seconds per cell. Prints rows per second, p50/p99 and the servers' CPU ms per 1,000 rows (their whole
 process group), with the floor (`benchmarks.floor`: a constant answer after reading the same body, what
 the HTTP stack alone costs for that body size) and the in-process reference: this process parsing
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.serving import floor, train_model_apart
 from benchmarks.wrk_load import WRK_SCRIPT, cpu_seconds, wrk
-from devstack.model_servers import ServerProcess, start_mlflow_serve, start_service
+from devstack.model_servers import ServerProcess, start_mlflow_serve, start_mlserver, start_service
 from examples.credit_risk.data import make_applications
 
 FORMATS = ("json", "csv")
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             servers["this service (defaults)"] = start_service(model_dir, work / "service.log")
             servers["mlflow models serve --workers 2"] = start_mlflow_serve(model_dir, work / "mlflow.log", workers=2)
+            servers["MLServer 1.7.1, /invocations"] = start_mlserver(model_dir, work / "mlserver.log")
             servers["floor: constant answer, same body"] = floor(model_dir, work / "floor.log")
             print(f"load average at start (1/5/15 min): {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
             for n in args.rows:

@@ -1,4 +1,4 @@
-"""Serving benchmark (not a test): this service against `mlflow models serve` on the same model.
+"""Serving benchmark (not a test): this service against `mlflow models serve` and MLServer on the same model.
 
     $VENV/bin/python -m benchmarks.serving [--duration 10] [--soak 60] [--only c1|c64|tracing]
         [--against REF] [--profile FILE] [--model DIR]
@@ -6,9 +6,12 @@
 Trains the plain sklearn credit-risk example into a throw-away MLflow store, starts each server in
 turn on 127.0.0.1 and loads it with Debian's `wrk` (1-row `dataframe_split` POSTs) at concurrency
 1, 16 and 64, the floor too (`benchmarks.floor`: a constant answer under the same Gunicorn workers,
-what the HTTP stack alone costs). Prints rps, p50/p95/p99 (ms), errors, server CPU ms per request,
+what the HTTP stack alone costs), and MLServer 1.7.1 with its MLflow runtime (2 inference workers;
+on /invocations, and with adaptive batching on its V2 `infer` route, the same row as a V2 request:
+MLServer batches only that route). Prints rps, p50/p95/p99 (ms), errors, server CPU ms per request,
 the ratio to `mlflow models serve` (defaults), PSS of the server's process group and start-to-ready
-seconds. Then the c=64 comparison: the floor and the service with batching off and on, all up at
+seconds. Then the c=64 comparison: the floor, the service with batching off and on and MLServer with
+adaptive batching, all up at
 once and loaded in alternating slices, CPU ms per request side by side (`--against REF` adds the
 service of git revision REF: before/after figures in one command; `--profile FILE` then samples a
 batching worker, and REF's, with py-spy under that load and prints where its CPU goes, by request
@@ -38,9 +41,22 @@ from pathlib import Path
 
 from benchmarks.serving_c1 import BATCHING_OFF, COLUMNS, c1_comparison, start_receiver, tracing_c64
 from benchmarks.wrk_load import WRK_SCRIPT, cpu_seconds, group, pss_mb, wrk
-from devstack.model_servers import ServerProcess, extract_service, start_mlflow_serve, start_service
+from devstack.model_servers import ServerProcess, extract_service, start_mlflow_serve, start_mlserver, start_service
 
 BODY = json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [[34.0, 48000.0, "employed", 2]]}})
+# The same row for MLServer's V2 `infer` (the route its adaptive batching applies to), as a DataFrame
+V2_INFER = "/v2/models/model/infer"
+V2_BODY = json.dumps({"parameters": {"content_type": "pd"}, "inputs": [
+    {"name": "age", "shape": [1], "datatype": "FP64", "data": [34.0]},
+    {"name": "income", "shape": [1], "datatype": "FP64", "data": [48000.0]},
+    {"name": "employment_status", "shape": [1], "datatype": "BYTES", "data": ["employed"],
+     "parameters": {"content_type": "str"}},
+    {"name": "num_credit_cards", "shape": [1], "datatype": "INT64", "data": [2]}]})
+MLSERVER = "MLServer 1.7.1"
+# MLServer's adaptive batching as the issue's peer figures ran it: up to 64 requests, 2 ms (this
+# service's SERVICE_BATCH_MAX_WAIT_MS default)
+MLSERVER_BATCHING = {"max_batch_size": 64, "max_batch_time": 0.002}
+MLSERVER_V2 = f"{MLSERVER}, adaptive batching, V2 infer"
 CONCURRENCY = (1, 16, 64)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -72,12 +88,13 @@ def train_model_apart(work: Path) -> Path:
     return Path(next(line for line in out.splitlines() if line.startswith("MODEL_DIR="))[len("MODEL_DIR="):])
 
 
-def measure(name: str, server: ServerProcess, duration: int, script: Path) -> list[dict]:
-    wrk(server.url, 16, 2, script)  # warm every worker
+def measure(name: str, server: ServerProcess, duration: int, script: Path,
+            path: str = "/invocations") -> list[dict]:
+    wrk(server.url, 16, 2, script, path=path)  # warm every worker
     rows = []
     for concurrency in CONCURRENCY:
         before = cpu_seconds(server)
-        result = wrk(server.url, concurrency, duration, script)
+        result = wrk(server.url, concurrency, duration, script, path=path)
         cpu = cpu_seconds(server) - before
         rows.append({"server": name, "c": concurrency, "rps": result["requests"] / result["seconds"],
                      "p50": result["p50"] / 1000, "p95": result["p95"] / 1000, "p99": result["p99"] / 1000,
@@ -93,11 +110,13 @@ def floor(model: Path, log: Path, workers: int = 2) -> ServerProcess:
 
 
 def c64_configs(model: Path, work: Path, against: str | None) -> dict[str, Callable[[], ServerProcess]]:
-    """name -> how to start it: the floor, the service with batching off and on (and of `against`)."""
+    """name -> how to start it: the floor, the service with batching off and on (and of `against`),
+    MLServer with adaptive batching."""
     configs: dict[str, Callable[[], ServerProcess]] = {
         "floor: constant answer": lambda: floor(model, work / "c64-floor.log"),
         "service, batching off": lambda: start_service(model, work / "c64-off.log", **BATCHING_OFF),
         "service, batching on": lambda: start_service(model, work / "c64-on.log"),
+        MLSERVER_V2: lambda: start_mlserver(model, work / "c64-mlserver.log", **MLSERVER_BATCHING),
     }
     if against:
         source = extract_service(against, work)
@@ -106,6 +125,16 @@ def c64_configs(model: Path, work: Path, against: str | None) -> dict[str, Calla
         configs[f"service@{against}, batching on"] = lambda: start_service(
             model, work / "c64-against-on.log", source=source)
     return configs
+
+
+def load_of(name: str, script: Path) -> dict[str, object]:
+    """wrk's script and route for the server called `name`: `script` on /invocations, or for MLServer's
+    V2 configuration the same row in a V2 body (written beside `script`) on its `infer` route."""
+    if name != MLSERVER_V2:
+        return {"script": script}
+    v2_script = script.with_name("post-v2.lua")
+    v2_script.write_text(WRK_SCRIPT % V2_BODY)
+    return {"script": v2_script, "path": V2_INFER}
 
 
 def c64_comparison(model: Path, work: Path, script: Path, duration: int, against: str | None,
@@ -117,12 +146,12 @@ def c64_comparison(model: Path, work: Path, script: Path, duration: int, against
     try:
         for name, start in c64_configs(model, work, against).items():
             servers[name] = start()
-            wrk(servers[name].url, 16, 2, script)  # warm every worker
+            wrk(servers[name].url, 16, 2, **load_of(name, script))  # warm every worker
             totals[name] = {"requests": 0, "seconds": 0, "cpu": 0, "errors": 0, "p99": 0}
         for _ in range(max(1, round(duration / slice_seconds))):
             for name, server in servers.items():
                 before = cpu_seconds(server)
-                result = wrk(server.url, 64, slice_seconds, script)
+                result = wrk(server.url, 64, slice_seconds, **load_of(name, script))
                 total = totals[name]
                 total["cpu"] += cpu_seconds(server) - before
                 total["requests"] += result["requests"]
@@ -130,14 +159,14 @@ def c64_comparison(model: Path, work: Path, script: Path, duration: int, against
                 total["errors"] += result["errors"] + result["non2xx"]
                 total["p99"] = max(total["p99"], result["p99"] / 1000)
         print(f"\nc=64 (1 row), alternating {slice_seconds} s slices, {duration} s each:")
-        print(f"  {'server (2 workers)':42} {'rps':>7} {'p99 max':>8} {'err':>5} {'cpu ms/req':>10} {'x floor':>8} "
+        print(f"  {'server (2 workers)':44} {'rps':>7} {'p99 max':>8} {'err':>5} {'cpu ms/req':>10} {'x floor':>8} "
               f"{'req/batch':>9}")
         floor_cpu = totals["floor: constant answer"]["cpu"] / max(totals["floor: constant answer"]["requests"], 1)
         for name, total in totals.items():
             cpu = total["cpu"] / max(total["requests"], 1)
-            print(f"  {name:42} {total['requests'] / total['seconds']:>7.0f} {total['p99']:>8.2f} "
+            print(f"  {name:44} {total['requests'] / total['seconds']:>7.0f} {total['p99']:>8.2f} "
                   f"{total['errors']:>5.0f} {1000 * cpu:>10.3f} {cpu / floor_cpu:>8.1f} "
-                  f"{requests_per_predict(servers[name]):>9}")
+                  f"{requests_per_predict(servers[name]) if name != MLSERVER_V2 else '-':>9}")
         print("  load average (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
         if profile:  # the service's batching worker, and that of `against` into FILE-<REF>
             against_out = profile.with_name(f"{profile.name}-{str(against).replace('/', '-')}")
@@ -179,11 +208,11 @@ def profile_worker(name: str, server: ServerProcess, out: Path, script: Path, du
 
 def print_table(rows: list[dict]) -> None:
     baseline = {row["c"]: row["rps"] for row in rows if row["server"] == "mlflow models serve"}
-    print(f"{'server':34} {'c':>3} {'rps':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'err':>5} "
+    print(f"{'server':44} {'c':>3} {'rps':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'err':>5} "
           f"{'cpu ms/req':>10} {'x mlflow':>8} {'PSS MB':>7} {'ready s':>7}")
     for row in rows:
         ratio = row["rps"] / baseline[row["c"]] if baseline.get(row["c"]) else float("nan")
-        print(f"{row['server']:34} {row['c']:>3} {row['rps']:>8.0f} {row['p50']:>7.2f} "
+        print(f"{row['server']:44} {row['c']:>3} {row['rps']:>8.0f} {row['p50']:>7.2f} "
               f"{row['p95']:>7.2f} {row['p99']:>7.2f} {row['errors']:>5} {row['cpu_ms']:>10.2f} "
               f"{ratio:>8.1f} {row['pss']:>7.0f} {row['ready']:>7.1f}")
 
@@ -199,13 +228,15 @@ def full_comparison(model: Path, work: Path, script: Path, duration: int) -> Non
          lambda: start_mlflow_serve(model, work / "m2.log", workers=2)),
         ("service (2 workers)", lambda: start_service(model, work / "s.log", workers=2, **BATCHING_OFF)),
         ("service (2 workers, batching)", lambda: start_service(model, work / "sb.log", workers=2)),
+        (f"{MLSERVER} (2 workers)", lambda: start_mlserver(model, work / "mlserver.log")),
+        (MLSERVER_V2, lambda: start_mlserver(model, work / "mlserver-batching.log", **MLSERVER_BATCHING)),
         ("floor: constant answer (2 workers)", lambda: floor(model, work / "floor.log")),
     ]
     rows = []
     for name, start in servers:
         server = start()
         try:
-            rows += measure(name, server, duration, script)
+            rows += measure(name, server, duration, **load_of(name, script))
         finally:
             server.stop()
     print_table(rows)

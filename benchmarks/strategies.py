@@ -4,7 +4,7 @@ traffic running.
 
     $VENV/bin/python -m benchmarks.strategies [--window 90]
 
-The bad versions (tests/ci/models/shadow_models.py) start, turn ready and smoke fine: "few rows changed"
+The bad versions (devstack/fixture_models/shadow_models.py) start, turn ready and smoke fine: "few rows changed"
 flips the class of every 10th row and moves its score by 0.05; "shifted predictions" doubles every
 score. For each, three namespaces serve version 1 and each gets the bad version through one strategy,
 as `ci deploy` runs it (canary: one 50% step; shadow: copies of stable's requests and of 200 requests of
@@ -25,13 +25,12 @@ from pathlib import Path
 from ci.cli import main as ci_main
 from ci.clients.kube import Kube
 from ci.image.build import build
-from devstack.cluster import Cluster
+from devstack.cluster import Cluster, delete_namespace, new_namespace
+from devstack.fixture_models import register_shadow_versions
 from devstack.mlflow_server import MlflowServer
 from devstack.oci import ContainerTools, seed_storage
 from devstack.oci_registry import OciRegistry
 from devstack.service_traffic import Traffic
-from tests.ci.models import register_shadow_versions
-from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
 
 REPO = Path(__file__).resolve().parents[1]
 OVERLAY = REPO / "manifests" / "overlays" / "staging"

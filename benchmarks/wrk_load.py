@@ -49,11 +49,12 @@ def pss_mb(server: ServerProcess) -> float:
 
 
 
-def wrk(url: str, concurrency: int, duration: int, script: Path, cpu: int | None = None) -> dict:
+def wrk(url: str, concurrency: int, duration: int, script: Path, cpu: int | None = None,
+        path: str = "/invocations") -> dict:
     threads = 1 if concurrency < 4 else 2
     pinned = ["taskset", "-c", str(cpu)] if cpu is not None else []
     out = subprocess.run([*pinned, "wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{duration}s",
-                          "--timeout", "10s", "-s", str(script), f"{url}/invocations"],
+                          "--timeout", "10s", "-s", str(script), f"{url}{path}"],
                          capture_output=True, text=True, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])

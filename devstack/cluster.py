@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 from devstack.cluster_files import PAUSE_IMAGE, kubeconfig_text, write_containerd_config, write_pki
@@ -285,3 +286,26 @@ class Cluster:
             self._lock_file.close()
             self._lock_file = None
         self.slot = -1
+
+
+def new_namespace(cluster: Cluster, prefix: str = "t") -> str:
+    """A fresh namespace whose default service account can already run pods."""
+    from kubernetes import client
+
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    with cluster.api_client() as api_client:
+        core = client.CoreV1Api(api_client)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+
+        def default_sa_has_token() -> bool:  # v1.20: pods are refused until its secret exists
+            return bool(core.read_namespaced_service_account("default", name).secrets)
+
+        wait_until(default_sa_has_token, 30, f"service account default in {name}")
+    return name
+
+
+def delete_namespace(cluster: Cluster, name: str) -> None:
+    from kubernetes import client
+
+    with cluster.api_client() as api_client:
+        client.CoreV1Api(api_client).delete_namespace(name)

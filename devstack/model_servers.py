@@ -1,7 +1,8 @@
 """Real model-server processes for the service tests and the benchmarks: this service (`python -m
-service`, Gunicorn) and `mlflow models serve` on the same model, on 127.0.0.1 and free ports."""
+service`, Gunicorn), `mlflow models serve` and MLServer on the same model, on 127.0.0.1 and free ports."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -57,6 +58,29 @@ def start_mlflow_serve(model_dir: Path, log: Path, workers: int | None = None) -
     # it execs `uvicorn` from PATH: the venv's bin must come first
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     return ServerProcess(argv, log, {"MLFLOW_DISABLE_TELEMETRY": "true", "PATH": path}, "/ping", port)
+
+
+def start_mlserver(model_dir: Path, log: Path, workers: int = 2, max_batch_size: int = 0,
+                   max_batch_time: float = 0.0) -> ServerProcess:
+    """MLServer with its MLflow runtime (`devstack.model_envs` "py311-mlserver") serving `model_dir` as
+    model "model": `workers` inference processes behind one HTTP process, adaptive batching of V2
+    `infer` requests when `max_batch_size` > 1 (MLflow's `/invocations` is a custom handler, never
+    batched). Its settings files go in a directory beside `log`."""
+    from devstack.model_envs import ensure_env
+
+    env = ensure_env("py311-mlserver")
+    settings = log.with_name(log.stem + "-mlserver")
+    settings.mkdir()
+    port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    (settings / "settings.json").write_text(json.dumps({
+        "host": "127.0.0.1", "http_port": port, "grpc_port": grpc_port, "metrics_port": metrics_port,
+        "parallel_workers": workers, "debug": False, "metrics_dir": str(settings / "metrics"),
+        "environments_dir": str(settings / "envs")}))  # both default to the working directory
+    (settings / "model-settings.json").write_text(json.dumps({
+        "name": "model", "implementation": "mlserver_mlflow.MLflowRuntime",
+        "parameters": {"uri": str(model_dir)}, "max_batch_size": max_batch_size, "max_batch_time": max_batch_time}))
+    return ServerProcess([str(env.path / "bin" / "mlserver"), "start", str(settings)], log,
+                         {"MLFLOW_DISABLE_TELEMETRY": "true"}, "/v2/models/model/ready", port)
 
 
 def extract_service(ref: str, work: Path) -> Path:

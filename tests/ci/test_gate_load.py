@@ -19,7 +19,7 @@ from ci.gates.load import run_load_gate
 from ci.image.build import build
 from ci.registry.gate_tags import gate_tag
 from ci.registry.model_ref import ModelRef
-from tests.ci.models import register_load_fixtures
+from devstack.fixture_models import register_load_fixtures
 from tests.ci.recording_http import RecordingServer
 
 pytestmark = pytest.mark.containers

@@ -18,8 +18,8 @@ import pytest
 
 from ci.gates.load import expected_answer, run_load_gate
 from ci.image.build import build
+from devstack.fixture_models import register_image_env_fixtures
 from devstack.oci import ContainerTools
-from tests.ci.models import register_image_env_fixtures
 from tests.ci.recording_http import RecordingServer
 
 pytestmark = pytest.mark.containers

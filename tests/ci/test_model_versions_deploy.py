@@ -1,5 +1,5 @@
 """Shadow and canary deploys on the real cluster with real service images (built by `ci build` from
-tests/ci/models/shadow_models.py): version 1 serves (a first deploy: nothing to shadow, rolled out the
+devstack/fixture_models/shadow_models.py): version 1 serves (a first deploy: nothing to shadow, rolled out the
 usual way, from the shipped manifests). A version that changes every 10th row is shadowed (its pod gets
 copies of stable's requests, no user request) and rejected on its changed classes; a version that
 raises on some rows, one whose scores are doubled and one that predicts 0.15 s slower are each canaried
@@ -20,12 +20,11 @@ from ci.cli import main
 from ci.clients.kube import Kube
 from ci.errors import EXIT_FAILED, EXIT_OK
 from ci.image.build import build
-from devstack.cluster import Cluster
+from devstack.cluster import Cluster, delete_namespace, new_namespace
+from devstack.fixture_models import register_shadow_versions
 from devstack.prometheus import Prometheus
 from devstack.service_traffic import Traffic
 from tests.ci.chat_services import ChatService
-from tests.ci.models import register_shadow_versions
-from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
 
 pytestmark = [pytest.mark.cluster, pytest.mark.containers]
 

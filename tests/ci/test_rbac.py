@@ -26,12 +26,11 @@ from ci.deploy.apply import FOR_DEPLOYMENT, MANAGED_BY, PRUNABLE
 from ci.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError
 from ci.project import OVERLAYS_DIR
 from ci.tools import kubectl
-from devstack.cluster import Cluster
+from devstack.cluster import Cluster, delete_namespace, new_namespace
 from devstack.cluster_files import kubeconfig_text
 from devstack.fake_model_images import fake_image
 from devstack.procs import wait_until
 from tests.ci import gate_models
-from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
 
 pytestmark = pytest.mark.cluster
 

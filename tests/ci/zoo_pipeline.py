@@ -28,10 +28,10 @@ from ci.errors import EXIT_OK
 from ci.gates.answers import max_difference, unstable_paths
 from ci.gates.load import expected_answer
 from ci.tools import podman
+from devstack.cluster import delete_namespace, new_namespace
 from devstack.model_zoo import ZOO
 from devstack.package_index import PackageIndex, local_wheel
 from tests.ci.deploy_helpers import NAME, Run, edited_overlay, finish
-from tests.devstack.cluster_fixtures import delete_namespace, new_namespace
 
 # A module's first test pays for training and building its models (its fixtures): minutes, not seconds.
 MARKS = [pytest.mark.zoo, pytest.mark.containers, pytest.mark.cluster, pytest.mark.timeout(3600)]

@@ -7,13 +7,11 @@ real Prometheus scraping every pod of that cluster once a second, behind a passw
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from devstack.cluster import Cluster
-from devstack.procs import wait_until
+from devstack.cluster import Cluster, delete_namespace, new_namespace
 from devstack.prometheus import Prometheus
 
 
@@ -31,29 +29,6 @@ def prometheus(k8s_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -
     with Prometheus(tmp_path_factory.mktemp("prometheus"), k8s_cluster.api_url, k8s_cluster.token,
                     k8s_cluster.ca_file) as server:
         yield server
-
-
-def new_namespace(cluster: Cluster, prefix: str = "t") -> str:
-    """A fresh namespace whose default service account can already run pods."""
-    from kubernetes import client
-
-    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    with cluster.api_client() as api_client:
-        core = client.CoreV1Api(api_client)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-
-        def default_sa_has_token() -> bool:  # v1.20: pods are refused until its secret exists
-            return bool(core.read_namespaced_service_account("default", name).secrets)
-
-        wait_until(default_sa_has_token, 30, f"service account default in {name}")
-    return name
-
-
-def delete_namespace(cluster: Cluster, name: str) -> None:
-    from kubernetes import client
-
-    with cluster.api_client() as api_client:
-        client.CoreV1Api(api_client).delete_namespace(name)
 
 
 @pytest.fixture

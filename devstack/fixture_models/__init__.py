@@ -1,4 +1,6 @@
-"""Register the load-failure fixture models (tests/ci/models/load_failures.py) in an MLflow server.
+"""Register the fixture models the tests and benchmarks deploy in an MLflow server: the load gate's
+failure classes (load_failures.py), the image environment's (zoo_wrappers.py), the shadow and
+canary versions (shadow_models.py).
 
 Each broken model is logged with a signature but no input example: MLflow would otherwise load it
 in this process while logging. Returns `ci.image.build.ModelRef`s, keyed by failure class.
@@ -112,7 +114,7 @@ def register_image_env_fixtures(tracking_uri: str, prefix: str = "image-env") ->
 def register_shadow_versions(tracking_uri: str, name: str = "shadow-model") -> dict[str, ModelRef]:
     """"stable": version 1; "changed": version 2, which changes every 10th row (x a multiple of 10):
     its class flipped, its score moved by 0.05; "raises": fails on rows whose x is a multiple of 7;
-    "shifted": every score doubled; "slow": the same answers, 0.15 s later (tests/ci/models/shadow_models.py)."""
+    "shifted": every score doubled; "slow": the same answers, 0.15 s later (shadow_models.py here)."""
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment("shadow-fixtures")
     w = _wrappers("shadow_models")
