@@ -108,14 +108,16 @@ SPECS = {
         _project_pin("mlflow"), _project_pin("numpy"), _project_pin("pandas"), _project_pin("cloudpickle"),
         _project_pin("scikit-learn"), _project_pin("scipy"), "torch==2.13.0+cpu"),
         local_wheels=("torch-2.13.0+cpu-cp311-*.whl",)),
-    # A peer for the benchmarks (`devstack.model_servers.start_mlserver`): MLServer and its MLflow runtime
-    # with the libraries the benchmarks' model is trained with in this project's venv. uvloop as of
-    # MLServer 1.7.1's release: its workers call asyncio.get_event_loop(), which uvloop >= 0.22 refuses.
-    "py311-mlserver": EnvSpec("py311-mlserver", "3.11", (
-        "mlserver==1.7.1", "mlserver-mlflow==1.7.1", "uvloop==0.21.0", _project_pin("mlflow"),
-        _project_pin("scikit-learn"), _project_pin("numpy"), _project_pin("pandas"), _project_pin("scipy"),
-        _project_pin("cloudpickle"))),
 }
+
+# Not a zoo environment (made on first use, not by the bootstrap): the benchmarks' peer MLServer with
+# its MLflow runtime (`devstack.model_servers.start_mlserver`) and the libraries the benchmarks' model
+# is trained with in this project's venv. uvloop as of MLServer 1.7.1's release: its workers call
+# asyncio.get_event_loop(), which uvloop >= 0.22 refuses.
+MLSERVER = EnvSpec("py311-mlserver", "3.11", (
+    "mlserver==1.7.1", "mlserver-mlflow==1.7.1", "uvloop==0.21.0", _project_pin("mlflow"),
+    _project_pin("scikit-learn"), _project_pin("numpy"), _project_pin("pandas"), _project_pin("scipy"),
+    _project_pin("cloudpickle")))
 
 
 def _patch(path: str) -> tuple[int, ...]:

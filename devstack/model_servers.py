@@ -62,13 +62,13 @@ def start_mlflow_serve(model_dir: Path, log: Path, workers: int | None = None) -
 
 def start_mlserver(model_dir: Path, log: Path, workers: int = 2, max_batch_size: int = 0,
                    max_batch_time: float = 0.0) -> ServerProcess:
-    """MLServer with its MLflow runtime (`devstack.model_envs` "py311-mlserver") serving `model_dir` as
+    """MLServer with its MLflow runtime (`devstack.model_envs.MLSERVER`) serving `model_dir` as
     model "model": `workers` inference processes behind one HTTP process, adaptive batching of V2
     `infer` requests when `max_batch_size` > 1 (MLflow's `/invocations` is a custom handler, never
     batched). Its settings files go in a directory beside `log`."""
-    from devstack.model_envs import ensure_env
+    from devstack.model_envs import MLSERVER, ensure_env
 
-    env = ensure_env("py311-mlserver")
+    env = ensure_env(MLSERVER)
     settings = log.with_name(log.stem + "-mlserver")
     settings.mkdir()
     port, grpc_port, metrics_port = free_port(), free_port(), free_port()
