@@ -85,7 +85,7 @@ def summarise(raw: str, top: int = 20, inclusive_under: tuple[str, ...] = ("serv
     main = next((name for name in threads if name.endswith("MainThread")), None)
     if main is None:
         return "  no samples of the main thread (was the worker busy?)"
-    counted = threads[main]
+    counted = {stack: count for stack, count in threads[main].items() if stack}  # a sample without frames
     total = sum(counted.values())
     own: Counter[str] = Counter()
     packages: Counter[str] = Counter()
