@@ -113,7 +113,7 @@ def signature_command(tracking_uri, model_uri, model_name, model_version, live_u
     meta = model_meta.load(model_uri, model_name, model_version, api)
     live = signature.find_live(api, model_name, live_url, live_alias)
     if url or image:
-        with candidate(url, None if url else image, cli=container_cli) as base:
+        with candidate(url, None if url else image, cli=container_cli) as (base, _):
             result = signature.signature_gate(meta, live, allow_breaking=allow_breaking, candidate_url=base)
     else:
         result = signature.signature_gate(meta, live, allow_breaking=allow_breaking)
@@ -162,9 +162,11 @@ def latency_command(url, image, container_cli, tracking_uri, model_uri, model_na
     pod = pod_shape.read(capacity_manifests) if capacity else None
     api = _api(tracking_uri)
     meta = model_meta.load(model_uri, model_name, model_version, api)
-    with candidate(url, None if url else image, cli=container_cli) as base:
+    with candidate(url, None if url else image, cli=container_cli) as (base, log_tail):
         result = latency.latency_gate(base, meta, settings, thresholds, Path(output_dir),
                                       context={"image": image if not url else None})
+        if not result.passed and (lines := log_tail()):  # the service never logs payloads
+            click.echo(f"the candidate's last log lines:\n{lines}")
     if pod is not None:
         click.echo(f"capacity search: one container with --cpus {pod.cpu_limit} --memory {pod.memory_limit} "
                    f"(the pod in {capacity_manifests})")

@@ -139,16 +139,18 @@ def on_free_port(image: str, wait: Callable[[str, str], T], *, prefix: str, cli:
 @contextlib.contextmanager
 def candidate(url: str | None, image: str | None, *, ready_timeout: float = 120.0,
               settings: Mapping[str, str] | None = None, authfile: Path | None = None,
-              cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """Yield the base URL to measure; with `image`, run it on a free 127.0.0.1 port meanwhile."""
+              cli: str = podman.DEFAULT_CLI, env: Mapping[str, str] | None = None
+              ) -> Iterator[tuple[str, Callable[[], str]]]:
+    """Yield the base URL to measure and what tells the candidate's last log lines (nothing for a
+    `url`: its logs are elsewhere); with `image`, run it on a free 127.0.0.1 port meanwhile."""
     if bool(url) == bool(image):
         raise ConfigError("give exactly one of --url (a running service) or --image (run the built image)")
     if url:
-        yield url.rstrip("/")
+        yield url.rstrip("/"), lambda: ""
         return
     with running(image, ready_timeout=ready_timeout, settings=settings, authfile=authfile, cli=cli,
-                 env=env) as (base, _name):
-        yield base
+                 env=env) as (base, name):
+        yield base, lambda: tail(podman.logs(name, cli=cli, env=env), LOG_TAIL_LINES)
 
 
 @contextlib.contextmanager

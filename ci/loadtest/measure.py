@@ -86,15 +86,21 @@ def parse_duration(text: str) -> float:
 
 
 def evaluate(stats: locust.LocustStats, thresholds: Thresholds) -> list[Check]:
-    """Each figure beside its threshold."""
+    """Each figure beside its threshold; with no request answered there is no latency to pass."""
+    answered = stats.requests > 0
     return [
-        Check("p95", stats.p95_ms <= thresholds.p95_ms,
-              f"p95 latency {stats.p95_ms:.0f} ms (threshold <= {thresholds.p95_ms:g} ms)"),
-        Check("p99", stats.p99_ms <= thresholds.p99_ms,
-              f"p99 latency {stats.p99_ms:.0f} ms (threshold <= {thresholds.p99_ms:g} ms)"),
-        Check("error_rate", stats.requests > 0 and stats.error_rate <= thresholds.max_error_rate,
+        Check("p95", answered and stats.p95_ms <= thresholds.p95_ms,
+              f"p95 latency {stats.p95_ms:.0f} ms (threshold <= {thresholds.p95_ms:g} ms)" if answered else
+              "p95 latency: none measured (no request answered)"),
+        Check("p99", answered and stats.p99_ms <= thresholds.p99_ms,
+              f"p99 latency {stats.p99_ms:.0f} ms (threshold <= {thresholds.p99_ms:g} ms)" if answered else
+              "p99 latency: none measured (no request answered)"),
+        Check("error_rate", answered and stats.error_rate <= thresholds.max_error_rate,
               f"error rate {stats.error_rate:.4f} = {stats.failures}/{stats.requests} requests "
-              f"(threshold <= {thresholds.max_error_rate:g})"),
+              f"(threshold <= {thresholds.max_error_rate:g})" if answered else
+              "no request was answered in the measured time, after the warm-up: every request took longer "
+              "than the run (an overloaded or stalled service; a longer warm-up lets slow first requests "
+              "end before it)"),
         Check("throughput", stats.rps >= thresholds.min_rps,
               f"throughput {stats.rps:.1f} req/s (threshold >= {thresholds.min_rps:g} req/s)"),
     ]

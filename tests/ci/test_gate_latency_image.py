@@ -60,6 +60,20 @@ def test_built_image_passes_and_the_verdict_is_recorded(latency_image, podman_en
     assert _containers_of(oci_registry, image) == ""  # the candidate container is removed afterwards
 
 
+def test_a_miss_prints_the_candidates_last_log_lines(latency_image, podman_env, oci_registry, mlflow_sqlite,
+                                                    tmp_path, capsys):
+    """What the container said is gone with it: a failed gate shows its tail (the service logs no payload)."""
+    version, image = latency_image
+    code = gate(image, version, mlflow_sqlite, tmp_path, "--duration", "2s", "--warmup", "1s", "--p95-ms", "0.001")
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "FAIL  p95 latency" in out
+    tail = out.split("the candidate's last log lines:\n", 1)[1]
+    assert '"message":"request"' in tail and '"path":"/invocations"' in tail, tail
+    assert "employment_status" not in tail  # no payload
+    assert _containers_of(oci_registry, image) == ""
+
+
 def test_capacity_steps_one_pod_and_the_plan_follows(latency_image, podman_env, oci_registry, mlflow_sqlite,
                                                      tmp_path, capsys):
     """Two short steps (8 and 16 req/s) on a container limited like the production pod: each has its CPU,

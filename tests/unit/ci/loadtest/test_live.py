@@ -52,7 +52,8 @@ LIMITS = Thresholds(p95_ms=100, p99_ms=250, max_error_rate=0.001, min_rps=20)
     pytest.param(stats(p99=251), ["p99"], id="p99-over"),
     pytest.param(stats(failures=2), ["error_rate"], id="errors-over"),
     pytest.param(stats(rps=19.9), ["throughput"], id="too-slow"),
-    pytest.param(stats(requests=0, rps=0), ["error_rate", "throughput"], id="no-requests-is-a-failure"),
+    pytest.param(stats(requests=0, rps=0, p95=0, p99=0), ["p95", "p99", "error_rate", "throughput"],
+                 id="no-requests-is-a-failure"),
 ])
 def test_evaluate_verdicts(figures, failed):
     checks = evaluate(figures, LIMITS)
@@ -65,6 +66,14 @@ def test_evaluate_details():
     assert details == ["p95 latency 123 ms (threshold <= 100 ms)", "p99 latency 457 ms (threshold <= 250 ms)",
                        "error rate 0.0075 = 3/400 requests (threshold <= 0.001)",
                        "throughput 33.3 req/s (threshold >= 20 req/s)"]
+
+
+def test_no_request_answered_is_named_not_shown_as_zero_latency():
+    details = [c.detail for c in evaluate(stats(requests=0, rps=0, p95=0, p99=0), LIMITS)]
+    assert details[:2] == ["p95 latency: none measured (no request answered)",
+                           "p99 latency: none measured (no request answered)"]
+    assert details[2].startswith("no request was answered in the measured time, after the warm-up")
+    assert "0/0" not in " ".join(details)
 
 
 class FakeGitLab:
