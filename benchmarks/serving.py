@@ -52,11 +52,11 @@ V2_BODY = json.dumps({"parameters": {"content_type": "pd"}, "inputs": [
     {"name": "employment_status", "shape": [1], "datatype": "BYTES", "data": ["employed"],
      "parameters": {"content_type": "str"}},
     {"name": "num_credit_cards", "shape": [1], "datatype": "INT64", "data": [2]}]})
-MLSERVER = "MLServer 1.7.1"
+MLSERVER_NAME = "MLServer 1.7.1"
 # MLServer's adaptive batching as the peer figures ran it: up to 64 requests, 2 ms (this
 # service's SERVICE_BATCH_MAX_WAIT_MS default)
 MLSERVER_BATCHING = {"max_batch_size": 64, "max_batch_time": 0.002}
-MLSERVER_V2 = f"{MLSERVER}, adaptive batching, V2 infer"
+MLSERVER_V2 = f"{MLSERVER_NAME}, adaptive batching, V2 infer"
 CONCURRENCY = (1, 16, 64)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -133,7 +133,8 @@ def load_of(name: str, script: Path) -> dict[str, object]:
     if name != MLSERVER_V2:
         return {"script": script}
     v2_script = script.with_name("post-v2.lua")
-    v2_script.write_text(WRK_SCRIPT % V2_BODY)
+    if not v2_script.exists():
+        v2_script.write_text(WRK_SCRIPT % V2_BODY)
     return {"script": v2_script, "path": V2_INFER}
 
 
@@ -228,7 +229,7 @@ def full_comparison(model: Path, work: Path, script: Path, duration: int) -> Non
          lambda: start_mlflow_serve(model, work / "m2.log", workers=2)),
         ("service (2 workers)", lambda: start_service(model, work / "s.log", workers=2, **BATCHING_OFF)),
         ("service (2 workers, batching)", lambda: start_service(model, work / "sb.log", workers=2)),
-        (f"{MLSERVER} (2 workers)", lambda: start_mlserver(model, work / "mlserver.log")),
+        (f"{MLSERVER_NAME} (2 workers)", lambda: start_mlserver(model, work / "mlserver.log")),
         (MLSERVER_V2, lambda: start_mlserver(model, work / "mlserver-batching.log", **MLSERVER_BATCHING)),
         ("floor: constant answer (2 workers)", lambda: floor(model, work / "floor.log")),
     ]

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from devstack.procs import ManagedProcess, free_port, http_ok, wait_until
+from devstack.procs import ManagedProcess, free_port, free_ports, http_ok, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 120.0
@@ -71,7 +71,7 @@ def start_mlserver(model_dir: Path, log: Path, workers: int = 2, max_batch_size:
     env = ensure_env(MLSERVER)
     settings = log.with_name(log.stem + "-mlserver")
     settings.mkdir()
-    port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    port, grpc_port, metrics_port = free_ports(3)
     (settings / "settings.json").write_text(json.dumps({
         "host": "127.0.0.1", "http_port": port, "grpc_port": grpc_port, "metrics_port": metrics_port,
         "parallel_workers": workers, "debug": False, "metrics_dir": str(settings / "metrics"),
