@@ -66,8 +66,8 @@ class OneWritePerAnswer:
         return getattr(self._transport, name)
 
 
-class _AnswersAfterHalfClose:
-    """The half-close behaviour above, and each answer in one write (`OneWritePerAnswer`)."""
+class _ServiceHttp:
+    """What both protocols add to uvicorn's: answers after a half-close, each answer in one write."""
 
     client_done = False
 
@@ -88,7 +88,7 @@ class _AnswersAfterHalfClose:
             self.transport.close()
 
 
-class H11(_AnswersAfterHalfClose, H11Protocol):
+class H11(_ServiceHttp, H11Protocol):
     """h11's protocol (pure Python, when httptools is not installed), answering after a half-close."""
 
 
@@ -100,4 +100,4 @@ def http_protocol() -> type:
         return H11
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    return type("HttpTools", (_AnswersAfterHalfClose, HttpToolsProtocol), {"__module__": __name__})
+    return type("HttpTools", (_ServiceHttp, HttpToolsProtocol), {"__module__": __name__})
